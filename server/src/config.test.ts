@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseBytes, parseDuration } from './config.js';
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      databaseUrl: undefined,
+      dataDir: '.roster',
+      secretKey: undefined,
+      publicUrl: undefined,
+      logLevel: 'info',
+      sessionTtlMs: 60_000,
+      scimTokenGraceMs: 24 * 3_600_000,
+      bodyLimitBytes: 1024 * 1024,
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://u:p@db:5432/roster',
+      ROSTER_DATA_DIR: '/var/lib/roster',
+      ROSTER_SECRET_KEY: 'rst_sk_0123456789abcdef0123456789abcdef',
+      ROSTER_PUBLIC_URL: 'https://roster.example.com/',
+      LOG_LEVEL: 'debug',
+      ROSTER_SESSION_TTL: '5m',
+      ROSTER_SCIM_TOKEN_GRACE: '1h',
+      ROSTER_BODY_LIMIT: '512kb',
+    });
+    expect(config).toMatchObject({
+      port: 8080,
+      host: '0.0.0.0',
+      databaseUrl: 'postgres://u:p@db:5432/roster',
+      dataDir: '/var/lib/roster',
+      publicUrl: 'https://roster.example.com',
+      logLevel: 'debug',
+      sessionTtlMs: 300_000,
+      scimTokenGraceMs: 3_600_000,
+      bodyLimitBytes: 512 * 1024,
+    });
+  });
+
+  it('treats empty variables as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^PORT must be a port number \(got "abc"\)$/],
+    [{ PORT: '70000' }, /^PORT must be between 0 and 65535 \(got "70000"\)$/],
+    [
+      { DATABASE_URL: 'mysql://x' },
+      /^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ connection URL/,
+    ],
+    [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
+    [{ ROSTER_PUBLIC_URL: 'roster.example.com' }, /^ROSTER_PUBLIC_URL must be an absolute http\(s\) URL/],
+    [{ ROSTER_SESSION_TTL: 'soon' }, /^ROSTER_SESSION_TTL must be a duration/],
+    [{ ROSTER_SESSION_TTL: '1s' }, /^ROSTER_SESSION_TTL must be a duration .* between 5s/],
+    [{ ROSTER_BODY_LIMIT: 'huge' }, /^ROSTER_BODY_LIMIT must be a size/],
+    [{ ROSTER_SCIM_RATE_LIMIT: '0' }, /^ROSTER_SCIM_RATE_LIMIT must be at least 1/],
+  ])('rejects %o with one line naming the variable', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('never echoes a secret in its error', () => {
+    try {
+      loadConfig({ ROSTER_SECRET_KEY: 'short-secret' });
+      expect.unreachable();
+    } catch (error) {
+      expect((error as Error).message).toMatch(/^ROSTER_SECRET_KEY must be at least 32 characters/);
+      expect((error as Error).message).not.toContain('short-secret');
+    }
+  });
+});
+
+describe('parseDuration / parseBytes', () => {
+  it.each([
+    ['60', 60_000],
+    ['60s', 60_000],
+    ['250ms', 250],
+    ['15m', 900_000],
+    ['24h', 86_400_000],
+    ['30d', 2_592_000_000],
+    ['1.5h', 5_400_000],
+    ['x', undefined],
+    ['-5s', undefined],
+  ])('parseDuration(%j) = %j', (input, want) => expect(parseDuration(input)).toBe(want));
+
+  it.each([
+    ['1024', 1024],
+    ['512kb', 524_288],
+    ['1MB', 1_048_576],
+    ['1gb', undefined],
+  ])('parseBytes(%j) = %j', (input, want) => expect(parseBytes(input)).toBe(want));
+});

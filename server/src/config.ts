@@ -1,0 +1,173 @@
+import { z } from 'zod';
+
+/**
+ * Configuration from the environment. This module is the only reader of `process.env`
+ * (main.ts passes it in); everything else receives the frozen {@link Config}.
+ */
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+const DURATION_UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Parses `"90"` (seconds), `"90s"`, `"15m"`, `"24h"`, `"30d"` or `"250ms"` into milliseconds. */
+export function parseDuration(value: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
+  if (!match) return undefined;
+  const unit = (match[2] ?? 's') as keyof typeof DURATION_UNITS;
+  return Math.round(Number(match[1]) * DURATION_UNITS[unit]);
+}
+
+const BYTE_UNITS = { b: 1, kb: 1024, mb: 1024 * 1024 } as const;
+
+/** Parses `"1048576"`, `"512kb"` or `"1mb"` into bytes. */
+export function parseBytes(value: string): number | undefined {
+  const match = /^(\d+)(b|kb|mb)?$/i.exec(value.trim());
+  if (!match) return undefined;
+  const unit = (match[2]?.toLowerCase() ?? 'b') as keyof typeof BYTE_UNITS;
+  return Number(match[1]) * BYTE_UNITS[unit];
+}
+
+const duration = (fallback: string, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((raw, ctx) => {
+      const ms = parseDuration(raw);
+      if (ms === undefined || ms < min || ms > max) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a duration such as "60", "60s", "15m", "24h" or "30d" between ${min / 1000}s and ${max / 1000}s`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const positiveInt = (fallback: number, max: number) =>
+  z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(1, 'must be at least 1')
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
+
+const envSchema = z.object({
+  PORT: z.coerce
+    .number({ error: 'must be a port number' })
+    .int('must be a port number')
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535')
+    .default(3000),
+  HOST: z.string().min(1, 'must not be empty').default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// connection URL')
+    .optional(),
+  DATABASE_POOL_SIZE: positiveInt(10, 200),
+  ROSTER_DATA_DIR: z.string().min(1, 'must not be empty').default('.roster'),
+  ROSTER_SECRET_KEY: z
+    .string()
+    .min(32, 'must be at least 32 characters (leave it unset to have one generated)')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  ROSTER_PUBLIC_URL: z
+    .url({
+      protocol: /^https?$/,
+      error: 'must be an absolute http(s) URL such as https://roster.example.com',
+    })
+    .transform((url) => url.replace(/\/+$/, ''))
+    .optional(),
+  ROSTER_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^[A-Za-z0-9+/_-]{43}=?$/, 'must be 32 random bytes in base64 (openssl rand -base64 32)')
+    .optional(),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  ROSTER_SESSION_TTL: duration('60s', { min: 5_000, max: 86_400_000 }),
+  ROSTER_SESSION_LIFETIME: duration('30d', { min: 60_000 }),
+  ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
+  ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
+  ROSTER_BODY_LIMIT: z
+    .string()
+    .default('1mb')
+    .transform((raw, ctx) => {
+      const bytes = parseBytes(raw);
+      if (bytes === undefined || bytes < 1024) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as "1mb" or "512kb" (at least 1kb)' });
+        return z.NEVER;
+      }
+      return bytes;
+    }),
+  ROSTER_DELETED_RETENTION: duration('30d'),
+  ROSTER_EVENT_RETENTION: duration('30d', { min: 3_600_000 }),
+  ROSTER_SYNC_LOG_RETENTION: duration('7d', { min: 3_600_000 }),
+});
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  /** `undefined` means the embedded database (PGlite) under {@link dataDir}. */
+  readonly databaseUrl: string | undefined;
+  readonly databasePoolSize: number;
+  readonly dataDir: string;
+  readonly secretKey: string | undefined;
+  /** Externally visible base URL without a trailing slash; unset means `http://HOST:PORT` as bound. */
+  readonly publicUrl: string | undefined;
+  readonly encryptionKey: string | undefined;
+  readonly logLevel: LogLevel;
+  readonly sessionTtlMs: number;
+  readonly sessionLifetimeMs: number;
+  readonly scimTokenGraceMs: number;
+  /** SCIM requests per second per connection, per server process. */
+  readonly scimRateLimit: number;
+  readonly bodyLimitBytes: number;
+  readonly deletedRetentionMs: number;
+  readonly eventRetentionMs: number;
+  readonly syncLogRetentionMs: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/**
+ * Validates the environment once. Throws a {@link ConfigError} whose message is one line naming
+ * the variable, e.g. `PORT must be between 0 and 65535 (got "70000")`.
+ */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  // An empty variable (`PORT=`) means "unset", as shells and .env files commonly produce it.
+  const present = Object.fromEntries(
+    Object.keys(envSchema.shape).flatMap((key) => {
+      const value = env[key];
+      return value === undefined || value === '' ? [] : [[key, value]];
+    }),
+  );
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    const got = present[name];
+    const shown = name === 'ROSTER_SECRET_KEY' || name === 'ROSTER_ENCRYPTION_KEY' ? '' : ` (got "${got}")`;
+    throw new ConfigError(`${name} ${issue.message}${got === undefined ? '' : shown}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    databasePoolSize: e.DATABASE_POOL_SIZE,
+    dataDir: e.ROSTER_DATA_DIR,
+    secretKey: e.ROSTER_SECRET_KEY,
+    publicUrl: e.ROSTER_PUBLIC_URL,
+    encryptionKey: e.ROSTER_ENCRYPTION_KEY,
+    logLevel: e.LOG_LEVEL,
+    sessionTtlMs: e.ROSTER_SESSION_TTL,
+    sessionLifetimeMs: e.ROSTER_SESSION_LIFETIME,
+    scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
+    scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
+    bodyLimitBytes: e.ROSTER_BODY_LIMIT,
+    deletedRetentionMs: e.ROSTER_DELETED_RETENTION,
+    eventRetentionMs: e.ROSTER_EVENT_RETENTION,
+    syncLogRetentionMs: e.ROSTER_SYNC_LOG_RETENTION,
+  });
+}

@@ -1,0 +1,246 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { PGlitePool } from './pglite-pool.js';
+import type { DB } from './schema.js';
+
+export type DatabaseKind = 'postgres' | 'pglite';
+
+export type Unlisten = () => Promise<void>;
+
+/**
+ * The database as the rest of the server sees it: Kysely over one of two drivers, plus the two
+ * things Kysely does not abstract (LISTEN and closing). Only this folder knows which driver it is.
+ */
+export interface Database {
+  readonly db: Kysely<DB>;
+  readonly kind: DatabaseKind;
+  /** Calls `onNotify` for each NOTIFY on `channel` (also for this process's own NOTIFYs). */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
+  /** Resolves when the database answers a query, rejects otherwise (readiness). */
+  ping(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** postgres:// URL, or undefined for embedded PGlite. */
+  url?: string | undefined;
+  /** PGlite data directory; undefined (with no url) means in memory. */
+  dataDir?: string | undefined;
+  poolSize?: number;
+  /** Called for errors of idle pooled connections, which would otherwise crash the process. */
+  onError?: (error: Error) => void;
+}
+
+// int8 (counts, positions) and numeric as JS numbers on both drivers: every value Roster stores
+// in them stays far below 2^53. PGlite already returns numbers for int8.
+const pgTypes = new pg.TypeOverrides();
+pgTypes.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
+
+export async function openDatabase(options: DatabaseOptions): Promise<Database> {
+  return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir);
+}
+
+async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.poolSize ?? 10,
+    types: pgTypes,
+    application_name: 'roster',
+  });
+  pool.on('error', (error) => options.onError?.(error));
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new PostgresListener(url, options.onError);
+  let closing: Promise<void> | undefined;
+
+  return {
+    db,
+    kind: 'postgres',
+    listen: (channel, onNotify) => listeners.listen(channel, onNotify),
+    ping: (timeoutMs = 2000) =>
+      withTimeout(
+        sql`select 1`.execute(db).then(() => undefined),
+        timeoutMs,
+      ),
+    close() {
+      closing ??= listeners.close().then(() => db.destroy());
+      return closing;
+    },
+  };
+}
+
+async function openPglite(dataDir: string | undefined): Promise<Database> {
+  let unlock = () => {};
+  if (dataDir) {
+    mkdirSync(path.resolve(dataDir), { recursive: true });
+    unlock = lockDataDir(path.resolve(dataDir));
+  }
+  let pglite: PGlite;
+  try {
+    pglite = new PGlite(dataDir ? path.resolve(dataDir, 'pgdata') : undefined);
+    await pglite.waitReady;
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) }) });
+  let closed = false;
+  return {
+    db,
+    kind: 'pglite',
+    async listen(channel, onNotify) {
+      const unlisten = await pglite.listen(channel, onNotify);
+      return async () => {
+        if (!closed) await unlisten();
+      };
+    },
+    ping: (timeoutMs = 2000) =>
+      withTimeout(
+        sql`select 1`.execute(db).then(() => undefined),
+        timeoutMs,
+      ),
+    async close() {
+      if (closed) return;
+      await db.destroy();
+      closed = true;
+      await pglite.close();
+      unlock();
+    },
+  };
+}
+
+/**
+ * The embedded database is one PostgreSQL backend inside this process: a second process opening
+ * the same files would corrupt them. A lock file holding the owner's pid keeps it to one process;
+ * a lock left by a process that no longer runs is taken over.
+ */
+function lockDataDir(dir: string): () => void {
+  const lockPath = path.join(dir, 'roster.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: 'wx' });
+      return () => rmSync(lockPath, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const owner = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
+      if (Number.isInteger(owner) && owner !== process.pid && isRunning(owner)) {
+        throw new Error(
+          `another Roster process (pid ${owner}) is using ${dir}; the embedded database serves one process, set DATABASE_URL to run several`,
+        );
+      }
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new Error(`cannot lock ${dir}`);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One dedicated `pg` connection per process for LISTEN, re-established with back-off when it
+ * drops (a restarted PostgreSQL must not silence the sequencer or long-polls for good).
+ */
+class PostgresListener {
+  readonly #url: string;
+  readonly #onError: ((error: Error) => void) | undefined;
+  readonly #handlers = new Map<string, Set<(payload: string) => void>>();
+  #client: pg.Client | undefined;
+  #connecting: Promise<pg.Client> | undefined;
+  #closed = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(url: string, onError?: (error: Error) => void) {
+    this.#url = url;
+    this.#onError = onError;
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
+    let handlers = this.#handlers.get(channel);
+    const first = !handlers;
+    if (!handlers) {
+      handlers = new Set();
+      this.#handlers.set(channel, handlers);
+    }
+    handlers.add(onNotify);
+    const client = await this.#connect();
+    if (first) await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+    return async () => {
+      handlers.delete(onNotify);
+      if (handlers.size === 0 && this.#handlers.get(channel) === handlers) {
+        this.#handlers.delete(channel);
+        if (this.#client && !this.#closed) {
+          await this.#client.query(`unlisten ${pg.escapeIdentifier(channel)}`).catch(() => {});
+        }
+      }
+    };
+  }
+
+  #connect(): Promise<pg.Client> {
+    if (this.#client) return Promise.resolve(this.#client);
+    this.#connecting ??= (async () => {
+      const client = new pg.Client({ connectionString: this.#url, application_name: 'roster-listen' });
+      client.on('notification', (message) => {
+        for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
+      });
+      client.on('error', (error) => {
+        this.#onError?.(error);
+        this.#reconnectLater(client);
+      });
+      client.on('end', () => this.#reconnectLater(client));
+      try {
+        await client.connect();
+      } catch (error) {
+        this.#connecting = undefined;
+        throw error;
+      }
+      for (const channel of this.#handlers.keys())
+        await client.query(`listen ${pg.escapeIdentifier(channel)}`);
+      this.#client = client;
+      this.#connecting = undefined;
+      return client;
+    })();
+    return this.#connecting;
+  }
+
+  #reconnectLater(client: pg.Client, delayMs = 500) {
+    if (this.#client !== client && this.#client !== undefined) return;
+    this.#client = undefined;
+    if (this.#closed || this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      if (this.#closed || this.#handlers.size === 0) return;
+      this.#connect().catch((error: Error) => {
+        this.#onError?.(error);
+        this.#reconnectLater(client, Math.min(delayMs * 2, 10_000));
+      });
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+
+  async close() {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    const client = this.#client ?? (await this.#connecting?.catch(() => undefined));
+    this.#client = undefined;
+    await client?.end().catch(() => {});
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`database did not answer within ${ms} ms`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,38 @@
+import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
+import * as m0001 from './migrations/0001-initial.js';
+
+/**
+ * Migrations are imported statically (not read from a folder at run time) so that the bundled
+ * server carries them. Names sort in the order they apply; never rename or edit one that has
+ * shipped: add a new one.
+ */
+const migrations: Record<string, Migration> = {
+  '0001-initial': m0001,
+};
+
+export class MigrationError extends Error {
+  override readonly name = 'MigrationError';
+}
+
+/**
+ * Brings the schema up to date. Safe to call from several processes at once (Kysely holds an
+ * advisory lock for the duration) and a no-op when nothing is pending.
+ * @returns the names of the migrations applied by this call.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: migrations run before any typed schema exists
+export async function migrateToLatest(db: Kysely<any>): Promise<string[]> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'roster_migrations',
+    migrationLockTableName: 'roster_migrations_lock',
+  });
+  const { error, results }: MigrationResultSet = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new MigrationError(`migration ${failed} failed: ${(error as Error).message ?? String(error)}`, {
+      cause: error,
+    });
+  }
+  return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
+}

@@ -1,0 +1,236 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+
+/** Kysely's view of the tables created by the migrations in ./migrations. */
+
+type Timestamp = ColumnType<Date, Date | string | undefined, Date | string>;
+type NullableTimestamp = ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+/** jsonb is written as a JSON string (both drivers pass strings through) and read as a value. */
+type Json<T> = ColumnType<T, string | undefined, string>;
+
+export type JsonObject = { [key: string]: unknown };
+
+export interface ApiKeysTable {
+  id: string;
+  key_hash: string;
+  source: 'generated' | 'env';
+  created_at: Timestamp;
+  revoked_at: NullableTimestamp;
+}
+
+export interface RolesTable {
+  key: string;
+  id: string;
+  name: string;
+  description: string | null;
+  permissions: Json<string[]>;
+  builtin: Generated<boolean>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface OrganizationsTable {
+  id: string;
+  name: string;
+  slug: string;
+  default_role: Generated<string>;
+  metadata: Json<JsonObject>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface ConnectionsTable {
+  id: string;
+  organization_id: string;
+  name: string;
+  provider: string;
+  state: Generated<'active' | 'deleted'>;
+  attribute_mappings: Json<AttributeMapping[]>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface AttributeMapping {
+  /** SCIM attribute path, e.g. `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`. */
+  attribute: string;
+  /** Key under membership.metadata. */
+  key: string;
+}
+
+export interface ScimTokensTable {
+  id: string;
+  organization_id: string;
+  connection_id: string;
+  token_hash: string;
+  hint: string;
+  created_at: Timestamp;
+  expires_at: NullableTimestamp;
+  last_used_at: NullableTimestamp;
+}
+
+export interface UsersTable {
+  id: string;
+  organization_id: string;
+  connection_id: string | null;
+  user_name: string;
+  external_id: string | null;
+  active: Generated<boolean>;
+  email: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  display_name: string | null;
+  attributes: Json<JsonObject>;
+  version: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface GroupsTable {
+  id: string;
+  organization_id: string;
+  connection_id: string;
+  display_name: string;
+  external_id: string | null;
+  attributes: Json<JsonObject>;
+  member_count: Generated<number>;
+  version: Generated<number>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: NullableTimestamp;
+}
+
+export interface GroupMembersTable {
+  group_id: string;
+  user_id: string;
+  organization_id: string;
+  created_at: Timestamp;
+}
+
+export type RoleSource =
+  | { kind: 'default' }
+  | { kind: 'api' }
+  | { kind: 'group'; group_id: string; group_name: string; mapping_id: string; precedence: number };
+
+export interface LastChange {
+  at: string;
+  request_id: string;
+  via: 'scim' | 'api';
+  connection_id?: string;
+  method?: string;
+  path?: string;
+}
+
+export interface MembershipsTable {
+  id: string;
+  organization_id: string;
+  user_id: string;
+  role_key: string;
+  role_source: Json<RoleSource>;
+  status: Generated<'active' | 'inactive'>;
+  source: 'scim' | 'api';
+  metadata: Json<JsonObject>;
+  last_change: Json<LastChange | null>;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface RoleMappingsTable {
+  id: string;
+  organization_id: string;
+  connection_id: string;
+  group_ref: string;
+  role_key: string;
+  precedence: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  organization_id: string;
+  user_id: string;
+  membership_id: string;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  last_refreshed_at: NullableTimestamp;
+  revoked_at: NullableTimestamp;
+  revoke_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string;
+  session_id: string;
+  organization_id: string;
+  created_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  public_jwk: Json<JsonObject>;
+  private_key: string;
+  state: 'active' | 'retiring';
+  created_at: Timestamp;
+  retired_at: NullableTimestamp;
+  expires_at: NullableTimestamp;
+}
+
+export interface EventsTable {
+  seq: Generated<number>;
+  id: string;
+  position: number | null;
+  type: string;
+  organization_id: string | null;
+  data: Json<JsonObject>;
+  created_at: Timestamp;
+}
+
+export interface EventFeedTable {
+  id: number;
+  head: number;
+  purged_through: number;
+}
+
+export interface SyncLogTable {
+  id: Generated<number>;
+  organization_id: string;
+  connection_id: string;
+  request_id: string;
+  method: string;
+  path: string;
+  status: number;
+  scim_type: string | null;
+  detail: string | null;
+  duration_ms: number;
+  created_at: Timestamp;
+}
+
+export interface DB {
+  api_keys: ApiKeysTable;
+  roles: RolesTable;
+  organizations: OrganizationsTable;
+  connections: ConnectionsTable;
+  scim_tokens: ScimTokensTable;
+  users: UsersTable;
+  groups: GroupsTable;
+  group_members: GroupMembersTable;
+  memberships: MembershipsTable;
+  role_mappings: RoleMappingsTable;
+  sessions: SessionsTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  events: EventsTable;
+  event_feed: EventFeedTable;
+  sync_log: SyncLogTable;
+}
+
+export type UserRow = Selectable<UsersTable>;
+export type NewUser = Insertable<UsersTable>;
+export type UserUpdate = Updateable<UsersTable>;
+export type GroupRow = Selectable<GroupsTable>;
+export type OrganizationRow = Selectable<OrganizationsTable>;
+export type ConnectionRow = Selectable<ConnectionsTable>;
+export type MembershipRow = Selectable<MembershipsTable>;
+export type RoleRow = Selectable<RolesTable>;
+export type SessionRow = Selectable<SessionsTable>;
+export type EventRow = Selectable<EventsTable>;

@@ -1,0 +1,154 @@
+import type { Transaction } from 'kysely';
+import type { Context } from '../context.js';
+import type { ConnectionRow, DB } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { appendEvents } from '../events/outbox.js';
+import { digestsEqual, hashSecret, newId, newSecret, secretHint } from '../ids.js';
+import { toConnection } from './serialize.js';
+
+export interface ConnectionInput {
+  name: string;
+  provider: string;
+}
+
+/** A SCIM token row as the request path needs it. */
+export interface ScimPrincipal {
+  connectionId: string;
+  organizationId: string;
+  provider: string;
+}
+
+async function insertScimToken(trx: Transaction<DB>, connection: ConnectionRow, now: Date): Promise<string> {
+  const token = newSecret('scimToken');
+  await trx
+    .insertInto('scim_tokens')
+    .values({
+      id: newId('scimToken', now.getTime()),
+      organization_id: connection.organization_id,
+      connection_id: connection.id,
+      token_hash: hashSecret(token),
+      hint: secretHint(token),
+      created_at: now,
+    })
+    .execute();
+  return token;
+}
+
+/** Creates a connection and its first SCIM token; the token is returned once and stored hashed. */
+export async function createConnection(
+  ctx: Context,
+  organizationId: string,
+  input: ConnectionInput,
+): Promise<{ connection: ConnectionRow; token: string }> {
+  return ctx.transaction(async (trx) => {
+    const organization = await trx
+      .selectFrom('organizations')
+      .select('id')
+      .where('id', '=', organizationId)
+      .forShare()
+      .executeTakeFirst();
+    if (!organization) throw notFound('organization', organizationId);
+    const now = ctx.now();
+    const connection = await trx
+      .insertInto('connections')
+      .values({
+        id: newId('connection', now.getTime()),
+        organization_id: organizationId,
+        name: input.name,
+        provider: input.provider,
+        attribute_mappings: '[]',
+        created_at: now,
+        updated_at: now,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const token = await insertScimToken(trx, connection, now);
+    await appendEvents(trx, [
+      {
+        type: 'connection.created',
+        organizationId,
+        data: toConnection(connection, ctx.settings.publicUrl),
+      },
+    ]);
+    return { connection, token };
+  });
+}
+
+export async function getConnection(ctx: Context, id: string): Promise<ConnectionRow> {
+  const row = await ctx.db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound('connection', id);
+  return row;
+}
+
+/**
+ * Issues a new SCIM token. Tokens issued before stay valid for `graceMs` (never longer than they
+ * already had), so the IdP can be switched over without failed syncs; `graceMs = 0` ends them now.
+ */
+export async function rotateScimToken(
+  ctx: Context,
+  connectionId: string,
+  graceMs: number = ctx.settings.scimTokenGraceMs,
+): Promise<{ connection: ConnectionRow; token: string; previousExpireAt: Date }> {
+  return ctx.transaction(async (trx) => {
+    const connection = await trx
+      .selectFrom('connections')
+      .selectAll()
+      .where('id', '=', connectionId)
+      .where('state', '=', 'active')
+      .forUpdate()
+      .executeTakeFirst();
+    if (!connection) throw notFound('connection', connectionId);
+    const now = ctx.now();
+    const previousExpireAt = new Date(now.getTime() + graceMs);
+    await trx
+      .updateTable('scim_tokens')
+      .set({ expires_at: previousExpireAt })
+      .where('connection_id', '=', connectionId)
+      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', previousExpireAt)]))
+      .execute();
+    const token = await insertScimToken(trx, connection, now);
+    return { connection, token, previousExpireAt };
+  });
+}
+
+/**
+ * Resolves a SCIM bearer token for one connection. The token must belong to that connection (a
+ * token never reaches another connection's data), be unexpired, and the connection be active.
+ * Tokens are looked up by their SHA-256, then compared in constant time.
+ */
+export async function authenticateScimToken(
+  ctx: Context,
+  connectionId: string,
+  token: string,
+): Promise<ScimPrincipal | undefined> {
+  const digest = hashSecret(token);
+  const now = ctx.now();
+  const row = await ctx.db
+    .selectFrom('scim_tokens as t')
+    .innerJoin('connections as c', 'c.id', 't.connection_id')
+    .select([
+      't.id',
+      't.token_hash',
+      't.expires_at',
+      't.last_used_at',
+      'c.id as connection_id',
+      'c.organization_id',
+      'c.provider',
+    ])
+    .where('t.token_hash', '=', digest)
+    .where('t.connection_id', '=', connectionId)
+    .where('c.state', '=', 'active')
+    .executeTakeFirst();
+  if (!row || !digestsEqual(row.token_hash, digest)) return undefined;
+  if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return undefined;
+  // Record use at most once a minute: enough to tell an operator which token an IdP still uses.
+  if (row.last_used_at === null || now.getTime() - row.last_used_at.getTime() > 60_000) {
+    void ctx.db
+      .updateTable('scim_tokens')
+      .set({ last_used_at: now })
+      .where('id', '=', row.id)
+      .execute()
+      .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not record SCIM token use'));
+  }
+  return { connectionId: row.connection_id, organizationId: row.organization_id, provider: row.provider };
+}

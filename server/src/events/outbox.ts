@@ -1,0 +1,63 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { DB, JsonObject } from '../db/schema.js';
+import { newId } from '../ids.js';
+
+/** Every event type of the feed (DESIGN.md §2). */
+export const EVENT_TYPES = [
+  'user.created',
+  'user.updated',
+  'user.deactivated',
+  'user.reactivated',
+  'user.deleted',
+  'group.created',
+  'group.updated',
+  'group.deleted',
+  'group.user_added',
+  'group.user_removed',
+  'membership.created',
+  'membership.updated',
+  'membership.deleted',
+  'session.created',
+  'session.revoked',
+  'connection.created',
+  'connection.updated',
+  'connection.deleted',
+  'organization.created',
+  'organization.updated',
+  'organization.deleted',
+  'role.created',
+  'role.updated',
+  'role.deleted',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export interface NewEvent {
+  type: EventType;
+  organizationId: string | null;
+  data: JsonObject;
+}
+
+/**
+ * Appends events inside the caller's transaction (transactional outbox): they commit or roll back
+ * with the change they describe. They are inserted without a feed position; the sequencer numbers
+ * them once committed (see sequencer.ts). Run the transaction through `ServiceContext.transaction`
+ * so that the sequencer is kicked after the commit.
+ *
+ * Call it after the statement that changed (and so locked) the rows the event is about, so that
+ * two changes to one resource get event `seq`s in the order they were made.
+ */
+export async function appendEvents(trx: Transaction<DB> | Kysely<DB>, events: NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await trx
+    .insertInto('events')
+    .values(
+      events.map((event) => ({
+        id: newId('event'),
+        type: event.type,
+        organization_id: event.organizationId,
+        data: JSON.stringify(event.data),
+      })),
+    )
+    .execute();
+}

@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import express, { type Express, type Request, type Response } from 'express';
+import type { ApiKeyVerifier } from '../api-keys.js';
+import type { Context } from '../context.js';
+import type { Database } from '../db/database.js';
+import { ApiError } from '../errors.js';
+import { requestContext } from './request-context.js';
+import { apiErrorHandler, sendApiError } from './v1/errors.js';
+import { v1Router } from './v1/router.js';
+
+export interface AppDeps {
+  ctx: Context;
+  database: Pick<Database, 'ping'>;
+  apiKeys: ApiKeyVerifier;
+  bodyLimitBytes: number;
+}
+
+const require = createRequire(import.meta.url);
+
+/** The contract and its rendered reference, read once (they ship with @roster/openapi). */
+function loadDocs(): { yaml: string; html: string | undefined } {
+  const yaml = readFileSync(require.resolve('@roster/openapi/roster.yaml'), 'utf8');
+  let html: string | undefined;
+  try {
+    html = readFileSync(require.resolve('@roster/openapi/docs.html'), 'utf8');
+  } catch {
+    html = undefined; // not built (npm run build -w @roster/openapi)
+  }
+  return { yaml, html };
+}
+
+/** Composes the HTTP surface. Framework code stays here and in ./v1, ./scim; services know no Express. */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+  app.use(requestContext(deps.ctx.log));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (req: Request, res: Response) => {
+    try {
+      await deps.database.ping(2000);
+      res.json({ status: 'ok' });
+    } catch (error) {
+      req.log.warn({ err: error }, 'readiness check failed');
+      sendApiError(req, res, new ApiError(503, 'service_unavailable', 'The database does not answer.'));
+    }
+  });
+
+  const docs = loadDocs();
+  app.get('/openapi.yaml', (_req, res) => {
+    res.type('application/yaml').send(docs.yaml);
+  });
+  app.get('/docs', (req, res) => {
+    if (!docs.html) {
+      sendApiError(
+        req,
+        res,
+        new ApiError(404, 'route_not_found', 'API reference not built: run npm run build.'),
+      );
+      return;
+    }
+    res.type('html').send(docs.html);
+  });
+
+  app.use('/v1', v1Router(deps));
+
+  app.use((req: Request) => {
+    throw new ApiError(404, 'route_not_found', `No route ${req.method} ${req.path}.`);
+  });
+  app.use(apiErrorHandler);
+  return app;
+}

@@ -1,0 +1,59 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Schemas } from '../../contract.js';
+import { ApiError } from '../../errors.js';
+
+type HttpError = Error & { type?: string; status?: number; statusCode?: number };
+
+/** Maps body-parser and other framework errors to API errors; anything else is a 500. */
+export function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as HttpError;
+  switch (e?.type) {
+    case 'entity.parse.failed':
+      return new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
+    case 'entity.too.large':
+      return new ApiError(413, 'payload_too_large', 'The request body is too large.');
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+      return new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.');
+    case 'request.aborted':
+      return new ApiError(400, 'invalid_json', 'The request body was not received completely.');
+  }
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ApiError(400, 'validation_failed', 'The request could not be read.', { cause: error });
+  }
+  return new ApiError(
+    500,
+    'internal_error',
+    'Internal error. The request id identifies it in the server logs.',
+    {
+      cause: error,
+    },
+  );
+}
+
+export function sendApiError(req: Request, res: Response, error: ApiError): void {
+  const body: Schemas['ErrorResponse'] = {
+    error: {
+      code: error.code,
+      message: error.message,
+      request_id: req.id,
+      ...(error.details ? { details: error.details } : {}),
+    },
+  };
+  if (error.headers) res.set(error.headers);
+  res.status(error.status).json(body);
+}
+
+/** Error middleware of the management API: every failure leaves as `{"error": {...}}`. */
+export function apiErrorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
+  const apiError = toApiError(error);
+  if (apiError.status >= 500) req.log.error({ err: error }, 'unhandled error');
+  else if (apiError.cause) req.log.debug({ err: apiError.cause }, apiError.message);
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  sendApiError(req, res, apiError);
+}

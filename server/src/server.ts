@@ -1,0 +1,122 @@
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setUpSecretKey } from './api-keys.js';
+import type { Config } from './config.js';
+import { type Context, createContext } from './context.js';
+import { type Database, openDatabase } from './db/database.js';
+import { migrateToLatest } from './db/migrate.js';
+import { Sequencer } from './events/sequencer.js';
+import { createApp } from './http/app.js';
+import { createLogger, type Logger } from './log.js';
+
+export interface RunningServer {
+  /** Where this process listens, e.g. `http://127.0.0.1:3000`. */
+  readonly url: string;
+  /** The externally visible base URL (ROSTER_PUBLIC_URL, else {@link url}). */
+  readonly publicUrl: string;
+  readonly database: Database;
+  readonly ctx: Context;
+  readonly sequencer: Sequencer;
+  readonly log: Logger;
+  /** Present only on the first boot that generated the management key. */
+  readonly generatedSecretKey: string | undefined;
+  /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  log?: Logger;
+  /** Use this database instead of opening one from the config (tests); it is closed on close(). */
+  database?: Database;
+  now?: () => Date;
+  /** How long close() waits for in-flight requests before cutting connections. */
+  shutdownTimeoutMs?: number;
+}
+
+export class StartupError extends Error {
+  override readonly name = 'StartupError';
+}
+
+/**
+ * The composition root: config -> database (migrated) -> services -> HTTP. main.ts calls it with
+ * the environment's config; the test harness calls it with a fresh database per test file.
+ */
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const log = options.log ?? createLogger(config.logLevel);
+
+  let database: Database;
+  try {
+    database =
+      options.database ??
+      (await openDatabase({
+        url: config.databaseUrl,
+        dataDir: config.dataDir,
+        poolSize: config.databasePoolSize,
+        onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
+      }));
+    const applied = await migrateToLatest(database.db);
+    if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
+  } catch (error) {
+    throw new StartupError(`cannot open the database: ${(error as Error).message}`, { cause: error });
+  }
+
+  const { verifier, generatedKey } = await setUpSecretKey(database.db, config.secretKey);
+
+  const server: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 });
+  try {
+    server.listen(config.port, config.host);
+    await once(server, 'listening');
+  } catch (error) {
+    await database.close();
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? 'address already in use'
+        : (error as Error).message;
+    throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${reason} (set PORT or HOST)`, {
+      cause: error,
+    });
+  }
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  const publicUrl = config.publicUrl ?? url;
+
+  const sequencer = new Sequencer({ database, log });
+  const ctx = createContext({
+    db: database.db,
+    dbKind: database.kind,
+    log,
+    now: options.now,
+    settings: {
+      publicUrl,
+      sessionTtlMs: config.sessionTtlMs,
+      sessionLifetimeMs: config.sessionLifetimeMs,
+      scimTokenGraceMs: config.scimTokenGraceMs,
+      deletedRetentionMs: config.deletedRetentionMs,
+      eventRetentionMs: config.eventRetentionMs,
+      syncLogRetentionMs: config.syncLogRetentionMs,
+    },
+    afterCommit: () => sequencer.kick(),
+  });
+  const app = createApp({ ctx, database, apiKeys: verifier, bodyLimitBytes: config.bodyLimitBytes });
+  server.on('request', app);
+  await sequencer.start();
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      const timeout = options.shutdownTimeoutMs ?? 10_000;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), timeout);
+      await closed;
+      clearTimeout(timer);
+      await sequencer.stop();
+      await database.close();
+    })();
+    return closing;
+  };
+
+  return { url, publicUrl, database, ctx, sequencer, log, generatedSecretKey: generatedKey, close };
+}

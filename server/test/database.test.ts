@@ -1,0 +1,87 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { migrateToLatest } from '../src/db/migrate.js';
+import { createTestDatabase, startTestServer, type TestDatabase } from './harness.js';
+
+describe('migrations', () => {
+  let testDb: TestDatabase;
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+  });
+  afterAll(async () => {
+    await testDb.database.close();
+    await testDb.drop();
+  });
+
+  it('apply once, then are a no-op', async () => {
+    const first = await migrateToLatest(testDb.database.db);
+    expect(first).toEqual(['0001-initial']);
+    const tables = async () =>
+      (
+        await sql<{ table_name: string }>`
+          select table_name from information_schema.tables
+          where table_schema = current_schema() order by table_name`.execute(testDb.database.db)
+      ).rows.map((r) => r.table_name);
+    const before = await tables();
+    expect(before).toEqual(
+      expect.arrayContaining([
+        'organizations',
+        'connections',
+        'scim_tokens',
+        'users',
+        'groups',
+        'group_members',
+        'memberships',
+        'roles',
+        'role_mappings',
+        'sessions',
+        'refresh_tokens',
+        'signing_keys',
+        'events',
+        'api_keys',
+        'sync_log',
+      ]),
+    );
+    expect(await migrateToLatest(testDb.database.db)).toEqual([]);
+    expect(await tables()).toEqual(before);
+  });
+
+  it('run concurrently without failing or applying twice', async () => {
+    const results = await Promise.all([
+      migrateToLatest(testDb.database.db),
+      migrateToLatest(testDb.database.db),
+    ]);
+    expect(results).toEqual([[], []]);
+  });
+
+  it('carry organization_id on every tenant-scoped table', async () => {
+    const { rows } = await sql<{ table_name: string }>`
+      select t.table_name from information_schema.tables t
+      where t.table_schema = current_schema()
+        and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed',
+                                 'roster_migrations', 'roster_migrations_lock')
+        and not exists (select 1 from information_schema.columns c
+                        where c.table_schema = t.table_schema and c.table_name = t.table_name
+                          and c.column_name = 'organization_id')`.execute(testDb.database.db);
+    expect(rows).toEqual([]);
+  });
+});
+
+describe('readiness', () => {
+  it('answers 503 in the error shape when the database does not answer', async () => {
+    const server = await startTestServer();
+    try {
+      expect((await server.api('GET', '/readyz', { key: null })).status).toBe(200);
+      await server.database.close();
+      const response = await server.api('GET', '/readyz', { key: null });
+      expect(response.status).toBe(503);
+      expect(response.body.error).toMatchObject({
+        code: 'service_unavailable',
+        request_id: expect.any(String),
+      });
+      expect((await server.api('GET', '/healthz', { key: null })).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});

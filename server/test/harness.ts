@@ -1,0 +1,131 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { loadConfig } from '../src/config.js';
+import { type Database, openDatabase } from '../src/db/database.js';
+import { createLogger } from '../src/log.js';
+import { type RunningServer, startServer } from '../src/server.js';
+
+/**
+ * Test harness: the real server (startServer, the same composition as `npm start`) on a random
+ * port, against a database of its own: an in-memory PGlite by default, or a freshly created
+ * PostgreSQL database when DATABASE_URL is set (dropped again by close()).
+ */
+
+export interface TestDatabase {
+  database: Database;
+  /** postgres:// URL of the fresh database, when running against PostgreSQL. */
+  url: string | undefined;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const adminUrl = process.env.DATABASE_URL;
+  if (!adminUrl) {
+    const database = await openDatabase({});
+    return { database, url: undefined, drop: async () => {} };
+  }
+  const name = `roster_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const database = await openDatabase({ url: url.toString(), poolSize: 20 });
+  return {
+    database,
+    url: url.toString(),
+    async drop() {
+      const client = new pg.Client({ connectionString: adminUrl });
+      await client.connect();
+      try {
+        await client.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
+export interface TestServer extends RunningServer {
+  readonly secretKey: string;
+  readonly databaseUrl: string | undefined;
+  /** JSON request to the server with the management key unless `key` says otherwise. */
+  api(method: string, path: string, options?: RequestOptions): Promise<TestResponse>;
+  /** Raw fetch against the server. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+}
+
+export interface RequestOptions {
+  body?: unknown;
+  /** Management key to send; `null` sends no Authorization header. */
+  key?: string | null;
+  headers?: Record<string, string>;
+}
+
+export interface TestResponse {
+  status: number;
+  headers: Headers;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON bodies
+  body: any;
+  text: string;
+}
+
+export async function readResponse(response: Response): Promise<TestResponse> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  return { status: response.status, headers: response.headers, body, text };
+}
+
+export interface TestServerOptions {
+  env?: Record<string, string>;
+  now?: () => Date;
+  /** Reuse a database (e.g. to restart a server on the same data). */
+  database?: TestDatabase;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const testDb = options.database ?? (await createTestDatabase());
+  const secretKey = `rst_sk_test_${randomBytes(24).toString('base64url')}`;
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ROSTER_SECRET_KEY: secretKey,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    ...options.env,
+  });
+  const log = createLogger(config.logLevel, process.stderr);
+  const running = await startServer(config, { database: testDb.database, log, now: options.now });
+
+  const fetchPath = (path: string, init?: RequestInit) => fetch(`${running.url}${path}`, init);
+  return {
+    ...running,
+    secretKey,
+    databaseUrl: testDb.url,
+    fetch: fetchPath,
+    async api(method, path, requestOptions = {}) {
+      const headers: Record<string, string> = { ...requestOptions.headers };
+      const key = requestOptions.key === undefined ? secretKey : requestOptions.key;
+      if (key !== null) headers.authorization = `Bearer ${key}`;
+      let body: string | undefined;
+      if (requestOptions.body !== undefined) {
+        headers['content-type'] ??= 'application/json';
+        body =
+          typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
+      }
+      return readResponse(await fetchPath(path, { method, headers, body }));
+    },
+    async close() {
+      await running.close();
+      if (!options.database) await testDb.drop();
+    },
+  };
+}

@@ -1,0 +1,177 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from './harness.js';
+
+/**
+ * `npm start` as a user runs it: the real entry point in a child process, configured only by the
+ * environment. Against the embedded database by default, against a fresh PostgreSQL database when
+ * DATABASE_URL is set.
+ */
+
+const serverDir = path.resolve(import.meta.dirname, '..');
+
+interface Child {
+  process: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exited: Promise<number | null>;
+}
+
+function run(env: Record<string, string>): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    cwd: serverDir,
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const result: Child = {
+    process: child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+  };
+  child.stdout?.on('data', (chunk: Buffer) => {
+    result.stdout += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    result.stderr += chunk.toString();
+  });
+  return result;
+}
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const listeningUrl = (child: Child) => /roster listening on (http:\/\/[^"\s]+)/.exec(child.stdout)?.[1];
+
+describe('the server process', () => {
+  let dataDir: string;
+  let testDb: TestDatabase | undefined;
+  let baseEnv: Record<string, string>;
+
+  beforeAll(async () => {
+    dataDir = mkdtempSync(path.join(tmpdir(), 'roster-process-'));
+    baseEnv = { PORT: '0', ROSTER_DATA_DIR: dataDir };
+    if (process.env.DATABASE_URL) {
+      testDb = await createTestDatabase();
+      await testDb.database.close();
+      baseEnv.DATABASE_URL = testDb.url!;
+    }
+  });
+  afterAll(async () => {
+    rmSync(dataDir, { recursive: true, force: true });
+    await testDb?.drop();
+  });
+
+  it('exits with code 1 and one line naming the variable on bad configuration', async () => {
+    const child = run({ ...baseEnv, PORT: 'http' });
+    expect(await child.exited).toBe(1);
+    expect(child.stderr).toBe('roster: invalid configuration: PORT must be a port number (got "http")\n');
+    expect(child.stdout).toBe('');
+  });
+
+  it('boots, prints a generated key once, serves with it, and stops on SIGTERM', async () => {
+    const first = run(baseEnv);
+    const url = await waitFor(() => listeningUrl(first));
+    const health = await fetch(`${url}/healthz`);
+    expect(health.status).toBe(200);
+
+    const key = /^\s+(rst_sk_[A-Za-z0-9_-]{43})$/m.exec(first.stderr)?.[1];
+    expect(key).toBeDefined();
+    // Structured logs: every stdout line is a JSON object.
+    for (const line of first.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+
+    const org = await fetch(`${url}/v1/organizations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Acme' }),
+    });
+    expect(org.status).toBe(201);
+    const orgId = ((await org.json()) as { id: string }).id;
+    const conn = await fetch(`${url}/v1/organizations/${orgId}/connections`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Okta', provider: 'okta' }),
+    });
+    expect(conn.status).toBe(201);
+    const body = (await conn.json()) as { scim: { base_url: string; token: string } };
+    expect(body.scim.base_url).toBe(`${url}/scim/v2/${(body as unknown as { id: string }).id}`);
+    expect(body.scim.token).toMatch(/^rst_scim_/);
+
+    // Request logs carry the request id.
+    await waitFor(() => (first.stdout.includes('"request_id"') ? true : undefined));
+    expect(first.stdout).not.toContain(key!);
+
+    first.process.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.stdout).toContain('"msg":"stopped"');
+
+    // Second boot on the same data: no new key, the first one still works.
+    const second = run(baseEnv);
+    const url2 = await waitFor(() => listeningUrl(second));
+    expect(second.stderr).not.toContain('rst_sk_');
+    const list = await fetch(`${url2}/v1/organizations`, { headers: { authorization: `Bearer ${key}` } });
+    expect(list.status).toBe(200);
+    expect(((await list.json()) as { data: unknown[] }).data).toHaveLength(1);
+    second.process.kill('SIGINT');
+    expect(await second.exited).toBe(0);
+  });
+
+  it('uses ROSTER_SECRET_KEY as the only key when set', async () => {
+    const key = 'rst_sk_operator_chosen_key_0123456789abcdef';
+    const child = run({
+      ...baseEnv,
+      ROSTER_SECRET_KEY: key,
+      ROSTER_PUBLIC_URL: 'https://roster.example.com',
+    });
+    const url = await waitFor(() => listeningUrl(child));
+    expect(child.stderr).not.toContain('rst_sk_');
+    expect(
+      (await fetch(`${url}/v1/organizations`, { headers: { authorization: `Bearer ${key}` } })).status,
+    ).toBe(200);
+    child.process.kill('SIGTERM');
+    expect(await child.exited).toBe(0);
+  });
+
+  it.runIf(!process.env.DATABASE_URL)(
+    'refuses to share the embedded database with another process',
+    async () => {
+      const holder = run(baseEnv);
+      await waitFor(() => listeningUrl(holder));
+      const second = run(baseEnv);
+      expect(await second.exited).toBe(1);
+      expect(second.stderr).toMatch(
+        /^roster: cannot open the database: another Roster process \(pid \d+\) is using /,
+      );
+      holder.process.kill('SIGTERM');
+      expect(await holder.exited).toBe(0);
+    },
+  );
+
+  it('exits with one clear line when the port is taken', async () => {
+    const holder = run(baseEnv);
+    const url = await waitFor(() => listeningUrl(holder));
+    const port = new URL(url).port;
+    const otherDir = mkdtempSync(path.join(tmpdir(), 'roster-process-'));
+    try {
+      const clash = run({ ...baseEnv, PORT: port, ROSTER_DATA_DIR: otherDir });
+      expect(await clash.exited).toBe(1);
+      expect(clash.stderr).toBe(
+        `roster: cannot listen on 127.0.0.1:${port}: address already in use (set PORT or HOST)\n`,
+      );
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+    holder.process.kill('SIGTERM');
+    await holder.exited;
+  });
+});
