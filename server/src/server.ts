@@ -6,9 +6,12 @@ import type { Config } from './config.js';
 import { type Context, createContext } from './context.js';
 import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
+import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
 import { createApp } from './http/app.js';
+import { RateLimiter } from './http/scim/rate-limit.js';
 import { createLogger, type Logger } from './log.js';
+import { Maintenance } from './maintenance.js';
 
 export interface RunningServer {
   /** Where this process listens, e.g. `http://127.0.0.1:3000`. */
@@ -19,6 +22,8 @@ export interface RunningServer {
   readonly ctx: Context;
   readonly sequencer: Sequencer;
   readonly log: Logger;
+  readonly syncLog: SyncLogWriter;
+  readonly maintenance: Maintenance;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
   /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
@@ -99,9 +104,19 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     },
     afterCommit: () => sequencer.kick(),
   });
-  const app = createApp({ ctx, database, apiKeys: verifier, bodyLimitBytes: config.bodyLimitBytes });
+  const syncLog = new SyncLogWriter(ctx);
+  const app = createApp({
+    ctx,
+    database,
+    apiKeys: verifier,
+    bodyLimitBytes: config.bodyLimitBytes,
+    scimRateLimiter: new RateLimiter(config.scimRateLimit),
+    syncLog,
+  });
   server.on('request', app);
   await sequencer.start();
+  const maintenance = new Maintenance(ctx);
+  maintenance.start();
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -112,11 +127,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       const timer = setTimeout(() => server.closeAllConnections(), timeout);
       await closed;
       clearTimeout(timer);
+      maintenance.stop();
+      await syncLog.flush();
       await sequencer.stop();
       await database.close();
     })();
     return closing;
   };
 
-  return { url, publicUrl, database, ctx, sequencer, log, generatedSecretKey: generatedKey, close };
+  return {
+    url,
+    publicUrl,
+    database,
+    ctx,
+    sequencer,
+    log,
+    syncLog,
+    maintenance,
+    generatedSecretKey: generatedKey,
+    close,
+  };
 }

@@ -232,6 +232,88 @@ export interface components {
             data: components["schemas"]["Organization"][];
             next_cursor: components["schemas"]["NextCursor"];
         };
+        /** @example user_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+        UserId: string;
+        /** @example grp_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+        GroupId: string;
+        /** @example mem_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+        MembershipId: string;
+        /**
+         * @description A directory user: pushed by an IdP over SCIM (`connection_id` set) or added through the API.
+         *     `raw_attributes` is the SCIM resource exactly as the IdP wrote it (core attributes, the
+         *     enterprise extension and any other extension objects, minus `id`, `meta` and `password`).
+         */
+        User: {
+            /** @constant */
+            object: "user";
+            id: components["schemas"]["UserId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            connection_id: components["schemas"]["ConnectionId"] | null;
+            /** @description The IdP's identifier (SCIM externalId). */
+            external_id: string | null;
+            /** @description SCIM userName; unique per connection, case-insensitively. */
+            user_name: string;
+            /** @description The primary (else the first work, else the first) email. */
+            email: string | null;
+            /** @description Display name: displayName, else name.formatted, else given and family name. */
+            name: string | null;
+            given_name: string | null;
+            family_name: string | null;
+            /** @description false once the IdP deactivated the user. */
+            active: boolean;
+            raw_attributes: {
+                [key: string]: unknown;
+            };
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        /** @description A directory group pushed by an IdP over SCIM. */
+        Group: {
+            /** @constant */
+            object: "group";
+            id: components["schemas"]["GroupId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            connection_id: components["schemas"]["ConnectionId"];
+            external_id: string | null;
+            /** @description SCIM displayName. */
+            name: string;
+            member_count: number;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description `inactive` once the IdP deactivated the user: sessions are refused.
+         * @enum {string}
+         */
+        MembershipStatus: "active" | "inactive";
+        /** @enum {string} */
+        MembershipSource: "scim" | "api";
+        MembershipUser: {
+            id: components["schemas"]["UserId"];
+            user_name: string;
+            email: string | null;
+            name: string | null;
+            active: boolean;
+        };
+        /** @description A user's membership of an organization, with the role it resolves to and that role's permissions. */
+        Membership: {
+            /** @constant */
+            object: "membership";
+            id: components["schemas"]["MembershipId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            user: components["schemas"]["MembershipUser"];
+            /** @description Role key. */
+            role: string;
+            permissions: string[];
+            status: components["schemas"]["MembershipStatus"];
+            source: components["schemas"]["MembershipSource"];
+            /** @description Attributes from the IdP (the Roster SCIM extension, and mapped attributes). */
+            metadata: {
+                [key: string]: unknown;
+            };
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
         /**
          * @description The customer's identity provider; `generic` for any other SCIM 2.0 client.
          * @enum {string}
@@ -383,6 +465,15 @@ export type Organization = components['schemas']['Organization'];
 export type OrganizationCreate = components['schemas']['OrganizationCreate'];
 export type OrganizationUpdate = components['schemas']['OrganizationUpdate'];
 export type OrganizationList = components['schemas']['OrganizationList'];
+export type UserId = components['schemas']['UserId'];
+export type GroupId = components['schemas']['GroupId'];
+export type MembershipId = components['schemas']['MembershipId'];
+export type User = components['schemas']['User'];
+export type Group = components['schemas']['Group'];
+export type MembershipStatus = components['schemas']['MembershipStatus'];
+export type MembershipSource = components['schemas']['MembershipSource'];
+export type MembershipUser = components['schemas']['MembershipUser'];
+export type Membership = components['schemas']['Membership'];
 export type Provider = components['schemas']['Provider'];
 export type ConnectionState = components['schemas']['ConnectionState'];
 export type Connection = components['schemas']['Connection'];
@@ -687,5 +778,7 @@ type ReadonlyArray<T> = [
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
 export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "conflict", "rate_limited", "service_unavailable", "internal_error"];
+export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
+export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
 export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deleted"];

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Context } from '../context.js';
-import type { ConnectionRow, DB } from '../db/schema.js';
+import type { AttributeMapping, ConnectionRow, DB } from '../db/schema.js';
 import { notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { digestsEqual, hashSecret, newId, newSecret, secretHint } from '../ids.js';
@@ -16,6 +16,8 @@ export interface ScimPrincipal {
   connectionId: string;
   organizationId: string;
   provider: string;
+  /** Which SCIM attributes land in membership.metadata (see user-attributes.ts). */
+  attributeMappings: AttributeMapping[];
 }
 
 async function insertScimToken(trx: Transaction<DB>, connection: ConnectionRow, now: Date): Promise<string> {
@@ -134,6 +136,7 @@ export async function authenticateScimToken(
       'c.id as connection_id',
       'c.organization_id',
       'c.provider',
+      'c.attribute_mappings',
     ])
     .where('t.token_hash', '=', digest)
     .where('t.connection_id', '=', connectionId)
@@ -150,5 +153,10 @@ export async function authenticateScimToken(
       .execute()
       .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not record SCIM token use'));
   }
-  return { connectionId: row.connection_id, organizationId: row.organization_id, provider: row.provider };
+  return {
+    connectionId: row.connection_id,
+    organizationId: row.organization_id,
+    provider: row.provider,
+    attributeMappings: row.attribute_mappings,
+  };
 }

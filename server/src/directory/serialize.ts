@@ -1,5 +1,6 @@
 import type { Schemas } from '../contract.js';
-import type { ConnectionRow, OrganizationRow } from '../db/schema.js';
+import type { ConnectionRow, GroupRow, MembershipRow, OrganizationRow, UserRow } from '../db/schema.js';
+import { displayNameOf } from './user-attributes.js';
 
 /**
  * Database rows -> management API resources (snake_case, as openapi/roster.yaml spells them).
@@ -35,6 +36,67 @@ export function toConnection(row: ConnectionRow, publicUrl: string): Schemas['Co
     provider: row.provider as Schemas['Provider'],
     state: row.state,
     scim: { base_url: scimBaseUrl(publicUrl, row.id) },
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  };
+}
+
+export function toUser(row: UserRow): Schemas['User'] {
+  return {
+    object: 'user',
+    id: row.id,
+    organization_id: row.organization_id,
+    connection_id: row.connection_id,
+    external_id: row.external_id,
+    user_name: row.user_name,
+    email: row.email,
+    name: displayNameOf(row.attributes),
+    given_name: row.given_name,
+    family_name: row.family_name,
+    active: row.active,
+    raw_attributes: row.attributes,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  };
+}
+
+export function toGroup(row: GroupRow): Schemas['Group'] {
+  return {
+    object: 'group',
+    id: row.id,
+    organization_id: row.organization_id,
+    connection_id: row.connection_id,
+    external_id: row.external_id,
+    name: row.display_name,
+    member_count: row.member_count,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  };
+}
+
+export type MembershipUserFields = Pick<UserRow, 'id' | 'user_name' | 'email' | 'active' | 'attributes'>;
+
+export function toMembership(
+  row: MembershipRow,
+  user: MembershipUserFields,
+  permissions: readonly string[],
+): Schemas['Membership'] {
+  return {
+    object: 'membership',
+    id: row.id,
+    organization_id: row.organization_id,
+    user: {
+      id: user.id,
+      user_name: user.user_name,
+      email: user.email,
+      name: displayNameOf(user.attributes),
+      active: user.active,
+    },
+    role: row.role_key,
+    permissions: [...permissions],
+    status: row.status,
+    source: row.source,
+    metadata: row.metadata,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),
   };

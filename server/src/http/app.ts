@@ -4,8 +4,12 @@ import express, { type Express, type Request, type Response } from 'express';
 import type { ApiKeyVerifier } from '../api-keys.js';
 import type { Context } from '../context.js';
 import type { Database } from '../db/database.js';
+import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError } from '../errors.js';
+import { notFound } from '../scim/protocol/error.js';
 import { requestContext } from './request-context.js';
+import type { RateLimiter } from './scim/rate-limit.js';
+import { scimErrorHandler, scimRouter } from './scim/router.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
 
@@ -14,6 +18,8 @@ export interface AppDeps {
   database: Pick<Database, 'ping'>;
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
+  scimRateLimiter: RateLimiter;
+  syncLog: SyncLogWriter;
 }
 
 const require = createRequire(import.meta.url);
@@ -68,6 +74,24 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/v1', v1Router(deps));
+  app.use(
+    '/scim/v2/:connectionId',
+    scimRouter({
+      ctx: deps.ctx,
+      bodyLimitBytes: deps.bodyLimitBytes,
+      rateLimiter: deps.scimRateLimiter,
+      syncLog: deps.syncLog,
+    }),
+  );
+  app.use(
+    '/scim',
+    (req: Request) => {
+      throw notFound(
+        `No SCIM endpoint at ${req.originalUrl.split('?')[0]}; use the base URL of a connection`,
+      );
+    },
+    scimErrorHandler,
+  );
 
   app.use((req: Request) => {
     throw new ApiError(404, 'route_not_found', `No route ${req.method} ${req.path}.`);

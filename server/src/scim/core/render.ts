@@ -32,7 +32,13 @@ export function renderResource(
   const schemas = [resource.schema.id];
   const body: ScimObject = {};
   const extensions: ScimObject = {};
-  for (const [key, value] of Object.entries(attributes)) {
+  // Schema order (userName, name, …) first: stored JSON (jsonb) does not keep the IdP's key order.
+  const order = new Map(resource.schema.attributes.map((a, i) => [a.name, i]));
+  const keys = Object.keys(attributes).sort(
+    (a, b) => (order.get(a) ?? order.size) - (order.get(b) ?? order.size),
+  );
+  for (const key of keys) {
+    const value = attributes[key];
     if (key === 'externalId') continue;
     if (/^urn:/i.test(key)) {
       schemas.push(key);
@@ -139,6 +145,20 @@ function merge(a: unknown, b: unknown): unknown {
 
 /** Applies `attributes` (keep only these, plus `schemas` and `id`) or `excludedAttributes`. */
 export function project(resource: ResourceTypeDef, rendered: ScimObject, projection: Projection): ScimObject {
+  const projected = projectAttributes(resource, rendered, projection);
+  if (projected === rendered || !Array.isArray(projected.schemas)) return projected;
+  // `schemas` lists the extensions that are still in the projected resource.
+  const schemas = (projected.schemas as string[]).filter(
+    (uri) => uri === resource.schema.id || uri in projected,
+  );
+  return { ...projected, schemas };
+}
+
+function projectAttributes(
+  resource: ResourceTypeDef,
+  rendered: ScimObject,
+  projection: Projection,
+): ScimObject {
   if (projection.attributes?.length) {
     const out: ScimObject = {};
     for (const key of Object.keys(rendered)) if (ALWAYS.has(key)) out[key] = rendered[key];

@@ -1,0 +1,110 @@
+import { sql, type Transaction } from 'kysely';
+import type { DB, LastChange, RoleSource } from '../db/schema.js';
+import { appendEvents, type EventType } from '../events/outbox.js';
+import { type MembershipUserFields, toMembership } from './serialize.js';
+
+/**
+ * Membership internals shared by SCIM and the management API: role resolution from IdP groups, and
+ * membership events carrying the full resource (user, role, permissions) as the API returns it.
+ */
+
+/** Loads memberships with their users and role permissions, as API resources. */
+export async function loadMemberships(trx: Transaction<DB>, membershipIds: readonly string[]) {
+  if (membershipIds.length === 0) return [];
+  const rows = await trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .innerJoin('roles as r', 'r.key', 'm.role_key')
+    .selectAll('m')
+    .select(['u.user_name', 'u.email', 'u.active', 'u.attributes as user_attributes', 'r.permissions'])
+    .where('m.id', 'in', membershipIds)
+    .execute();
+  return rows.map((row) => {
+    const user: MembershipUserFields = {
+      id: row.user_id,
+      user_name: row.user_name,
+      email: row.email,
+      active: row.active,
+      attributes: row.user_attributes,
+    };
+    return toMembership(row, user, row.permissions);
+  });
+}
+
+export async function appendMembershipEvents(
+  trx: Transaction<DB>,
+  type: Extract<EventType, `membership.${string}`>,
+  membershipIds: readonly string[],
+  changedAttributes?: readonly string[],
+): Promise<void> {
+  const memberships = await loadMemberships(trx, membershipIds);
+  await appendEvents(
+    trx,
+    memberships.map((membership) => ({
+      type,
+      organizationId: membership.organization_id,
+      data: changedAttributes ? { ...membership, changed_attributes: [...changedAttributes] } : membership,
+    })),
+  );
+}
+
+/**
+ * Recomputes the role of SCIM members of `connectionId` (optionally only `userIds`, or the members
+ * of `groupId`): the role of
+ * their highest-precedence mapped group (lowest `precedence` number; a mapping names a group by
+ * displayName, case-insensitively, or by externalId), else the organization's default role.
+ * Runs in the caller's transaction, so a group change and the role it implies commit together.
+ * Members whose role changed get a `membership.updated` event.
+ * @returns ids of the memberships whose role changed.
+ */
+export async function resolveRoles(
+  trx: Transaction<DB>,
+  now: Date,
+  scope: { connectionId: string; userIds?: readonly string[]; groupId?: string },
+  change: LastChange,
+): Promise<string[]> {
+  if (scope.userIds && scope.userIds.length === 0) return [];
+  const userFilter = scope.userIds
+    ? sql`and u.id in (${sql.join(scope.userIds.map((id) => sql`${id}`))})`
+    : scope.groupId
+      ? sql`and u.id in (select user_id from group_members where group_id = ${scope.groupId})`
+      : sql``;
+  const { rows } = await sql<{ id: string; role_changed: boolean }>`
+    with targets as (
+      select u.id as user_id, u.organization_id
+      from users u
+      where u.connection_id = ${scope.connectionId} and u.deleted_at is null ${userFilter}
+    ), best as (
+      select distinct on (gm.user_id)
+        gm.user_id, rm.role_key, rm.id as mapping_id, rm.precedence, g.id as group_id, g.display_name
+      from targets t
+      join group_members gm on gm.user_id = t.user_id
+      join groups g on g.id = gm.group_id and g.deleted_at is null
+      join role_mappings rm on rm.connection_id = g.connection_id
+        and (lower(rm.group_ref) = lower(g.display_name) or rm.group_ref = g.external_id)
+      order by gm.user_id, rm.precedence, g.id
+    ), resolved as (
+      select t.user_id, current.role_key as old_role,
+        coalesce(best.role_key, o.default_role) as role_key,
+        case when best.role_key is null then jsonb_build_object('kind', 'default')
+             else jsonb_build_object('kind', 'group', 'group_id', best.group_id, 'group_name', best.display_name,
+                                     'mapping_id', best.mapping_id, 'precedence', best.precedence)
+        end as role_source
+      from targets t
+      join organizations o on o.id = t.organization_id
+      join memberships current on current.user_id = t.user_id and current.source = 'scim'
+      left join best on best.user_id = t.user_id
+    )
+    update memberships m
+    set role_key = resolved.role_key, role_source = resolved.role_source, updated_at = ${now},
+        last_change = ${JSON.stringify(change)}::jsonb
+    from resolved
+    where m.user_id = resolved.user_id and m.source = 'scim'
+      and (m.role_key <> resolved.role_key or m.role_source <> resolved.role_source)
+    returning m.id, m.role_key <> resolved.old_role as role_changed`.execute(trx);
+  const ids = rows.filter((row) => row.role_changed).map((row) => row.id);
+  await appendMembershipEvents(trx, 'membership.updated', ids, ['role']);
+  return ids;
+}
+
+export type { RoleSource };

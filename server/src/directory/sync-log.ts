@@ -1,0 +1,79 @@
+import { sql } from 'kysely';
+import type { Context } from '../context.js';
+
+export interface SyncLogEntry {
+  connectionId: string;
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  scimType: string | null;
+  detail: string | null;
+  durationMs: number;
+  at: Date;
+}
+
+/**
+ * The per-connection SCIM request log behind sync health: method, path, status, scimType, a short
+ * detail and the duration; never bodies or secrets. Entries are buffered and written in batches
+ * off the request path (every `flushMs`, or at `maxBuffer` entries), so logging costs the IdP no
+ * latency; a crash loses at most the last batch of log lines, never directory data. Entries for
+ * connections that do not exist (garbage ids on unauthenticated requests) are dropped.
+ */
+export class SyncLogWriter {
+  readonly #ctx: Context;
+  readonly #flushMs: number;
+  readonly #maxBuffer: number;
+  #buffer: SyncLogEntry[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #flushing: Promise<void> = Promise.resolve();
+
+  constructor(ctx: Context, options: { flushMs?: number; maxBuffer?: number } = {}) {
+    this.#ctx = ctx;
+    this.#flushMs = options.flushMs ?? 250;
+    this.#maxBuffer = options.maxBuffer ?? 500;
+  }
+
+  record(entry: SyncLogEntry): void {
+    this.#buffer.push(entry);
+    if (this.#buffer.length >= this.#maxBuffer) {
+      void this.flush();
+    } else if (!this.#timer) {
+      this.#timer = setTimeout(() => void this.flush(), this.#flushMs);
+      this.#timer.unref();
+    }
+  }
+
+  /** Writes what is buffered; resolves when it is written (or dropped after an error). */
+  flush(): Promise<void> {
+    if (this.#timer) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
+    const batch = this.#buffer;
+    this.#buffer = [];
+    if (batch.length === 0) return this.#flushing;
+    this.#flushing = this.#flushing.then(() => this.#write(batch));
+    return this.#flushing;
+  }
+
+  async #write(batch: SyncLogEntry[]): Promise<void> {
+    const rows = batch.map(
+      (e, i) =>
+        sql`(${i}::int, ${e.connectionId}, ${e.requestId}, ${e.method}, ${e.path}, ${e.status}::int, ${e.scimType}, ${e.detail}, ${e.durationMs}::real, ${e.at}::timestamptz)`,
+    );
+    try {
+      await sql`
+        insert into sync_log (organization_id, connection_id, request_id, method, path, status, scim_type, detail,
+                              duration_ms, created_at)
+        select c.organization_id, v.connection_id, v.request_id, v.method, v.path, v.status, v.scim_type, v.detail,
+               v.duration_ms, v.created_at
+        from (values ${sql.join(rows)}) as v(n, connection_id, request_id, method, path, status, scim_type, detail,
+                                              duration_ms, created_at)
+        join connections c on c.id = v.connection_id
+        order by v.n`.execute(this.#ctx.db);
+    } catch (error) {
+      this.#ctx.log.warn({ err: error, entries: batch.length }, 'could not write the SCIM sync log');
+    }
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Token bucket per key (a SCIM connection): `ratePerSecond` sustained, bursts up to one second's
+ * worth. In-process: each server process enforces the limit on its own share of the traffic.
+ */
+export class RateLimiter {
+  readonly #rate: number;
+  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+  readonly #now: () => number;
+
+  constructor(ratePerSecond: number, now: () => number = () => performance.now()) {
+    this.#rate = ratePerSecond;
+    this.#now = now;
+  }
+
+  /** @returns 0 when the request may proceed, else the seconds to wait (for Retry-After). */
+  take(key: string): number {
+    const now = this.#now();
+    const bucket = this.#buckets.get(key) ?? { tokens: this.#rate, at: now };
+    bucket.tokens = Math.min(this.#rate, bucket.tokens + ((now - bucket.at) / 1000) * this.#rate);
+    bucket.at = now;
+    this.#buckets.set(key, bucket);
+    if (this.#buckets.size > 10_000) this.#prune(now);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.#rate));
+  }
+
+  #prune(now: number) {
+    for (const [key, bucket] of this.#buckets) {
+      if (now - bucket.at > 60_000) this.#buckets.delete(key);
+    }
+  }
+}

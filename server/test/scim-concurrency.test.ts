@@ -1,0 +1,251 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './harness.js';
+import { createConnection, patchOp, userBody } from './scim-helpers.js';
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+describe('SCIM under concurrency', () => {
+  it('20 identical POSTs (in varying case) create exactly one user', async () => {
+    const conn = await createConnection(server, 'okta');
+    const responses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        conn.scim('POST', '/Users', { body: userBody(i % 2 ? 'race@example.com' : 'RACE@example.com') }),
+      ),
+    );
+    expect(responses.filter((r) => r.status === 201)).toHaveLength(1);
+    expect(responses.filter((r) => r.status === 409)).toHaveLength(19);
+    for (const r of responses.filter((x) => x.status === 409)) expect(r.body.scimType).toBe('uniqueness');
+    const users = await server.ctx.db
+      .selectFrom('users')
+      .select('id')
+      .where('connection_id', '=', conn.connectionId)
+      .execute();
+    expect(users).toHaveLength(1);
+    const memberships = await server.ctx.db
+      .selectFrom('memberships')
+      .select('id')
+      .where('user_id', '=', users[0]!.id)
+      .execute();
+    expect(memberships).toHaveLength(1);
+    const events = await server.ctx.db
+      .selectFrom('events')
+      .select('type')
+      .where('organization_id', '=', conn.organizationId)
+      .where('type', '=', 'user.created')
+      .execute();
+    expect(events).toHaveLength(1);
+  });
+
+  it('concurrent PATCHes adding different members to one group all take effect', async () => {
+    const conn = await createConnection(server, 'entra');
+    const users = await Promise.all(
+      Array.from({ length: 24 }, (_, i) =>
+        conn.scim('POST', '/Users', { body: userBody(`member${i}@example.com`) }),
+      ),
+    );
+    const ids = users.map((u) => u.body.id as string);
+    const group = await conn.scim('POST', '/Groups', { body: { displayName: 'Concurrent' } });
+    const groupId: string = group.body.id;
+    const batches = [0, 1, 2, 3, 4, 5].map((b) => ids.slice(b * 4, b * 4 + 4));
+    const patches = await Promise.all([
+      ...batches.map((batch) =>
+        conn.scim('PATCH', `/Groups/${groupId}`, {
+          body: patchOp({ op: 'Add', path: 'members', value: batch.map((value) => ({ value })) }),
+        }),
+      ),
+      // Re-adding existing members concurrently is a success, not a conflict.
+      conn.scim('PATCH', `/Groups/${groupId}`, {
+        body: patchOp({ op: 'add', path: 'members', value: [{ value: ids[0] }] }),
+      }),
+    ]);
+    for (const p of patches) expect(p.status).toBe(204);
+    const members = (await conn.scim('GET', `/Groups/${groupId}`)).body.members.map(
+      (m: { value: string }) => m.value,
+    );
+    expect(members.sort()).toEqual([...ids].sort());
+    const row = await server.ctx.db
+      .selectFrom('groups')
+      .select('member_count')
+      .where('id', '=', groupId)
+      .executeTakeFirstOrThrow();
+    expect(row.member_count).toBe(24);
+
+    // Concurrent removals of disjoint halves leave an empty group with an exact count.
+    await Promise.all([
+      conn.scim('PATCH', `/Groups/${groupId}`, {
+        body: patchOp({ op: 'Remove', path: 'members', value: ids.slice(0, 12).map((value) => ({ value })) }),
+      }),
+      conn.scim('PATCH', `/Groups/${groupId}`, {
+        body: patchOp(...ids.slice(12).map((id) => ({ op: 'remove', path: `members[value eq "${id}"]` }))),
+      }),
+    ]);
+    expect((await conn.scim('GET', `/Groups/${groupId}`)).body.members).toEqual([]);
+    const after = await server.ctx.db
+      .selectFrom('groups')
+      .select('member_count')
+      .where('id', '=', groupId)
+      .executeTakeFirstOrThrow();
+    expect(after.member_count).toBe(0);
+  });
+
+  it('concurrent PATCHes of one user apply one after the other', async () => {
+    const conn = await createConnection(server, 'entra');
+    const created = await conn.scim('POST', '/Users', { body: userBody('serial@example.com') });
+    const id: string = created.body.id;
+    const attributes = [
+      'title',
+      'nickName',
+      'displayName',
+      'locale',
+      'timezone',
+      'userType',
+      'preferredLanguage',
+      'profileUrl',
+    ];
+    const results = await Promise.all(
+      attributes.map((path) =>
+        conn.scim('PATCH', `/Users/${id}`, { body: patchOp({ op: 'Replace', path, value: `v-${path}` }) }),
+      ),
+    );
+    for (const r of results) expect(r.status).toBe(200);
+    const user = (await conn.scim('GET', `/Users/${id}`)).body;
+    for (const path of attributes) expect(user[path]).toBe(`v-${path}`);
+    expect(user.meta.version).toBe(`W/"${attributes.length + 1}"`);
+  });
+});
+
+describe('user lifecycle side effects', () => {
+  it('DELETE removes the user from its groups, its membership, and revokes sessions, with events', async () => {
+    const conn = await createConnection(server, 'okta');
+    const user = await conn.scim('POST', '/Users', { body: userBody('leaver@example.com') });
+    const stayer = await conn.scim('POST', '/Users', { body: userBody('stayer@example.com') });
+    const id: string = user.body.id;
+    const groups = await Promise.all(
+      ['A', 'B'].map((name) =>
+        conn.scim('POST', '/Groups', {
+          body: { displayName: name, members: [{ value: id }, { value: stayer.body.id }] },
+        }),
+      ),
+    );
+    const membership = await server.ctx.db
+      .selectFrom('memberships')
+      .select('id')
+      .where('user_id', '=', id)
+      .executeTakeFirstOrThrow();
+    await server.ctx.db
+      .insertInto('sessions')
+      .values({
+        id: 'sess_lifecycle0000000000000000000',
+        organization_id: conn.organizationId,
+        user_id: id,
+        membership_id: membership.id,
+        expires_at: new Date(Date.now() + 60_000),
+      })
+      .execute();
+
+    expect((await conn.scim('DELETE', `/Users/${id}`)).status).toBe(204);
+    for (const g of groups) {
+      const got = (await conn.scim('GET', `/Groups/${g.body.id}`)).body;
+      expect(got.members.map((m: { value: string }) => m.value)).toEqual([stayer.body.id]);
+      const row = await server.ctx.db
+        .selectFrom('groups')
+        .select('member_count')
+        .where('id', '=', g.body.id)
+        .executeTakeFirstOrThrow();
+      expect(row.member_count).toBe(1);
+    }
+    expect(
+      await server.ctx.db.selectFrom('memberships').select('id').where('user_id', '=', id).execute(),
+    ).toEqual([]);
+    // The session went with the membership; its revocation is on the feed.
+    const types = (
+      await server.ctx.db
+        .selectFrom('events')
+        .select('type')
+        .where('organization_id', '=', conn.organizationId)
+        .orderBy('seq')
+        .execute()
+    ).map((e) => e.type);
+    const tail = types.slice(types.lastIndexOf('group.user_added') + 1);
+    expect(tail).toEqual([
+      'session.revoked',
+      'group.user_removed',
+      'group.user_removed',
+      'membership.deleted',
+      'user.deleted',
+    ]);
+  });
+
+  it('a deactivation and its session revocation commit together, or not at all', async () => {
+    const conn = await createConnection(server, 'entra');
+    const user = await conn.scim('POST', '/Users', { body: userBody('atomic@example.com') });
+    const id: string = user.body.id;
+    const membership = await server.ctx.db
+      .selectFrom('memberships')
+      .select('id')
+      .where('user_id', '=', id)
+      .executeTakeFirstOrThrow();
+    await server.ctx.db
+      .insertInto('sessions')
+      .values({
+        id: 'sess_atomic000000000000000000000',
+        organization_id: conn.organizationId,
+        user_id: id,
+        membership_id: membership.id,
+        expires_at: new Date(Date.now() + 60_000),
+      })
+      .execute();
+    // A PATCH that deactivates and then fails on a later operation changes nothing.
+    const failed = await conn.scim('PATCH', `/Users/${id}`, {
+      body: patchOp(
+        { op: 'Replace', path: 'active', value: 'False' },
+        { op: 'Replace', path: 'nope', value: 1 },
+      ),
+    });
+    expect(failed.status).toBe(400);
+    const session = () =>
+      server.ctx.db
+        .selectFrom('sessions')
+        .select('revoked_at')
+        .where('id', '=', 'sess_atomic000000000000000000000')
+        .executeTakeFirstOrThrow();
+    expect((await session()).revoked_at).toBeNull();
+    expect((await conn.scim('GET', `/Users/${id}`)).body.active).toBe(true);
+
+    await conn.scim('PATCH', `/Users/${id}`, {
+      body: patchOp({ op: 'Replace', path: 'active', value: 'False' }),
+    });
+    expect((await session()).revoked_at).not.toBeNull();
+    const membershipRow = await server.ctx.db
+      .selectFrom('memberships')
+      .select('status')
+      .where('user_id', '=', id)
+      .executeTakeFirstOrThrow();
+    expect(membershipRow.status).toBe('inactive');
+  });
+
+  it('a repeated identical PATCH changes nothing and emits nothing (Entra re-sends every cycle)', async () => {
+    const conn = await createConnection(server, 'entra');
+    const user = await conn.scim('POST', '/Users', { body: userBody('idem@example.com') });
+    const body = patchOp({ op: 'Replace', path: 'displayName', value: 'Same' });
+    await conn.scim('PATCH', `/Users/${user.body.id}`, { body });
+    const count = async () =>
+      (
+        await server.ctx.db
+          .selectFrom('events')
+          .select('id')
+          .where('organization_id', '=', conn.organizationId)
+          .execute()
+      ).length;
+    const before = await count();
+    const again = await conn.scim('PATCH', `/Users/${user.body.id}`, { body });
+    expect(again.body.meta.version).toBe('W/"2"');
+    expect(await count()).toBe(before);
+  });
+});

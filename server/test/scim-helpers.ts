@@ -1,0 +1,79 @@
+import { expect } from 'vitest';
+import { readResponse, type TestResponse, type TestServer } from './harness.js';
+
+export interface TestConnection {
+  organizationId: string;
+  connectionId: string;
+  token: string;
+  /** Path prefix of the connection's SCIM base, relative to the server URL. */
+  base: string;
+  scim: ScimClient;
+}
+
+export type ScimClient = (
+  method: string,
+  path: string,
+  options?: { body?: unknown; token?: string | null; headers?: Record<string, string> },
+) => Promise<TestResponse>;
+
+export const SCIM_JSON = 'application/scim+json; charset=utf-8';
+export const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+/** Creates an organization and a connection, and a SCIM client that speaks like an IdP. */
+export async function createConnection(
+  server: TestServer,
+  provider = 'generic',
+  organizationId?: string,
+): Promise<TestConnection> {
+  const orgId =
+    organizationId ??
+    (
+      await server.api('POST', '/v1/organizations', {
+        body: { name: `Org ${Math.random().toString(36).slice(2)}` },
+      })
+    ).body.id;
+  const created = await server.api('POST', `/v1/organizations/${orgId}/connections`, {
+    body: { name: `${provider} connection`, provider },
+  });
+  expect(created.status).toBe(201);
+  const base = new URL(created.body.scim.base_url).pathname;
+  const token: string = created.body.scim.token;
+  const scim: ScimClient = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { accept: 'application/scim+json', ...options.headers };
+    const bearer = options.token === undefined ? token : options.token;
+    if (bearer !== null) headers.authorization = `Bearer ${bearer}`;
+    let body: string | undefined;
+    if (options.body !== undefined) {
+      headers['content-type'] ??= SCIM_JSON;
+      body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    }
+    return readResponse(await server.fetch(`${base}${path}`, { method, headers, body }));
+  };
+  return { organizationId: orgId, connectionId: created.body.id, token, base, scim };
+}
+
+export function patchOp(...operations: unknown[]) {
+  return { schemas: [PATCH_OP], Operations: operations };
+}
+
+/** Asserts a SCIM Error body (RFC 7644 §3.12) with the SCIM media type. */
+export function expectScimError(response: TestResponse, status: number, scimType?: string): void {
+  expect(response.status, response.text).toBe(status);
+  expect(response.headers.get('content-type')).toMatch(/^application\/scim\+json/);
+  expect(response.body.schemas).toEqual(['urn:ietf:params:scim:api:messages:2.0:Error']);
+  expect(response.body.status).toBe(String(status));
+  expect(typeof response.body.detail).toBe('string');
+  if (scimType) expect(response.body.scimType).toBe(scimType);
+  else expect(response.body.scimType).toBeUndefined();
+}
+
+export function userBody(userName: string, extra: Record<string, unknown> = {}) {
+  return {
+    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+    userName,
+    name: { givenName: 'Test', familyName: 'User' },
+    emails: [{ primary: true, value: userName, type: 'work' }],
+    active: true,
+    ...extra,
+  };
+}
