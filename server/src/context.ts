@@ -2,6 +2,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Config } from './config.js';
 import type { DatabaseKind } from './db/database.js';
 import type { DB } from './db/schema.js';
+import { ScimAuthCache } from './directory/connections.js';
 import type { Logger } from './log.js';
 
 /**
@@ -15,11 +16,18 @@ export interface Context {
   readonly log: Logger;
   readonly now: () => Date;
   readonly settings: Settings;
+  /** Per-process cache of SCIM token checks (see ScimAuthCache). */
+  readonly scimAuthCache: ScimAuthCache;
   /**
    * Runs `fn` in one transaction; after it commits, the event sequencer is kicked so that the
    * events the transaction appended reach the feed promptly.
    */
   transaction<T>(fn: (trx: Transaction<DB>) => Promise<T>): Promise<T>;
+  /**
+   * Runs one self-contained write (a single statement, atomic on its own) without BEGIN/COMMIT
+   * round trips, then kicks the sequencer like {@link transaction}.
+   */
+  write<T>(fn: (db: Kysely<DB>) => Promise<T>): Promise<T>;
 }
 
 /** The part of the configuration services need. */
@@ -43,6 +51,8 @@ export interface ContextOptions {
   settings: Settings;
   now?: () => Date;
   afterCommit?: () => void;
+  /** How long a SCIM token check is cached in this process; 0 disables the cache. */
+  scimAuthCacheMs?: number;
 }
 
 export function createContext(options: ContextOptions): Context {
@@ -53,8 +63,14 @@ export function createContext(options: ContextOptions): Context {
     log: options.log,
     now: options.now ?? (() => new Date()),
     settings: options.settings,
+    scimAuthCache: new ScimAuthCache(options.scimAuthCacheMs ?? 1000),
     async transaction(fn) {
       const result = await options.db.transaction().execute(fn);
+      afterCommit();
+      return result;
+    },
+    async write(fn) {
+      const result = await fn(options.db);
       afterCommit();
       return result;
     },

@@ -8,7 +8,7 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
-import { createApp } from './http/app.js';
+import { createRequestListener } from './http/app.js';
 import { RateLimiter } from './http/scim/rate-limit.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
@@ -105,7 +105,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     afterCommit: () => sequencer.kick(),
   });
   const syncLog = new SyncLogWriter(ctx);
-  const app = createApp({
+  const listener = createRequestListener({
     ctx,
     database,
     apiKeys: verifier,
@@ -113,7 +113,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     scimRateLimiter: new RateLimiter(config.scimRateLimit),
     syncLog,
   });
-  server.on('request', app);
+  server.on('request', listener);
   await sequencer.start();
   const maintenance = new Maintenance(ctx);
   maintenance.start();

@@ -20,7 +20,9 @@ describe('migrations', () => {
       (
         await sql<{ table_name: string }>`
           select table_name from information_schema.tables
-          where table_schema = current_schema() order by table_name`.execute(testDb.database.db)
+          where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(
+          testDb.database.db,
+        )
       ).rows.map((r) => r.table_name);
     const before = await tables();
     expect(before).toEqual(
@@ -57,8 +59,9 @@ describe('migrations', () => {
   it('carry organization_id on every tenant-scoped table', async () => {
     const { rows } = await sql<{ table_name: string }>`
       select t.table_name from information_schema.tables t
-      where t.table_schema = current_schema()
-        and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed',
+      where t.table_schema = current_schema() and t.table_type = 'BASE TABLE'
+        -- Not tenant data: environment-wide tables, and the sequencer's queue of event seqs.
+        and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed', 'event_queue',
                                  'roster_migrations', 'roster_migrations_lock')
         and not exists (select 1 from information_schema.columns c
                         where c.table_schema = t.table_schema and c.table_name = t.table_name

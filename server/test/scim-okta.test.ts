@@ -371,5 +371,13 @@ describe('Okta import (reconciliation)', () => {
     expect(new Set(seen).size).toBe(250);
     const again = await conn.scim('GET', '/Users?startIndex=101&count=100');
     expect(again.body.Resources.map((r: { id: string }) => r.id)).toEqual(seen.slice(100, 200));
+
+    // Deleting a row of an earlier page while an import walks the pages skips nobody: the next
+    // page continues after the last row served (plain OFFSET would skip one user).
+    const first = await conn.scim('GET', '/Users?startIndex=1&count=100');
+    await conn.scim('DELETE', `/Users/${first.body.Resources[0].id}`);
+    const second = await conn.scim('GET', '/Users?startIndex=101&count=100');
+    expect(second.body.Resources[0].id).toBe(seen[100]);
+    expect(second.body.totalResults).toBe(249);
   });
 });

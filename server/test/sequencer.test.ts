@@ -18,11 +18,12 @@ describe('event sequencer', () => {
     );
     await server.sequencer.flush();
     const events = await server.ctx.db
-      .selectFrom('events')
+      .selectFrom('feed')
       .select(['seq', 'position'])
       .orderBy('seq')
       .execute();
     expect(events).toHaveLength(20);
+    expect(await server.ctx.db.selectFrom('event_queue').selectAll().execute()).toEqual([]);
     // Concurrent transactions may commit out of insertion order; positions follow commit order, so
     // compare as a set here (per-resource order is tested with the feed).
     const positions = events.map((e) => e.position!).sort((a, b) => a - b);

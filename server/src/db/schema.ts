@@ -178,10 +178,21 @@ export interface SigningKeysTable {
 export interface EventsTable {
   seq: Generated<number>;
   id: string;
-  position: number | null;
   type: string;
   organization_id: string | null;
   data: Json<JsonObject>;
+  created_at: Timestamp;
+}
+
+export interface EventQueueTable {
+  seq: number;
+}
+
+export interface FeedTable {
+  position: number;
+  seq: number;
+  organization_id: string | null;
+  type: string;
   created_at: Timestamp;
 }
 
@@ -220,6 +231,8 @@ export interface DB {
   refresh_tokens: RefreshTokensTable;
   signing_keys: SigningKeysTable;
   events: EventsTable;
+  event_queue: EventQueueTable;
+  feed: FeedTable;
   event_feed: EventFeedTable;
   sync_log: SyncLogTable;
 }

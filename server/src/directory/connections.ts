@@ -91,7 +91,7 @@ export async function rotateScimToken(
   connectionId: string,
   graceMs: number = ctx.settings.scimTokenGraceMs,
 ): Promise<{ connection: ConnectionRow; token: string; previousExpireAt: Date }> {
-  return ctx.transaction(async (trx) => {
+  const result = await ctx.transaction(async (trx) => {
     const connection = await trx
       .selectFrom('connections')
       .selectAll()
@@ -111,6 +111,52 @@ export async function rotateScimToken(
     const token = await insertScimToken(trx, connection, now);
     return { connection, token, previousExpireAt };
   });
+  ctx.scimAuthCache.clear();
+  return result;
+}
+
+interface CachedAuth {
+  principal: ScimPrincipal | undefined;
+  tokenExpiresAt: number | null;
+  cachedUntil: number;
+}
+
+/**
+ * A short-lived, per-process cache of SCIM token checks, so that an IdP's burst of requests does
+ * not cost a database round trip each. Bounded: entries live `ttlMs` (1 s), the map is cleared
+ * past 10,000 entries. Changes made in this process (rotation, connection or organization
+ * deletion) invalidate at once; on other server processes a revoked token keeps working for at
+ * most `ttlMs`. Token expiry (rotation grace) is still checked against the injected clock.
+ */
+export class ScimAuthCache {
+  readonly #ttlMs: number;
+  readonly #entries = new Map<string, CachedAuth>();
+
+  constructor(ttlMs = 1000) {
+    this.#ttlMs = ttlMs;
+  }
+
+  get(key: string): CachedAuth | undefined {
+    const entry = this.#entries.get(key);
+    if (entry && entry.cachedUntil > performance.now()) return entry;
+    if (entry) this.#entries.delete(key);
+    return undefined;
+  }
+
+  set(key: string, principal: ScimPrincipal | undefined, tokenExpiresAt: Date | null): void {
+    if (this.#ttlMs <= 0) return;
+    if (this.#entries.size >= 10_000) this.#entries.clear();
+    this.#entries.set(key, {
+      principal,
+      tokenExpiresAt: tokenExpiresAt?.getTime() ?? null,
+      cachedUntil: performance.now() + this.#ttlMs,
+    });
+  }
+
+  /** Forgets every cached check (after a rotation or deletion in this process). */
+  clear(): void {
+    this.#entries.clear();
+  }
 }
 
 /**
@@ -125,6 +171,23 @@ export async function authenticateScimToken(
 ): Promise<ScimPrincipal | undefined> {
   const digest = hashSecret(token);
   const now = ctx.now();
+  const cacheKey = `${connectionId}:${digest}`;
+  const cached = ctx.scimAuthCache.get(cacheKey);
+  if (cached) {
+    if (cached.tokenExpiresAt !== null && cached.tokenExpiresAt <= now.getTime()) return undefined;
+    return cached.principal;
+  }
+  const principal = await lookUpScimToken(ctx, connectionId, digest, now);
+  ctx.scimAuthCache.set(cacheKey, principal?.principal, principal?.expiresAt ?? null);
+  return principal?.principal;
+}
+
+async function lookUpScimToken(
+  ctx: Context,
+  connectionId: string,
+  digest: string,
+  now: Date,
+): Promise<{ principal: ScimPrincipal | undefined; expiresAt: Date | null } | undefined> {
   const row = await ctx.db
     .selectFrom('scim_tokens as t')
     .innerJoin('connections as c', 'c.id', 't.connection_id')
@@ -144,6 +207,12 @@ export async function authenticateScimToken(
     .executeTakeFirst();
   if (!row || !digestsEqual(row.token_hash, digest)) return undefined;
   if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return undefined;
+  const principal: ScimPrincipal = {
+    connectionId: row.connection_id,
+    organizationId: row.organization_id,
+    provider: row.provider,
+    attributeMappings: row.attribute_mappings,
+  };
   // Record use at most once a minute: enough to tell an operator which token an IdP still uses.
   if (row.last_used_at === null || now.getTime() - row.last_used_at.getTime() > 60_000) {
     void ctx.db
@@ -153,10 +222,5 @@ export async function authenticateScimToken(
       .execute()
       .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not record SCIM token use'));
   }
-  return {
-    connectionId: row.connection_id,
-    organizationId: row.organization_id,
-    provider: row.provider,
-    attributeMappings: row.attribute_mappings,
-  };
+  return { principal, expiresAt: row.expires_at };
 }

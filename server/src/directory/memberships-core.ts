@@ -1,5 +1,6 @@
 import { sql, type Transaction } from 'kysely';
 import type { DB, LastChange, RoleSource } from '../db/schema.js';
+import { anyText } from '../db/sql.js';
 import { appendEvents, type EventType } from '../events/outbox.js';
 import { type MembershipUserFields, toMembership } from './serialize.js';
 
@@ -17,7 +18,7 @@ export async function loadMemberships(trx: Transaction<DB>, membershipIds: reado
     .innerJoin('roles as r', 'r.key', 'm.role_key')
     .selectAll('m')
     .select(['u.user_name', 'u.email', 'u.active', 'u.attributes as user_attributes', 'r.permissions'])
-    .where('m.id', 'in', membershipIds)
+    .where(sql<boolean>`m.id = ${anyText(membershipIds)}`)
     .execute();
   return rows.map((row) => {
     const user: MembershipUserFields = {
@@ -65,7 +66,7 @@ export async function resolveRoles(
 ): Promise<string[]> {
   if (scope.userIds && scope.userIds.length === 0) return [];
   const userFilter = scope.userIds
-    ? sql`and u.id in (${sql.join(scope.userIds.map((id) => sql`${id}`))})`
+    ? sql`and u.id = ${anyText(scope.userIds)}`
     : scope.groupId
       ? sql`and u.id in (select user_id from group_members where group_id = ${scope.groupId})`
       : sql``;

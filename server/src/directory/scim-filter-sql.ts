@@ -19,8 +19,9 @@ import { invalidFilter } from '../scim/protocol/error.js';
  * parameter; identifiers come from the schema, never from the request. Case rules follow the
  * schema: `userName` (caseExact=false) compares `lower(user_name) = lower($1)`, the very
  * expression of the unique index, so the lookup an IdP does before POST and the 409 check agree.
- * Each comparison is made two-valued (`coalesce(…, false)`), so `not (title eq "x")` includes
- * users without a title, as SCIM means it.
+ * Logic is two-valued as SCIM means it: `not (title eq "x")` includes users without a title. SQL's
+ * NULL only matters under NOT (WHERE already treats NULL as false), so `coalesce` is applied
+ * there alone and plain comparisons stay sargable (the unique index serves `userName eq`).
  */
 
 type Sql = RawBuilder<unknown>;
@@ -99,7 +100,7 @@ function compile(target: Target, filter: Filter): Sql {
     case 'or':
       return sql`(${compile(target, filter.left)} or ${compile(target, filter.right)})`;
     case 'not':
-      return sql`(not ${compile(target, filter.filter)})`;
+      return sql`(not ${two(compile(target, filter.filter))})`;
     case 'valuePath':
       return valuePath(target, filter.path, filter.filter);
     default:
@@ -117,10 +118,10 @@ function leaf(target: Target, path: AttrPath, op: CompareOp | 'pr', value: Filte
   if (corePath(target, path)) {
     const key = `${path.attr}${path.sub ? `.${path.sub}` : ''}`.toLowerCase();
     const column = target.columns[key];
-    if (column) return two(columnCompare(column, op, value, text));
+    if (column) return columnCompare(column, op, value, text);
     const relation = target.relation;
     if (relation && (key === relation.key || key === `${relation.key}.value`)) {
-      return two(relationCompare(relation, op, value, text));
+      return relationCompare(relation, op, value, text);
     }
   }
   const resolved = resolveAttribute(target, path);
@@ -130,8 +131,8 @@ function leaf(target: Target, path: AttrPath, op: CompareOp | 'pr', value: Filte
     const subDef = subName ? findAttribute(def.subAttributes ?? [], subName) : undefined;
     if (subName && !subDef) throw invalidFilter(`"${text}": no sub-attribute "${subName}"`);
     const element = subDef ? sql`e.v -> ${subDef.name}` : sql`e.v`;
-    return two(sql`exists (select 1 from jsonb_array_elements(${arrayOf(sql`${resolved.container} -> ${def.name}`)}) as e(v)
-      where ${jsonCompare(element, subDef ?? def, op, value, text)})`);
+    return sql`exists (select 1 from jsonb_array_elements(${arrayOf(sql`${resolved.container} -> ${def.name}`)}) as e(v)
+      where ${jsonCompare(element, subDef ?? def, op, value, text)})`;
   }
   let expr = sql`${resolved.container} -> ${resolved.name}`;
   let def = resolved.def;
@@ -145,7 +146,7 @@ function leaf(target: Target, path: AttrPath, op: CompareOp | 'pr', value: Filte
     if (def) throw invalidFilter(`"${text}": "${def.name}" has no sub-attributes`);
     expr = sql`${expr} -> ${path.sub}`;
   }
-  return two(jsonCompare(expr, def, op, value, text));
+  return jsonCompare(expr, def, op, value, text);
 }
 
 interface Resolved {
@@ -189,9 +190,7 @@ function valuePath(target: Target, path: AttrPath, inner: Filter): Sql {
   const source = def.multiValued
     ? arrayOf(sql`${resolved.container} -> ${def.name}`)
     : sql`jsonb_build_array(${resolved.container} -> ${def.name})`;
-  return two(
-    sql`exists (select 1 from jsonb_array_elements(${source}) as e(v) where ${elementFilter(def, inner, text)})`,
-  );
+  return sql`exists (select 1 from jsonb_array_elements(${source}) as e(v) where ${elementFilter(def, inner, text)})`;
 }
 
 function elementFilter(def: AttributeDef, filter: Filter, text: string): Sql {
@@ -201,7 +200,7 @@ function elementFilter(def: AttributeDef, filter: Filter, text: string): Sql {
     case 'or':
       return sql`(${elementFilter(def, filter.left, text)} or ${elementFilter(def, filter.right, text)})`;
     case 'not':
-      return sql`(not ${elementFilter(def, filter.filter, text)})`;
+      return sql`(not ${two(elementFilter(def, filter.filter, text))})`;
     case 'valuePath':
       throw invalidFilter(`"${text}": value filters cannot nest`);
     default: {
@@ -209,15 +208,8 @@ function elementFilter(def: AttributeDef, filter: Filter, text: string): Sql {
         throw invalidFilter(`"${text}": name sub-attributes of "${def.name}" only`);
       const subDef = findAttribute(def.subAttributes ?? [], filter.path.attr);
       if (!subDef) throw invalidFilter(`"${text}": "${def.name}" has no sub-attribute "${filter.path.attr}"`);
-      return two(
-        jsonCompare(
-          sql`e.v -> ${subDef.name}`,
-          subDef,
-          filter.op,
-          filter.op === 'pr' ? undefined : filter.value,
-          text,
-        ),
-      );
+      const value = filter.op === 'pr' ? undefined : filter.value;
+      return jsonCompare(sql`e.v -> ${subDef.name}`, subDef, filter.op, value, text);
     }
   }
 }
@@ -228,7 +220,7 @@ function relationValuePath(relation: NonNullable<Target['relation']>, inner: Fil
     case 'or':
       return sql`(${relationValuePath(relation, inner.left, text)} ${sql.raw(inner.op)} ${relationValuePath(relation, inner.right, text)})`;
     case 'not':
-      return sql`(not ${relationValuePath(relation, inner.filter, text)})`;
+      return sql`(not ${two(relationValuePath(relation, inner.filter, text))})`;
     default:
       if (
         inner.op === 'valuePath' ||
@@ -238,7 +230,7 @@ function relationValuePath(relation: NonNullable<Target['relation']>, inner: Fil
       ) {
         throw invalidFilter(`"${text}[…]": filter ${relation.key} by value only`);
       }
-      return two(relationCompare(relation, inner.op, inner.op === 'pr' ? undefined : inner.value, text));
+      return relationCompare(relation, inner.op, inner.op === 'pr' ? undefined : inner.value, text);
   }
 }
 
@@ -262,7 +254,7 @@ function relationCompare(
   return op === 'eq' ? exists : sql`(not ${exists})`;
 }
 
-/** Makes a comparison two-valued: unknown (NULL) becomes false. */
+/** Makes a condition two-valued: unknown (NULL) becomes false. */
 function two(expr: Sql): Sql {
   return sql`coalesce(${expr}, false)`;
 }

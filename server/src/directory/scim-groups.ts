@@ -1,6 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { DB, GroupRow, LastChange } from '../db/schema.js';
+import { anyText } from '../db/sql.js';
 import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import type { ScimObject } from '../scim/core/resource.js';
@@ -44,13 +45,20 @@ export async function listScimGroups(
   const rows =
     query.count === 0
       ? []
-      : await base
-          .selectAll('g')
-          .orderBy(sort ? sql`${sort} ${direction}` : sql`g.id`)
-          .orderBy('g.id')
-          .limit(query.count)
-          .offset(query.startIndex - 1)
-          .execute();
+      : query.afterId !== undefined && !sort
+        ? await base
+            .selectAll('g')
+            .where('g.id', '>', query.afterId)
+            .orderBy('g.id')
+            .limit(query.count)
+            .execute()
+        : await base
+            .selectAll('g')
+            .orderBy(sort ? sql`${sort} ${direction}` : sql`g.id`)
+            .orderBy('g.id')
+            .limit(query.count)
+            .offset(query.startIndex - 1)
+            .execute();
   const total =
     query.startIndex === 1 && rows.length < query.count
       ? rows.length
@@ -86,7 +94,7 @@ export async function membersOfGroups(
     .selectFrom('group_members as gm')
     .innerJoin('users as u', 'u.id', 'gm.user_id')
     .select(['gm.group_id', 'u.id', 'u.user_name', 'u.display_name'])
-    .where('gm.group_id', 'in', groupIds)
+    .where(sql<boolean>`gm.group_id = ${anyText(groupIds)}`)
     .orderBy('gm.group_id')
     .orderBy('u.id')
     .execute();
@@ -117,8 +125,6 @@ interface MemberRow {
   email: string | null;
 }
 
-const idList = (ids: readonly string[]) => sql.join(ids.map((id) => sql`${id}`));
-
 /**
  * Applies member changes in order with set operations, then records the net effect: counts,
  * `group.user_added` / `group.user_removed` events, and role recomputation for those users.
@@ -145,7 +151,7 @@ async function applyMemberChanges(
     const { rows } = await sql<MemberRow & { inserted: boolean }>`
       with valid as (
         select u.id, u.organization_id, u.user_name, u.email from users u
-        where u.id in (${idList(unique)}) and u.connection_id = ${principal.connectionId} and u.deleted_at is null
+        where u.id = ${anyText(unique)} and u.connection_id = ${principal.connectionId} and u.deleted_at is null
       ), inserted as (
         insert into group_members (group_id, user_id, organization_id, created_at)
         select ${group.id}, v.id, v.organization_id, ${now} from valid v
@@ -173,14 +179,14 @@ async function applyMemberChanges(
         await add(memberChange.ids);
         break;
       case 'remove':
-        if (memberChange.ids.length) await remove(sql`gm.user_id in (${idList(memberChange.ids)})`);
+        if (memberChange.ids.length) await remove(sql`gm.user_id = ${anyText(memberChange.ids)}`);
         break;
       case 'removeAll':
         await remove(sql`true`);
         break;
       case 'replace':
         await remove(
-          memberChange.ids.length ? sql`gm.user_id not in (${idList(memberChange.ids)})` : sql`true`,
+          memberChange.ids.length ? sql`not (gm.user_id = ${anyText(memberChange.ids)})` : sql`true`,
         );
         await add(memberChange.ids);
         break;

@@ -1,5 +1,6 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { anyText } from '../db/sql.js';
 import { appendEvents } from '../events/outbox.js';
 
 export type RevokeReason =
@@ -32,7 +33,7 @@ export async function revokeSessionsWhere(
     .where('revoked_at', 'is', null);
   if (where.organizationId) query = query.where('organization_id', '=', where.organizationId);
   if (where.userId) query = query.where('user_id', '=', where.userId);
-  if (where.userIds) query = query.where('user_id', 'in', where.userIds);
+  if (where.userIds) query = query.where(sql<boolean>`user_id = ${anyText(where.userIds)}`);
   if (where.sessionId) query = query.where('id', '=', where.sessionId);
   const revoked = await query.returning(['id', 'organization_id', 'user_id']).execute();
   await appendEvents(

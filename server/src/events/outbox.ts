@@ -49,15 +49,17 @@ export interface NewEvent {
  */
 export async function appendEvents(trx: Transaction<DB> | Kysely<DB>, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return;
+  const rows = events.map((event) => ({
+    id: newId('event'),
+    type: event.type,
+    organization_id: event.organizationId,
+    data: JSON.stringify(event.data),
+  }));
+  // One statement: the events, and their seqs queued for the sequencer.
   await trx
-    .insertInto('events')
-    .values(
-      events.map((event) => ({
-        id: newId('event'),
-        type: event.type,
-        organization_id: event.organizationId,
-        data: JSON.stringify(event.data),
-      })),
-    )
+    .with('inserted', (db) => db.insertInto('events').values(rows).returning('seq'))
+    .insertInto('event_queue')
+    .columns(['seq'])
+    .expression((eb) => eb.selectFrom('inserted').select('seq'))
     .execute();
 }

@@ -14,16 +14,21 @@ export interface SequencerOptions {
   /** Fallback poll for events committed by a process that died before kicking. */
   pollIntervalMs?: number;
   batchSize?: number;
+  /**
+   * Under load, the pause between consecutive numbering runs, so that one run numbers the events
+   * of many commits (fewer, larger transactions) at the cost of that much feed latency.
+   */
+  coalesceMs?: number;
 }
 
 /**
  * Assigns feed positions to committed events, in commit order.
  *
- * Writers insert events with `position = null` in their own transactions and kick the sequencer
- * after committing. Numbering runs in a short transaction that first takes a transaction-scoped
- * advisory lock, so across all server processes one numbering transaction runs at a time; the
- * statement after the lock takes a fresh snapshot and so sees every event committed before it,
- * including the numbers the previous holder assigned. Positions therefore grow in the order in
+ * Writers insert each event together with its seq in `event_queue`, in their own transactions, and
+ * kick the sequencer after committing. Numbering runs in a short transaction that first takes a
+ * transaction-scoped advisory lock, so across all server processes one numbering transaction runs
+ * at a time; the statement after the lock takes a fresh snapshot and so sees every event committed
+ * before it, and none of the queue entries the previous holder already moved to `feed`. Positions therefore grow in the order in
  * which batches commit, a batch is visible to readers all at once, and readers (who see only
  * numbered events) can never read past an event that is numbered later: no gaps, no repeats.
  * Within a batch events are ordered by `seq`, which is taken at insert time; a change that waited
@@ -38,9 +43,12 @@ export class Sequencer {
   readonly #log: Logger;
   readonly #pollIntervalMs: number;
   readonly #batchSize: number;
+  readonly #coalesceMs: number;
   readonly #waiters = new Set<(head: number) => void>();
   #running: Promise<void> | undefined;
   #again = false;
+  /** A commit in this process queued events: the next run can skip the "anything pending?" probe. */
+  #committed = false;
   #timer: NodeJS.Timeout | undefined;
   #unlisten: Unlisten | undefined;
   #stopped = false;
@@ -51,6 +59,7 @@ export class Sequencer {
     this.#log = options.log;
     this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
     this.#batchSize = options.batchSize ?? 5000;
+    this.#coalesceMs = options.coalesceMs ?? 5;
   }
 
   /** Starts polling and listening for other processes' announcements. */
@@ -62,7 +71,7 @@ export class Sequencer {
     });
     const tick = () => {
       if (this.#stopped) return;
-      this.kick();
+      this.#schedule();
       this.#timer = setTimeout(tick, this.#pollIntervalMs);
       this.#timer.unref();
     };
@@ -78,8 +87,13 @@ export class Sequencer {
     this.#waiters.clear();
   }
 
-  /** Asks for a numbering run soon; cheap and safe to call after every write transaction. */
+  /** Tells the sequencer a transaction appended events; cheap and safe after every commit. */
   kick(): void {
+    this.#committed = true;
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (this.#running) {
       this.#again = true;
       return;
@@ -92,6 +106,7 @@ export class Sequencer {
   /** Resolves when every event committed before this call has a position. */
   async flush(): Promise<void> {
     await this.#running;
+    this.#committed = true;
     this.#running = this.#loop().finally(() => {
       this.#running = undefined;
     });
@@ -134,45 +149,52 @@ export class Sequencer {
   async #loop(): Promise<void> {
     do {
       this.#again = false;
+      const committed = this.#committed;
+      this.#committed = false;
       try {
-        const numbered = await this.#numberBatch();
+        const numbered = await this.#numberBatch(!committed);
         if (numbered === this.#batchSize) this.#again = true;
       } catch (error) {
         if (this.#stopped) return;
         this.#log.error({ err: error }, 'event sequencer run failed; retrying at the next poll');
         return;
       }
+      if (this.#again && this.#coalesceMs > 0)
+        await new Promise((resolve) => setTimeout(resolve, this.#coalesceMs));
     } while (this.#again && !this.#stopped);
   }
 
-  async #numberBatch(): Promise<number> {
-    // Most runs find nothing to do: answer those with one read instead of a write transaction.
-    const { rows: probe } = await sql<{ head: number; pending: boolean }>`
-      select (select head from event_feed where id = 1) as head,
-             exists (select 1 from events where position is null) as pending`.execute(this.#database.db);
-    if (!probe[0]?.pending) {
-      this.#advance(probe[0]?.head ?? 0);
-      return 0;
+  async #numberBatch(probeFirst: boolean): Promise<number> {
+    if (probeFirst) {
+      // A poll usually finds nothing to do: answer it with one read instead of a write transaction.
+      const { rows: probe } = await sql<{ head: number; pending: boolean }>`
+        select (select head from event_feed where id = 1) as head,
+               exists (select 1 from event_queue) as pending`.execute(this.#database.db);
+      if (!probe[0]?.pending) {
+        this.#advance(probe[0]?.head ?? 0);
+        return 0;
+      }
     }
     const result = await this.#database.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(${SEQUENCER_LOCK}::bigint)`.execute(trx);
       const { rows } = await sql<{ numbered: number; head: number }>`
-        with pending as (
-          select seq, row_number() over (order by seq) as rn
-          from events where position is null
-          order by seq
-          limit ${this.#batchSize}
-        ), feed as (
+        with taken as (
+          delete from event_queue
+          where seq = any(array(select seq from event_queue order by seq limit ${this.#batchSize}))
+          returning seq
+        ), pending as (
+          select seq, row_number() over (order by seq) as rn from taken
+        ), state as (
           update event_feed set head = head + (select count(*) from pending)
           where id = 1
           returning head, head - (select count(*) from pending) as base
         ), numbered as (
-          update events e set position = feed.base + pending.rn
-          from pending, feed
-          where e.seq = pending.seq and e.position is null
-          returning e.position
+          insert into feed (position, seq, organization_id, type, created_at)
+          select state.base + pending.rn, pending.seq, e.organization_id, e.type, e.created_at
+          from pending join events e on e.seq = pending.seq cross join state
+          returning position
         )
-        select (select count(*) from numbered)::int as numbered, (select head from feed) as head`.execute(
+        select (select count(*) from numbered)::int as numbered, (select head from state) as head`.execute(
         trx,
       );
       const row = rows[0] ?? { numbered: 0, head: 0 };

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express, { type Express, type Request, type Response } from 'express';
 import type { ApiKeyVerifier } from '../api-keys.js';
@@ -6,10 +7,9 @@ import type { Context } from '../context.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError } from '../errors.js';
-import { notFound } from '../scim/protocol/error.js';
 import { requestContext } from './request-context.js';
+import { createScimHandler } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
-import { scimErrorHandler, scimRouter } from './scim/router.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
 
@@ -36,7 +36,26 @@ function loadDocs(): { yaml: string; html: string | undefined } {
   return { yaml, html };
 }
 
-/** Composes the HTTP surface. Framework code stays here and in ./v1, ./scim; services know no Express. */
+/**
+ * The request listener of the server: `/scim/…` goes to the SCIM handler (node:http, see
+ * scim/handler.ts), everything else to the Express app (management API, probes, docs).
+ */
+export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const app = createApp(deps);
+  const scim = createScimHandler({
+    ctx: deps.ctx,
+    log: deps.ctx.log,
+    bodyLimitBytes: deps.bodyLimitBytes,
+    rateLimiter: deps.scimRateLimiter,
+    syncLog: deps.syncLog,
+  });
+  return (req, res) => {
+    if (req.url?.startsWith('/scim/') || req.url === '/scim') scim(req, res);
+    else app(req, res);
+  };
+}
+
+/** The Express app: framework code stays here and in ./v1; services know no Express. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -74,25 +93,6 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/v1', v1Router(deps));
-  app.use(
-    '/scim/v2/:connectionId',
-    scimRouter({
-      ctx: deps.ctx,
-      bodyLimitBytes: deps.bodyLimitBytes,
-      rateLimiter: deps.scimRateLimiter,
-      syncLog: deps.syncLog,
-    }),
-  );
-  app.use(
-    '/scim',
-    (req: Request) => {
-      throw notFound(
-        `No SCIM endpoint at ${req.originalUrl.split('?')[0]}; use the base URL of a connection`,
-      );
-    },
-    scimErrorHandler,
-  );
-
   app.use((req: Request) => {
     throw new ApiError(404, 'route_not_found', `No route ${req.method} ${req.path}.`);
   });
