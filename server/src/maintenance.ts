@@ -58,6 +58,7 @@ export class Maintenance {
       .deleteFrom('sync_log')
       .where('created_at', '<', new Date(now - settings.syncLogRetentionMs))
       .executeTakeFirst();
+    await db.deleteFrom('idempotency_keys').where('expires_at', '<', new Date(now)).execute();
     const counts = {
       users: Number(users.numDeletedRows),
       groups: Number(groups.numDeletedRows),

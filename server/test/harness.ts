@@ -4,6 +4,7 @@ import { loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { createLogger } from '../src/log.js';
 import { type RunningServer, startServer } from '../src/server.js';
+import { recorded } from './contract.js';
 
 /**
  * Test harness: the real server (startServer, the same composition as `npm start`) on a random
@@ -121,7 +122,17 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
         body =
           typeof requestOptions.body === 'string' ? requestOptions.body : JSON.stringify(requestOptions.body);
       }
-      return readResponse(await fetchPath(path, { method, headers, body }));
+      const response = await readResponse(await fetchPath(path, { method, headers, body }));
+      if (path.startsWith('/v1/') || path === '/healthz' || path === '/readyz') {
+        recorded.push({
+          method,
+          path,
+          status: response.status,
+          contentType: response.headers.get('content-type'),
+          body: response.body,
+        });
+      }
+      return response;
     },
     async close() {
       await running.close();

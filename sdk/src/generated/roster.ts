@@ -91,6 +91,132 @@ export interface paths {
         patch: operations["updateOrganization"];
         trace?: never;
     };
+    "/v1/organizations/{organization_id}/memberships": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List the members of an organization
+         * @description Ordered by membership id (creation order). Filters combine with AND.
+         */
+        get: operations["listMemberships"];
+        put?: never;
+        /**
+         * Add a member that does not come from an IdP
+         * @description Creates a directory user of the organization (no connection) and its membership with
+         *     `source: "api"`. Use it for people who sign in without the customer's IdP.
+         */
+        post: operations["createMembership"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization_id}/memberships/{membership_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        /** Get a membership */
+        get: operations["getMembership"];
+        put?: never;
+        post?: never;
+        /**
+         * Remove a member
+         * @description Removes a member added through the API and revokes their sessions. Members pushed by an IdP
+         *     are removed by the IdP (`409 managed_by_idp`): deactivate or unassign them there.
+         */
+        delete: operations["deleteMembership"];
+        options?: never;
+        head?: never;
+        /**
+         * Set or unpin a member's role
+         * @description A role set here is pinned: IdP group changes no longer change it. `role: null` unpins it, and
+         *     the role is resolved again from the connection's role mappings (or the default role).
+         */
+        patch: operations["updateMembership"];
+        trace?: never;
+    };
+    "/v1/memberships/{membership_id}/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Explain why a member has their role
+         * @description The rule that gave the member their role (a pinned role, the highest-precedence mapped IdP
+         *     group, or the organization's default role), and the request that last changed it.
+         */
+        get: operations["explainMembership"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/roles": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List roles */
+        get: operations["listRoles"];
+        put?: never;
+        /** Create a role */
+        post: operations["createRole"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/roles/{role_key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_key: components["parameters"]["RoleKey"];
+            };
+            cookie?: never;
+        };
+        /** Get a role */
+        get: operations["getRole"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a role
+         * @description Built-in roles (`admin`, `member`) cannot be deleted (`409 role_builtin`), nor a role that a
+         *     member, an organization's default role or a role mapping still uses (`409 role_in_use`).
+         */
+        delete: operations["deleteRole"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a role
+         * @description `permissions` is replaced as a whole. Sessions carry the new permissions from their next refresh.
+         */
+        patch: operations["updateRole"];
+        trace?: never;
+    };
     "/v1/organizations/{organization_id}/connections": {
         parameters: {
             query?: never;
@@ -100,7 +226,8 @@ export interface paths {
             };
             cookie?: never;
         };
-        get?: never;
+        /** List an organization's connections */
+        get: operations["listConnections"];
         put?: never;
         /**
          * Create an enterprise (SCIM) connection
@@ -125,6 +252,85 @@ export interface paths {
         };
         /** Get a connection */
         get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a connection
+         * @description Its SCIM tokens stop working, its users are deactivated (their memberships become
+         *     `inactive`) and their sessions revoked, in one transaction. The users stay listed, inactive.
+         */
+        delete: operations["deleteConnection"];
+        options?: never;
+        head?: never;
+        /** Rename a connection */
+        patch: operations["updateConnection"];
+        trace?: never;
+    };
+    "/v1/connections/{connection_id}/role_mappings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        /** Get the IdP group to role mappings */
+        get: operations["getRoleMappings"];
+        /**
+         * Replace the IdP group to role mappings
+         * @description An ordered list: a member's role is the role of the first mapping whose `group` names one of
+         *     their IdP groups (by displayName, case-insensitively, or by externalId); a member in no mapped
+         *     group gets the organization's default role. Every member's role is recomputed in the same
+         *     transaction.
+         */
+        put: operations["setRoleMappings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{connection_id}/attribute_mappings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        /** Get the attribute mappings */
+        get: operations["getAttributeMappings"];
+        /**
+         * Replace the attribute mappings
+         * @description Which SCIM attributes land in `membership.metadata`, under which key (every attribute of the
+         *     Roster SCIM extension always does). Metadata of every member is recomputed in the same
+         *     transaction.
+         */
+        put: operations["setAttributeMappings"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{connection_id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Sync health of a connection
+         * @description From the SCIM request log (kept `ROSTER_SYNC_LOG_RETENTION`, 7 days by default).
+         */
+        get: operations["getSyncHealth"];
         put?: never;
         post?: never;
         delete?: never;
@@ -158,6 +364,117 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List directory users
+         * @description Ordered by id (creation order). Filters combine with AND; deleted users are not listed.
+         */
+        get: operations["listUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /** Get a directory user */
+        get: operations["getUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List directory groups */
+        get: operations["listGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/groups/{group_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: components["parameters"]["GroupId"];
+            };
+            cookie?: never;
+        };
+        /** Get a directory group */
+        get: operations["getGroup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/groups/{group_id}/members": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: components["parameters"]["GroupId"];
+            };
+            cookie?: never;
+        };
+        /** List the users in a group */
+        get: operations["listGroupMembers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List connections of every organization */
+        get: operations["listAllConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -170,7 +487,7 @@ export interface components {
          * @description Machine-readable error code; new codes may be added.
          * @enum {string}
          */
-        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
+        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
         ErrorDetail: {
             /** @description Dotted path of the offending field, e.g. `scim.base_url`. */
             path: string;
@@ -339,13 +656,23 @@ export interface components {
             created_at: components["schemas"]["Timestamp"];
             updated_at: components["schemas"]["Timestamp"];
         };
-        ConnectionWithToken: components["schemas"]["Connection"] & {
+        /** @description A connection as created, with its SCIM token (shown in this response only). */
+        ConnectionWithToken: {
+            /** @constant */
+            object: "connection";
+            id: components["schemas"]["ConnectionId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            name: string;
+            provider: components["schemas"]["Provider"];
+            state: components["schemas"]["ConnectionState"];
             scim: {
                 /** Format: uri */
                 base_url: string;
                 /** @description SCIM bearer token ("Secret Token" in Entra). Shown only in this response. */
                 token: string;
             };
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
         };
         ConnectionCreate: {
             name: string;
@@ -365,6 +692,177 @@ export interface components {
             token: string;
             /** @description When the tokens issued before this one stop working. */
             previous_tokens_expire_at: components["schemas"]["Timestamp"];
+        };
+        MembershipList: {
+            data: components["schemas"]["Membership"][];
+            next_cursor: components["schemas"]["NextCursor"];
+        };
+        MembershipCreate: {
+            /** Format: email */
+            email: string;
+            /** @description Display name. */
+            name?: string;
+            given_name?: string;
+            family_name?: string;
+            /** @description Role key; the organization's default role when omitted. */
+            role?: string;
+            metadata?: components["schemas"]["Metadata"];
+        };
+        MembershipUpdate: {
+            /** @description A role key to pin, or null to unpin and resolve the role from the IdP again. */
+            role: string | null;
+        };
+        MembershipExplanation: {
+            /** @constant */
+            object: "membership_explanation";
+            membership_id: components["schemas"]["MembershipId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            role: string;
+            permissions: string[];
+            /**
+             * @description `group_mapping`: the highest-precedence mapped IdP group the member is in;
+             *     `default_role`: no mapped group, so the organization's default role; `pinned`: set
+             *     through the API.
+             * @enum {string}
+             */
+            reason: "group_mapping" | "default_role" | "pinned";
+            /** @description The IdP group whose mapping gave the role (reason `group_mapping`). */
+            group?: {
+                id: components["schemas"]["GroupId"];
+                name: string;
+            };
+            /** @description The role mapping that matched (reason `group_mapping`). */
+            mapping?: {
+                group: string;
+                role: string;
+                /** @description 1 is the highest. */
+                precedence: number;
+            };
+            /** @description The organization's default role (reason `default_role`). */
+            default_role?: string;
+            /** @description The request that last changed this membership, or null if never changed since creation. */
+            last_change: null | components["schemas"]["ChangeOrigin"];
+        };
+        ChangeOrigin: {
+            at: components["schemas"]["Timestamp"];
+            /** @enum {string} */
+            via: "scim" | "api";
+            request_id: string;
+            connection_id?: components["schemas"]["ConnectionId"];
+            /** @description The SCIM request method, e.g. PATCH. */
+            method?: string;
+            /** @description The SCIM request path below the connection base, e.g. /Groups/grp_…. */
+            path?: string;
+        };
+        /** @example admin */
+        RoleKey: string;
+        /** @example invoices:read */
+        Permission: string;
+        Role: {
+            /** @constant */
+            object: "role";
+            /** @example role_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+            id: string;
+            key: components["schemas"]["RoleKey"];
+            name: string;
+            description: string | null;
+            permissions: components["schemas"]["Permission"][];
+            /** @description `admin` and `member` are built in: they cannot be deleted. */
+            builtin: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        RoleCreate: {
+            key: components["schemas"]["RoleKey"];
+            name: string;
+            description?: string;
+            permissions?: components["schemas"]["Permission"][];
+        };
+        RoleUpdate: {
+            name?: string;
+            description?: string | null;
+            permissions?: components["schemas"]["Permission"][];
+        };
+        RoleList: {
+            data: components["schemas"]["Role"][];
+            next_cursor: components["schemas"]["NextCursor"];
+        };
+        ConnectionList: {
+            data: components["schemas"]["Connection"][];
+            next_cursor: components["schemas"]["NextCursor"];
+        };
+        ConnectionUpdate: {
+            name: string;
+        };
+        RoleMapping: {
+            /** @description The IdP group's displayName (matched case-insensitively) or externalId. */
+            group: string;
+            role: components["schemas"]["RoleKey"];
+        };
+        RoleMappingsUpdate: {
+            /** @description Highest precedence first. */
+            mappings: components["schemas"]["RoleMapping"][];
+        };
+        RoleMappings: {
+            /** @constant */
+            object: "role_mappings";
+            connection_id: components["schemas"]["ConnectionId"];
+            mappings: {
+                group: string;
+                role: string;
+                precedence: number;
+            }[];
+        };
+        AttributeMapping: {
+            /**
+             * @description A SCIM attribute path: `title`, `name.givenName`, or with its schema URN,
+             *     `urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department`.
+             */
+            attribute: string;
+            /** @description The key under `membership.metadata`. */
+            key: string;
+        };
+        AttributeMappingsUpdate: {
+            mappings: components["schemas"]["AttributeMapping"][];
+        };
+        AttributeMappings: {
+            /** @constant */
+            object: "attribute_mappings";
+            connection_id: components["schemas"]["ConnectionId"];
+            mappings: components["schemas"]["AttributeMapping"][];
+        };
+        SyncWindow: {
+            requests: number;
+            /** @description Responses with status 400 or higher. */
+            errors: number;
+            error_rate: number;
+        };
+        SyncFailure: {
+            at: components["schemas"]["Timestamp"];
+            request_id: string;
+            method: string;
+            path: string;
+            status: number;
+            scim_type: string | null;
+            detail: string | null;
+        };
+        SyncHealth: {
+            /** @constant */
+            object: "sync_health";
+            connection_id: components["schemas"]["ConnectionId"];
+            last_request_at: components["schemas"]["Timestamp"] | null;
+            last_success_at: components["schemas"]["Timestamp"] | null;
+            last_hour: components["schemas"]["SyncWindow"];
+            last_day: components["schemas"]["SyncWindow"];
+            recent_failures: components["schemas"]["SyncFailure"][];
+        };
+        UserList: {
+            data: components["schemas"]["User"][];
+            next_cursor: components["schemas"]["NextCursor"];
+        };
+        GroupList: {
+            data: components["schemas"]["Group"][];
+            next_cursor: components["schemas"]["NextCursor"];
         };
     };
     responses: {
@@ -446,6 +944,15 @@ export interface components {
         After: string;
         OrganizationId: components["schemas"]["OrganizationId"];
         ConnectionId: components["schemas"]["ConnectionId"];
+        MembershipId: components["schemas"]["MembershipId"];
+        UserId: components["schemas"]["UserId"];
+        GroupId: components["schemas"]["GroupId"];
+        RoleKey: components["schemas"]["RoleKey"];
+        /**
+         * @description Makes a POST safe to retry: the same key with the same body answers the first response
+         *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+         */
+        IdempotencyKey: string;
     };
     requestBodies: never;
     headers: never;
@@ -481,6 +988,30 @@ export type ConnectionWithToken = components['schemas']['ConnectionWithToken'];
 export type ConnectionCreate = components['schemas']['ConnectionCreate'];
 export type ScimTokenRotate = components['schemas']['ScimTokenRotate'];
 export type ScimTokenRotation = components['schemas']['ScimTokenRotation'];
+export type MembershipList = components['schemas']['MembershipList'];
+export type MembershipCreate = components['schemas']['MembershipCreate'];
+export type MembershipUpdate = components['schemas']['MembershipUpdate'];
+export type MembershipExplanation = components['schemas']['MembershipExplanation'];
+export type ChangeOrigin = components['schemas']['ChangeOrigin'];
+export type RoleKey = components['schemas']['RoleKey'];
+export type Permission = components['schemas']['Permission'];
+export type Role = components['schemas']['Role'];
+export type RoleCreate = components['schemas']['RoleCreate'];
+export type RoleUpdate = components['schemas']['RoleUpdate'];
+export type RoleList = components['schemas']['RoleList'];
+export type ConnectionList = components['schemas']['ConnectionList'];
+export type ConnectionUpdate = components['schemas']['ConnectionUpdate'];
+export type RoleMapping = components['schemas']['RoleMapping'];
+export type RoleMappingsUpdate = components['schemas']['RoleMappingsUpdate'];
+export type RoleMappings = components['schemas']['RoleMappings'];
+export type AttributeMapping = components['schemas']['AttributeMapping'];
+export type AttributeMappingsUpdate = components['schemas']['AttributeMappingsUpdate'];
+export type AttributeMappings = components['schemas']['AttributeMappings'];
+export type SyncWindow = components['schemas']['SyncWindow'];
+export type SyncFailure = components['schemas']['SyncFailure'];
+export type SyncHealth = components['schemas']['SyncHealth'];
+export type UserList = components['schemas']['UserList'];
+export type GroupList = components['schemas']['GroupList'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -490,6 +1021,11 @@ export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterAfter = components['parameters']['After'];
 export type ParameterOrganizationId = components['parameters']['OrganizationId'];
 export type ParameterConnectionId = components['parameters']['ConnectionId'];
+export type ParameterMembershipId = components['parameters']['MembershipId'];
+export type ParameterUserId = components['parameters']['UserId'];
+export type ParameterGroupId = components['parameters']['GroupId'];
+export type ParameterRoleKey = components['parameters']['RoleKey'];
+export type ParameterIdempotencyKey = components['parameters']['IdempotencyKey'];
 export type $defs = Record<string, never>;
 export interface operations {
     getHealth: {
@@ -674,6 +1210,375 @@ export interface operations {
             409: components["responses"]["Conflict"];
         };
     };
+    listMemberships: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+                status?: components["schemas"]["MembershipStatus"];
+                /** @description Only members with this role key. */
+                role?: string;
+                /** @description Case-insensitive prefix of the member's email, user name or display name. */
+                query?: string;
+            };
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of memberships. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createMembership: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry: the same key with the same body answers the first response
+                 *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "email": "ada@example.com",
+                 *       "name": "Ada Lovelace",
+                 *       "role": "admin"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MembershipCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Membership"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    getMembership: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The membership. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Membership"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteMembership: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    updateMembership: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "role": "admin"
+                 *     }
+                 */
+                "application/json": components["schemas"]["MembershipUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated membership. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Membership"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    explainMembership: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                membership_id: components["parameters"]["MembershipId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The explanation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MembershipExplanation"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listRoles: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of roles, ordered by key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createRole: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry: the same key with the same body answers the first response
+                 *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "key": "billing",
+                 *       "name": "Billing",
+                 *       "permissions": [
+                 *         "invoices:read",
+                 *         "invoices:write"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["RoleCreate"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    getRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_key: components["parameters"]["RoleKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Role"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_key: components["parameters"]["RoleKey"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    updateRole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                role_key: components["parameters"]["RoleKey"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "permissions": [
+                 *         "invoices:read"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["RoleUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated role. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Role"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listConnections: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of connections (deleted ones included, with `state` deleted). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
     createConnection: {
         parameters: {
             query?: never;
@@ -733,6 +1638,224 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
+    deleteConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    updateConnection: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "Acme Okta (production)"
+                 *     }
+                 */
+                "application/json": components["schemas"]["ConnectionUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated connection. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getRoleMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mappings, highest precedence first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleMappings"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    setRoleMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mappings": [
+                 *         {
+                 *           "group": "Engineering Admins",
+                 *           "role": "admin"
+                 *         },
+                 *         {
+                 *           "group": "Engineering",
+                 *           "role": "member"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["RoleMappingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The mappings as stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RoleMappings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getAttributeMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mappings. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttributeMappings"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    setAttributeMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "mappings": [
+                 *         {
+                 *           "attribute": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department",
+                 *           "key": "department"
+                 *         },
+                 *         {
+                 *           "attribute": "title",
+                 *           "key": "title"
+                 *         }
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["AttributeMappingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The mappings as stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AttributeMappings"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    getSyncHealth: {
+        parameters: {
+            query?: {
+                /** @description How many of the most recent failed requests to return. */
+                failures?: number;
+            };
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request counts, error rates and recent failures. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncHealth"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
     rotateScimToken: {
         parameters: {
             query?: never;
@@ -767,6 +1890,174 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
+    listUsers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+                organization_id?: components["schemas"]["OrganizationId"];
+                connection_id?: components["schemas"]["ConnectionId"];
+                /** @description Exact email, case-insensitively. */
+                email?: string;
+                /** @description Exact user name, case-insensitively. */
+                user_name?: string;
+                active?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    getUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listGroups: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+                organization_id?: components["schemas"]["OrganizationId"];
+                connection_id?: components["schemas"]["ConnectionId"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of groups, each with its `member_count`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroupList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    getGroup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                group_id: components["parameters"]["GroupId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The group. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Group"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listGroupMembers: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                group_id: components["parameters"]["GroupId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of users, ordered by id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listAllConnections: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of connections. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConnectionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -777,8 +2068,10 @@ type ReadonlyArray<T> = [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "conflict", "rate_limited", "service_unavailable", "internal_error"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
 export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deleted"];
+export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipExplanation"]["reason"]> = ["group_mapping", "default_role", "pinned"];
+export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];

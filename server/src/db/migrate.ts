@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
+import * as m0002 from './migrations/0002-idempotency.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -8,6 +9,7 @@ import * as m0001 from './migrations/0001-initial.js';
  */
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
+  '0002-idempotency': m0002,
 };
 
 export class MigrationError extends Error {

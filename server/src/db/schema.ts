@@ -109,7 +109,8 @@ export interface GroupMembersTable {
 
 export type RoleSource =
   | { kind: 'default' }
-  | { kind: 'api' }
+  /** Set through the API: IdP group changes leave it alone. */
+  | { kind: 'pinned' }
   | { kind: 'group'; group_id: string; group_name: string; mapping_id: string; precedence: number };
 
 export interface LastChange {
@@ -216,6 +217,15 @@ export interface SyncLogTable {
   created_at: Timestamp;
 }
 
+export interface IdempotencyKeysTable {
+  key_hash: string;
+  request_hash: string;
+  status: number | null;
+  response: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -235,6 +245,7 @@ export interface DB {
   feed: FeedTable;
   event_feed: EventFeedTable;
   sync_log: SyncLogTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

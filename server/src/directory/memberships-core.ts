@@ -1,35 +1,53 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB, LastChange, RoleSource } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
 import { appendEvents, type EventType } from '../events/outbox.js';
-import { type MembershipUserFields, toMembership } from './serialize.js';
+import { toMembership } from './serialize.js';
 
 /**
  * Membership internals shared by SCIM and the management API: role resolution from IdP groups, and
  * membership events carrying the full resource (user, role, permissions) as the API returns it.
  */
 
-/** Loads memberships with their users and role permissions, as API resources. */
-export async function loadMemberships(trx: Transaction<DB>, membershipIds: readonly string[]) {
-  if (membershipIds.length === 0) return [];
-  const rows = await trx
+/** A user's display name, as displayNameOf() computes it, without loading the attributes. */
+export const userDisplayName = sql<
+  string | null
+>`coalesce(u.display_name, u.attributes -> 'name' ->> 'formatted',
+  nullif(concat_ws(' ', u.given_name, u.family_name), ''))`;
+
+/** Memberships joined with what their API resource needs (user, role permissions). */
+export function membershipsQuery(db: Kysely<DB> | Transaction<DB>) {
+  return db
     .selectFrom('memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
     .innerJoin('roles as r', 'r.key', 'm.role_key')
     .selectAll('m')
-    .select(['u.user_name', 'u.email', 'u.active', 'u.attributes as user_attributes', 'r.permissions'])
-    .where(sql<boolean>`m.id = ${anyText(membershipIds)}`)
-    .execute();
-  return rows.map((row) => {
-    const user: MembershipUserFields = {
+    .select(['u.user_name', 'u.email', 'u.active', userDisplayName.as('user_display_name'), 'r.permissions']);
+}
+
+type MembershipQueryRow = Awaited<ReturnType<ReturnType<typeof membershipsQuery>['executeTakeFirstOrThrow']>>;
+
+export function membershipFromRow(row: MembershipQueryRow) {
+  return toMembership(
+    row,
+    {
       id: row.user_id,
       user_name: row.user_name,
       email: row.email,
+      name: row.user_display_name,
       active: row.active,
-      attributes: row.user_attributes,
-    };
-    return toMembership(row, user, row.permissions);
-  });
+    },
+    row.permissions,
+  );
+}
+
+/** Loads memberships with their users and role permissions, as API resources. */
+export async function loadMemberships(trx: Transaction<DB> | Kysely<DB>, membershipIds: readonly string[]) {
+  if (membershipIds.length === 0) return [];
+  const rows = await membershipsQuery(trx)
+    .where(sql<boolean>`m.id = ${anyText(membershipIds)}`)
+    .execute();
+  return rows.map(membershipFromRow);
 }
 
 export async function appendMembershipEvents(
@@ -100,7 +118,7 @@ export async function resolveRoles(
     set role_key = resolved.role_key, role_source = resolved.role_source, updated_at = ${now},
         last_change = ${JSON.stringify(change)}::jsonb
     from resolved
-    where m.user_id = resolved.user_id and m.source = 'scim'
+    where m.user_id = resolved.user_id and m.source = 'scim' and m.role_source ->> 'kind' <> 'pinned'
       and (m.role_key <> resolved.role_key or m.role_source <> resolved.role_source)
     returning m.id, m.role_key <> resolved.old_role as role_changed`.execute(trx);
   const ids = rows.filter((row) => row.role_changed).map((row) => row.id);

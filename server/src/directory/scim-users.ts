@@ -13,7 +13,7 @@ import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from './connections.js';
 import { appendMembershipEvents } from './memberships-core.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
-import { toMembership, toUser } from './serialize.js';
+import { toMembership, toMembershipUser, toUser } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
 
@@ -178,7 +178,7 @@ export async function createScimUser(
       created_at: now,
       updated_at: now,
     },
-    row,
+    toMembershipUser(row),
     [],
   );
   const { role: _role, permissions: _permissions, ...membershipData } = membershipTemplate;

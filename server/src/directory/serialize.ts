@@ -74,24 +74,28 @@ export function toGroup(row: GroupRow): Schemas['Group'] {
   };
 }
 
-export type MembershipUserFields = Pick<UserRow, 'id' | 'user_name' | 'email' | 'active' | 'attributes'>;
+export function toMembershipUser(
+  user: Pick<UserRow, 'id' | 'user_name' | 'email' | 'active' | 'attributes'>,
+): Schemas['MembershipUser'] {
+  return {
+    id: user.id,
+    user_name: user.user_name,
+    email: user.email,
+    name: displayNameOf(user.attributes),
+    active: user.active,
+  };
+}
 
 export function toMembership(
   row: MembershipRow,
-  user: MembershipUserFields,
+  user: Schemas['MembershipUser'],
   permissions: readonly string[],
 ): Schemas['Membership'] {
   return {
     object: 'membership',
     id: row.id,
     organization_id: row.organization_id,
-    user: {
-      id: user.id,
-      user_name: user.user_name,
-      email: user.email,
-      name: displayNameOf(user.attributes),
-      active: user.active,
-    },
+    user,
     role: row.role_key,
     permissions: [...permissions],
     status: row.status,

@@ -92,7 +92,15 @@ export function createApp(deps: AppDeps): Express {
     res.type('html').send(docs.html);
   });
 
-  app.use('/v1', v1Router(deps));
+  app.use(
+    '/v1',
+    v1Router({
+      ctx: deps.ctx,
+      apiKeys: deps.apiKeys,
+      bodyLimitBytes: deps.bodyLimitBytes,
+      syncLog: deps.syncLog,
+    }),
+  );
   app.use((req: Request) => {
     throw new ApiError(404, 'route_not_found', `No route ${req.method} ${req.path}.`);
   });

@@ -2,7 +2,34 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { ApiKeyVerifier } from '../../api-keys.js';
 import type { Context } from '../../context.js';
 import type { Schemas } from '../../contract.js';
-import { createConnection, getConnection, rotateScimToken } from '../../directory/connections.js';
+import {
+  createConnection,
+  deleteConnection,
+  getAttributeMappings,
+  getConnection,
+  getRoleMappings,
+  getSyncHealth,
+  listConnections,
+  rotateScimToken,
+  setAttributeMappings,
+  setRoleMappings,
+  updateConnection,
+} from '../../directory/connections.js';
+import {
+  getGroup,
+  getUser,
+  listGroupMembers,
+  listGroups,
+  listUsers,
+} from '../../directory/directory-reads.js';
+import {
+  createMembership,
+  deleteMembership,
+  explainMembership,
+  getMembership,
+  listMemberships,
+  updateMembershipRole,
+} from '../../directory/memberships.js';
 import {
   createOrganization,
   deleteOrganization,
@@ -10,27 +37,38 @@ import {
   listOrganizations,
   updateOrganization,
 } from '../../directory/organizations.js';
+import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '../../directory/roles.js';
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
-import { ApiError, notFound, parseInput } from '../../errors.js';
-import { type IdKind, isId } from '../../ids.js';
+import type { SyncLogWriter } from '../../directory/sync-log.js';
+import { ApiError, parseInput } from '../../errors.js';
+import { isId } from '../../ids.js';
 import { apiErrorHandler } from './errors.js';
+import { idempotency } from './idempotency.js';
 import {
+  AttributeMappingsUpdate,
   ConnectionCreate,
+  ConnectionUpdate,
+  GroupListQuery,
   ListQuery,
+  MembershipCreate,
+  MembershipListQuery,
+  MembershipUpdate,
   OrganizationCreate,
   OrganizationUpdate,
+  RoleCreate,
+  RoleMappingsUpdate,
+  RoleUpdate,
   ScimTokenRotate,
+  SyncHealthQuery,
+  UserListQuery,
 } from './schemas.js';
+import { apiChange, pathId, pathParam, send } from './util.js';
 
 export interface V1Deps {
   ctx: Context;
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
-}
-
-/** Sends a body typed by the contract: a handler cannot return a shape roster.yaml does not allow. */
-function send<T extends object>(res: Response, status: number, body: T): void {
-  res.status(status).json(body);
+  syncLog: SyncLogWriter;
 }
 
 const unauthorized = () =>
@@ -52,14 +90,6 @@ function requireSecretKey(apiKeys: ApiKeyVerifier) {
   };
 }
 
-/** Path ids that cannot exist answer 404 without a database round trip. */
-function id(req: Request, name: string, kind: IdKind, resource: string): string {
-  const raw = req.params[name];
-  const value = typeof raw === 'string' ? raw : '';
-  if (!isId(kind, value)) throw notFound(resource, value);
-  return value;
-}
-
 function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
   const hasBody =
     Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
@@ -69,67 +99,241 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
   next();
 }
 
+/** Optional id filters in query strings: a malformed id matches nothing, as a 400 names it. */
+function idFilter(
+  value: string | undefined,
+  kind: 'organization' | 'connection',
+  name: string,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isId(kind, value)) {
+    throw new ApiError(400, 'validation_failed', `${name}: not a ${kind} id`, {
+      details: [{ path: name, code: 'invalid_id', message: `not a ${kind} id` }],
+    });
+  }
+  return value;
+}
+
+/** The management API (`/v1`), as described by openapi/roster.yaml. */
 export function v1Router(deps: V1Deps): Router {
   const { ctx } = deps;
   const router = express.Router();
   router.use(requireSecretKey(deps.apiKeys));
   router.use(requireJsonBody);
   router.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  router.use(idempotency(ctx));
 
   // Organizations
   router.post('/organizations', async (req, res) => {
     const input = parseInput(OrganizationCreate, req.body ?? {});
-    send<Schemas['Organization']>(res, 201, toOrganization(await createOrganization(ctx, input)));
+    send<Schemas['Organization']>(req, res, 201, toOrganization(await createOrganization(ctx, input)));
   });
   router.get('/organizations', async (req, res) => {
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['OrganizationList']>(res, 200, await listOrganizations(ctx, query));
+    send<Schemas['OrganizationList']>(req, res, 200, await listOrganizations(ctx, query));
   });
   router.get('/organizations/:organization_id', async (req, res) => {
-    const row = await getOrganization(ctx, id(req, 'organization_id', 'organization', 'organization'));
-    send<Schemas['Organization']>(res, 200, toOrganization(row));
+    const row = await getOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
+    send<Schemas['Organization']>(req, res, 200, toOrganization(row));
   });
   router.patch('/organizations/:organization_id', async (req, res) => {
-    const organizationId = id(req, 'organization_id', 'organization', 'organization');
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
     const patch = parseInput(OrganizationUpdate, req.body ?? {});
     send<Schemas['Organization']>(
+      req,
       res,
       200,
       toOrganization(await updateOrganization(ctx, organizationId, patch)),
     );
   });
   router.delete('/organizations/:organization_id', async (req, res) => {
-    await deleteOrganization(ctx, id(req, 'organization_id', 'organization', 'organization'));
+    await deleteOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
+    res.status(204).end();
+  });
+
+  // Memberships
+  router.get('/organizations/:organization_id/memberships', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const query = parseInput(MembershipListQuery, req.query, 'query');
+    send<Schemas['MembershipList']>(req, res, 200, await listMemberships(ctx, organizationId, query));
+  });
+  router.post('/organizations/:organization_id/memberships', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const input = parseInput(MembershipCreate, req.body ?? {});
+    send<Schemas['Membership']>(
+      req,
+      res,
+      201,
+      await createMembership(ctx, organizationId, input, apiChange(req, ctx.now())),
+    );
+  });
+  router.get('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const id = pathId(req, 'membership_id', 'membership', 'membership');
+    send<Schemas['Membership']>(req, res, 200, await getMembership(ctx, organizationId, id));
+  });
+  router.patch('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const id = pathId(req, 'membership_id', 'membership', 'membership');
+    const { role } = parseInput(MembershipUpdate, req.body ?? {});
+    send<Schemas['Membership']>(
+      req,
+      res,
+      200,
+      await updateMembershipRole(ctx, organizationId, id, role, apiChange(req, ctx.now())),
+    );
+  });
+  router.delete('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await deleteMembership(ctx, organizationId, pathId(req, 'membership_id', 'membership', 'membership'));
+    res.status(204).end();
+  });
+  router.get('/memberships/:membership_id/explain', async (req, res) => {
+    const id = pathId(req, 'membership_id', 'membership', 'membership');
+    send<Schemas['MembershipExplanation']>(req, res, 200, await explainMembership(ctx, id));
+  });
+
+  // Roles
+  router.get('/roles', async (req, res) => {
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['RoleList']>(req, res, 200, await listRoles(ctx, query));
+  });
+  router.post('/roles', async (req, res) => {
+    const input = parseInput(RoleCreate, req.body ?? {});
+    send<Schemas['Role']>(req, res, 201, toRole(await createRole(ctx, input)));
+  });
+  router.get('/roles/:role_key', async (req, res) => {
+    send<Schemas['Role']>(req, res, 200, toRole(await getRole(ctx, pathParam(req, 'role_key'))));
+  });
+  router.patch('/roles/:role_key', async (req, res) => {
+    const patch = parseInput(RoleUpdate, req.body ?? {});
+    send<Schemas['Role']>(req, res, 200, toRole(await updateRole(ctx, pathParam(req, 'role_key'), patch)));
+  });
+  router.delete('/roles/:role_key', async (req, res) => {
+    await deleteRole(ctx, pathParam(req, 'role_key'));
     res.status(204).end();
   });
 
   // Connections
+  router.get('/organizations/:organization_id/connections', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['ConnectionList']>(req, res, 200, await listConnections(ctx, { ...query, organizationId }));
+  });
+  router.get('/connections', async (req, res) => {
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['ConnectionList']>(req, res, 200, await listConnections(ctx, query));
+  });
   router.post('/organizations/:organization_id/connections', async (req, res) => {
-    const organizationId = id(req, 'organization_id', 'organization', 'organization');
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
     const input = parseInput(ConnectionCreate, req.body ?? {});
     const { connection, token } = await createConnection(ctx, organizationId, input);
     const resource = toConnection(connection, ctx.settings.publicUrl);
-    send<Schemas['ConnectionWithToken']>(res, 201, { ...resource, scim: { ...resource.scim, token } });
+    send<Schemas['ConnectionWithToken']>(req, res, 201, { ...resource, scim: { ...resource.scim, token } });
   });
   router.get('/connections/:connection_id', async (req, res) => {
-    const row = await getConnection(ctx, id(req, 'connection_id', 'connection', 'connection'));
-    send<Schemas['Connection']>(res, 200, toConnection(row, ctx.settings.publicUrl));
+    const row = await getConnection(ctx, pathId(req, 'connection_id', 'connection', 'connection'));
+    send<Schemas['Connection']>(req, res, 200, toConnection(row, ctx.settings.publicUrl));
+  });
+  router.patch('/connections/:connection_id', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const input = parseInput(ConnectionUpdate, req.body ?? {});
+    send<Schemas['Connection']>(
+      req,
+      res,
+      200,
+      toConnection(await updateConnection(ctx, id, input), ctx.settings.publicUrl),
+    );
+  });
+  router.delete('/connections/:connection_id', async (req, res) => {
+    await deleteConnection(ctx, pathId(req, 'connection_id', 'connection', 'connection'));
+    res.status(204).end();
   });
   router.post('/connections/:connection_id/scim_tokens', async (req, res) => {
-    const connectionId = id(req, 'connection_id', 'connection', 'connection');
+    const connectionId = pathId(req, 'connection_id', 'connection', 'connection');
     const input = parseInput(ScimTokenRotate, req.body ?? {});
     const graceMs =
       input.previous_token_grace_seconds === undefined
         ? undefined
         : input.previous_token_grace_seconds * 1000;
     const rotation = await rotateScimToken(ctx, connectionId, graceMs);
-    send<Schemas['ScimTokenRotation']>(res, 201, {
+    send<Schemas['ScimTokenRotation']>(req, res, 201, {
       object: 'scim_token',
       connection_id: connectionId,
       base_url: scimBaseUrl(ctx.settings.publicUrl, connectionId),
       token: rotation.token,
       previous_tokens_expire_at: rotation.previousExpireAt.toISOString(),
     });
+  });
+  router.get('/connections/:connection_id/role_mappings', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    send<Schemas['RoleMappings']>(req, res, 200, await getRoleMappings(ctx, id));
+  });
+  router.put('/connections/:connection_id/role_mappings', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const { mappings } = parseInput(RoleMappingsUpdate, req.body ?? {});
+    send<Schemas['RoleMappings']>(
+      req,
+      res,
+      200,
+      await setRoleMappings(ctx, id, mappings, apiChange(req, ctx.now())),
+    );
+  });
+  router.get('/connections/:connection_id/attribute_mappings', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    send<Schemas['AttributeMappings']>(req, res, 200, await getAttributeMappings(ctx, id));
+  });
+  router.put('/connections/:connection_id/attribute_mappings', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const { mappings } = parseInput(AttributeMappingsUpdate, req.body ?? {});
+    send<Schemas['AttributeMappings']>(
+      req,
+      res,
+      200,
+      await setAttributeMappings(ctx, id, mappings, apiChange(req, ctx.now())),
+    );
+  });
+  router.get('/connections/:connection_id/sync', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const { failures } = parseInput(SyncHealthQuery, req.query, 'query');
+    await deps.syncLog.flush();
+    send<Schemas['SyncHealth']>(req, res, 200, await getSyncHealth(ctx, id, failures));
+  });
+
+  // Directory
+  router.get('/users', async (req, res) => {
+    const q = parseInput(UserListQuery, req.query, 'query');
+    const page = await listUsers(ctx, {
+      limit: q.limit,
+      after: q.after,
+      organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+      connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+      email: q.email,
+      userName: q.user_name,
+      active: q.active,
+    });
+    send<Schemas['UserList']>(req, res, 200, page);
+  });
+  router.get('/users/:user_id', async (req, res) => {
+    send<Schemas['User']>(req, res, 200, await getUser(ctx, pathId(req, 'user_id', 'user', 'user')));
+  });
+  router.get('/groups', async (req, res) => {
+    const q = parseInput(GroupListQuery, req.query, 'query');
+    const page = await listGroups(ctx, {
+      limit: q.limit,
+      after: q.after,
+      organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+      connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+    });
+    send<Schemas['GroupList']>(req, res, 200, page);
+  });
+  router.get('/groups/:group_id', async (req, res) => {
+    send<Schemas['Group']>(req, res, 200, await getGroup(ctx, pathId(req, 'group_id', 'group', 'group')));
+  });
+  router.get('/groups/:group_id/members', async (req, res) => {
+    const id = pathId(req, 'group_id', 'group', 'group');
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['UserList']>(req, res, 200, await listGroupMembers(ctx, id, query));
   });
 
   router.use((req: Request) => {

@@ -47,6 +47,103 @@ export const ListQuery = z.object({
   after: z.string().max(200).optional(),
 });
 
+export const MembershipListQuery = ListQuery.extend({
+  status: z.enum(['active', 'inactive']).optional(),
+  role: z.string().max(64).optional(),
+  query: z.string().min(1).max(200).optional(),
+});
+
+const queryBoolean = z.enum(['true', 'false']).transform((value) => value === 'true');
+
+export const UserListQuery = ListQuery.extend({
+  organization_id: z.string().max(64).optional(),
+  connection_id: z.string().max(64).optional(),
+  email: z.string().max(320).optional(),
+  user_name: z.string().max(320).optional(),
+  active: queryBoolean.optional(),
+});
+
+export const GroupListQuery = ListQuery.extend({
+  organization_id: z.string().max(64).optional(),
+  connection_id: z.string().max(64).optional(),
+});
+
+export const SyncHealthQuery = z.object({
+  failures: z.coerce.number().int().min(0).max(100).default(20),
+});
+
+const email = z.email({ error: 'must be an email address' }).max(320);
+const name = z.string().trim().min(1).max(200);
+
+export const MembershipCreate = z.strictObject({
+  email,
+  name: name.optional(),
+  given_name: name.optional(),
+  family_name: name.optional(),
+  role: roleKey.optional(),
+  metadata: metadata.optional(),
+});
+
+export const MembershipUpdate = z.strictObject({
+  role: roleKey.nullable(),
+});
+
+const roleKeyPattern = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(
+    /^[a-z0-9][a-z0-9_:.-]*$/,
+    'must start with a lower-case letter or digit, then letters, digits, _ : . -',
+  );
+const permission = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9_.:*-]+$/, 'must be letters, digits and _ . : * -');
+const permissions = z
+  .array(permission)
+  .max(500)
+  .refine((list) => new Set(list).size === list.length, 'must not repeat a permission');
+
+export const RoleCreate = z.strictObject({
+  key: roleKeyPattern,
+  name,
+  description: z.string().max(1000).optional(),
+  permissions: permissions.optional(),
+});
+
+export const RoleUpdate = z.strictObject({
+  name: name.optional(),
+  description: z.string().max(1000).nullable().optional(),
+  permissions: permissions.optional(),
+});
+
+export const ConnectionUpdate = z.strictObject({ name });
+
+export const RoleMappingsUpdate = z.strictObject({
+  mappings: z.array(z.strictObject({ group: z.string().min(1).max(500), role: roleKeyPattern })).max(500),
+});
+
+export const AttributeMappingsUpdate = z.strictObject({
+  mappings: z
+    .array(
+      z.strictObject({
+        attribute: z
+          .string()
+          .min(1)
+          .max(300)
+          .regex(/^(urn:[^\s]+:)?[A-Za-z$][\w$-]*(\.[A-Za-z$][\w$-]*)?$/, 'must be a SCIM attribute path'),
+        key: z
+          .string()
+          .min(1)
+          .max(100)
+          .regex(/^[A-Za-z0-9_.-]+$/, 'must be letters, digits and _ . -'),
+      }),
+    )
+    .max(100),
+});
+
 // Compile-time contract checks: each line fails to compile when the schema and the document differ.
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -62,3 +159,10 @@ contract<Same<z.input<typeof OrganizationCreate>, Schemas['OrganizationCreate']>
 contract<Same<z.input<typeof OrganizationUpdate>, Schemas['OrganizationUpdate']>>();
 contract<Same<z.input<typeof ConnectionCreate>, Schemas['ConnectionCreate']>>();
 contract<Same<z.input<typeof ScimTokenRotate>, Schemas['ScimTokenRotate']>>();
+contract<Same<z.input<typeof MembershipCreate>, Schemas['MembershipCreate']>>();
+contract<Same<z.input<typeof MembershipUpdate>, Schemas['MembershipUpdate']>>();
+contract<Same<z.input<typeof RoleCreate>, Schemas['RoleCreate']>>();
+contract<Same<z.input<typeof RoleUpdate>, Schemas['RoleUpdate']>>();
+contract<Same<z.input<typeof ConnectionUpdate>, Schemas['ConnectionUpdate']>>();
+contract<Same<z.input<typeof RoleMappingsUpdate>, Schemas['RoleMappingsUpdate']>>();
+contract<Same<z.input<typeof AttributeMappingsUpdate>, Schemas['AttributeMappingsUpdate']>>();

@@ -1,0 +1,33 @@
+import { performance } from 'node:perf_hooks';
+import type { Request, Response } from 'express';
+import type { LastChange } from '../../db/schema.js';
+import { notFound } from '../../errors.js';
+import { type IdKind, isId } from '../../ids.js';
+
+/**
+ * Sends a body typed by the contract: a handler cannot return a shape roster.yaml does not allow.
+ * `Server-Timing` reports the time spent in the server (benchmarks read it).
+ */
+export function send<T extends object>(req: Request, res: Response, status: number, body: T): void {
+  res.setHeader('Server-Timing', `app;dur=${(performance.now() - req.startedAt).toFixed(2)}`);
+  res.status(status).json(body);
+}
+
+/** A path id; ids that cannot exist answer 404 without a database round trip. */
+export function pathId(req: Request, name: string, kind: IdKind, resource: string): string {
+  const raw = req.params[name];
+  const value = typeof raw === 'string' ? raw : '';
+  if (!isId(kind, value)) throw notFound(resource, value);
+  return value;
+}
+
+/** A plain path parameter (role keys). */
+export function pathParam(req: Request, name: string): string {
+  const raw = req.params[name];
+  return typeof raw === 'string' ? raw : '';
+}
+
+/** Where a change made through the management API came from (for explain and audits). */
+export function apiChange(req: Request, at: Date): LastChange {
+  return { at: at.toISOString(), request_id: req.id, via: 'api' };
+}
