@@ -1,22 +1,39 @@
 /**
  * `@roster/sdk`: typed access to a Roster server.
  *
- * The resource types below are generated from openapi/roster.yaml (the management API contract);
- * they are exported by name, never with `export *`, so the public surface is deliberate.
+ * Exports are listed by name (never `export *` from generated code), so the public surface is a
+ * deliberate choice; resource types are generated from openapi/roster.yaml.
  */
-export type {
-  Connection,
-  ConnectionCreate,
-  ConnectionWithToken,
-  components,
-  ErrorCode,
-  ErrorResponse,
-  Organization,
-  OrganizationCreate,
-  OrganizationList,
-  OrganizationUpdate,
-  operations,
-  Provider,
-  paths,
-  ScimTokenRotation,
-} from './generated/roster.js';
+export {
+  createRoster,
+  type ListParams,
+  type RequestOptions,
+  type Roster,
+  type RosterOptions,
+} from './client.js';
+export { RosterError, type RosterErrorCode, type RosterErrorDetail } from './errors.js';
+export { type Page, PagePromise } from './pagination.js';
+export type { RetryOptions } from './transport.js';
+
+import type { components } from './generated/roster.js';
+
+type Schemas = components['schemas'];
+export type Organization = Schemas['Organization'];
+export type OrganizationCreate = Schemas['OrganizationCreate'];
+export type OrganizationUpdate = Schemas['OrganizationUpdate'];
+export type Membership = Schemas['Membership'];
+export type MembershipUser = Schemas['MembershipUser'];
+export type MembershipStatus = Schemas['MembershipStatus'];
+export type MembershipExplanation = Schemas['MembershipExplanation'];
+export type Role = Schemas['Role'];
+export type Connection = Schemas['Connection'];
+export type ConnectionWithToken = Schemas['ConnectionWithToken'];
+export type Provider = Schemas['Provider'];
+export type RoleMappings = Schemas['RoleMappings'];
+export type AttributeMappings = Schemas['AttributeMappings'];
+export type SyncHealth = Schemas['SyncHealth'];
+export type ScimTokenRotation = Schemas['ScimTokenRotation'];
+export type User = Schemas['User'];
+export type Group = Schemas['Group'];
+export type ErrorCode = Schemas['ErrorCode'];
+export type { components, paths } from './generated/roster.js';

@@ -75,20 +75,28 @@ export function idempotency(ctx: Context) {
     }
 
     let stored = false;
-    const store = (status: number, body: unknown) => {
+    const store = (status: number, text: string | undefined) => {
       stored = true;
       return status >= 500
         ? ctx.db.deleteFrom('idempotency_keys').where('key_hash', '=', keyHash).execute()
         : ctx.db
             .updateTable('idempotency_keys')
-            .set({ status, response: body === undefined ? null : JSON.stringify(body) })
+            .set({ status, response: text ?? null })
             .where('key_hash', '=', keyHash)
             .execute();
     };
-    // Store a JSON response before it is sent, so that a retry never finds the key still in progress.
-    const send = res.json.bind(res);
-    res.json = (body: unknown) => {
-      store(res.statusCode, body).then(
+    // Store a response body before it is sent (res.json goes through res.send too), so that a
+    // retry never finds the key still in progress.
+    const send = res.send.bind(res);
+    res.send = (body?: unknown) => {
+      if (stored) return send(body);
+      const text =
+        typeof body === 'string'
+          ? body
+          : Buffer.isBuffer(body)
+            ? body.toString('utf8')
+            : JSON.stringify(body);
+      store(res.statusCode, text).then(
         () => send(body),
         (error: unknown) => {
           req.log.warn({ err: error }, 'could not store the idempotent response');

@@ -9,8 +9,9 @@ import { type IdKind, isId } from '../../ids.js';
  * `Server-Timing` reports the time spent in the server (benchmarks read it).
  */
 export function send<T extends object>(req: Request, res: Response, status: number, body: T): void {
+  const payload = JSON.stringify(body);
   res.setHeader('Server-Timing', `app;dur=${(performance.now() - req.startedAt).toFixed(2)}`);
-  res.status(status).json(body);
+  res.status(status).type('application/json').send(payload);
 }
 
 /** A path id; ids that cannot exist answer 404 without a database round trip. */

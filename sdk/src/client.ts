@@ -1,0 +1,381 @@
+import createClient, { type Client } from 'openapi-fetch';
+import { errorFromResponse } from './errors.js';
+import type { components, paths } from './generated/roster.js';
+import { type Page, PagePromise } from './pagination.js';
+import { type RetryOptions, retryingFetch } from './transport.js';
+
+type Schemas = components['schemas'];
+
+export interface RosterOptions {
+  /** Where the Roster server is, e.g. `https://roster.internal.example.com`. */
+  baseUrl: string;
+  /** The management secret key (`rst_sk_…`). Keep it on your servers. */
+  secretKey: string;
+  /** A fetch implementation (default: the global one). */
+  fetch?: typeof fetch;
+  /**
+   * Retries of 429/503 answers and network failures, for requests safe to repeat (GET, PUT,
+   * DELETE, and POSTs given an `idempotencyKey`). A number is the retry count; default 2.
+   */
+  retries?: number | RetryOptions;
+}
+
+/** Per-call options. */
+export interface RequestOptions {
+  /** Makes a POST safe to retry: the server runs it once per key (24 h). */
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+}
+
+/** Page size and cursor of a list call. */
+export interface ListParams {
+  limit?: number;
+  after?: string;
+}
+
+/** The result of an openapi-fetch call: the data, or a RosterError. */
+async function unwrap<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (response.ok) return data as T;
+  throw errorFromResponse(response, error);
+}
+
+async function unwrapEmpty(call: Promise<{ error?: unknown; response: Response }>): Promise<void> {
+  const { error, response } = await call;
+  if (!response.ok) throw errorFromResponse(response, error);
+}
+
+function headers(options: RequestOptions | undefined): Record<string, string> {
+  return options?.idempotencyKey ? { 'Idempotency-Key': options.idempotencyKey } : {};
+}
+
+function list<T>(fetchPage: (after: string | undefined) => Promise<Page<T>>, after?: string): PagePromise<T> {
+  return new PagePromise(fetchPage, after);
+}
+
+/**
+ * Creates a client of the Roster management API. Everything is typed from openapi/roster.yaml;
+ * resources are returned as the API spells them (snake_case); list methods return a
+ * {@link PagePromise} (await one page, or `for await` every item); failures throw a
+ * {@link RosterError}.
+ *
+ * @example
+ * ```ts
+ * import { createRoster } from '@roster/sdk';
+ *
+ * const roster = createRoster({ baseUrl: 'http://127.0.0.1:3000', secretKey: process.env.ROSTER_SECRET_KEY! });
+ * const org = await roster.organizations.create({ name: 'Acme Corp' });
+ * for await (const member of roster.organizations.listMembers({ organizationId: org.id })) {
+ *   console.log(member.user.email, member.role, member.permissions);
+ * }
+ * ```
+ */
+export function createRoster(options: RosterOptions) {
+  if (!options.baseUrl)
+    throw new TypeError('createRoster: baseUrl is required, e.g. "http://127.0.0.1:3000"');
+  if (!options.secretKey)
+    throw new TypeError('createRoster: secretKey is required (the Roster management key, rst_sk_…)');
+  const retry = typeof options.retries === 'number' ? { retries: options.retries } : options.retries;
+  const baseFetch = options.fetch ?? globalThis.fetch;
+  const client: Client<paths> = createClient<paths>({
+    baseUrl: options.baseUrl.replace(/\/+$/, ''),
+    fetch: retryingFetch((input, init) => baseFetch(input, init), retry),
+    headers: { Authorization: `Bearer ${options.secretKey}`, 'User-Agent': 'roster-sdk' },
+  });
+
+  const organizations = {
+    create: (body: Schemas['OrganizationCreate'], opts?: RequestOptions) =>
+      unwrap(client.POST('/v1/organizations', { body, headers: headers(opts), signal: opts?.signal })),
+    list: (params: ListParams = {}) =>
+      list<Schemas['Organization']>(
+        (after) =>
+          unwrap(client.GET('/v1/organizations', { params: { query: { limit: params.limit, after } } })),
+        params.after,
+      ),
+    get: ({ organizationId }: { organizationId: string }) =>
+      unwrap(
+        client.GET('/v1/organizations/{organization_id}', {
+          params: { path: { organization_id: organizationId } },
+        }),
+      ),
+    update: ({ organizationId, ...body }: { organizationId: string } & Schemas['OrganizationUpdate']) =>
+      unwrap(
+        client.PATCH('/v1/organizations/{organization_id}', {
+          params: { path: { organization_id: organizationId } },
+          body,
+        }),
+      ),
+    delete: ({ organizationId }: { organizationId: string }) =>
+      unwrapEmpty(
+        client.DELETE('/v1/organizations/{organization_id}', {
+          params: { path: { organization_id: organizationId } },
+        }),
+      ),
+    /** Members with their role and permissions, filtered by status, role, or a name/email prefix. */
+    listMembers: ({
+      organizationId,
+      ...query
+    }: {
+      organizationId: string;
+      status?: Schemas['MembershipStatus'];
+      role?: string;
+      query?: string;
+    } & ListParams) =>
+      list<Schemas['Membership']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/organizations/{organization_id}/memberships', {
+              params: {
+                path: { organization_id: organizationId },
+                query: {
+                  limit: query.limit,
+                  after,
+                  status: query.status,
+                  role: query.role,
+                  query: query.query,
+                },
+              },
+            }),
+          ),
+        query.after,
+      ),
+    getMember: ({ organizationId, membershipId }: { organizationId: string; membershipId: string }) =>
+      unwrap(
+        client.GET('/v1/organizations/{organization_id}/memberships/{membership_id}', {
+          params: { path: { organization_id: organizationId, membership_id: membershipId } },
+        }),
+      ),
+    /** Adds a member who does not come from an IdP (`source: "api"`). */
+    addMember: (
+      { organizationId, ...body }: { organizationId: string } & Schemas['MembershipCreate'],
+      opts?: RequestOptions,
+    ) =>
+      unwrap(
+        client.POST('/v1/organizations/{organization_id}/memberships', {
+          params: { path: { organization_id: organizationId } },
+          body,
+          headers: headers(opts),
+          signal: opts?.signal,
+        }),
+      ),
+    /** Pins a role (`role: 'admin'`), or unpins it (`role: null`) so IdP groups decide again. */
+    updateMember: ({
+      organizationId,
+      membershipId,
+      role,
+    }: { organizationId: string; membershipId: string } & Schemas['MembershipUpdate']) =>
+      unwrap(
+        client.PATCH('/v1/organizations/{organization_id}/memberships/{membership_id}', {
+          params: { path: { organization_id: organizationId, membership_id: membershipId } },
+          body: { role },
+        }),
+      ),
+    removeMember: ({ organizationId, membershipId }: { organizationId: string; membershipId: string }) =>
+      unwrapEmpty(
+        client.DELETE('/v1/organizations/{organization_id}/memberships/{membership_id}', {
+          params: { path: { organization_id: organizationId, membership_id: membershipId } },
+        }),
+      ),
+    /** Why a member has their role: the mapped group, the default role, or a pinned role. */
+    explainMember: ({ membershipId }: { membershipId: string }) =>
+      unwrap(
+        client.GET('/v1/memberships/{membership_id}/explain', {
+          params: { path: { membership_id: membershipId } },
+        }),
+      ),
+    listConnections: ({ organizationId, ...params }: { organizationId: string } & ListParams) =>
+      list<Schemas['Connection']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/organizations/{organization_id}/connections', {
+              params: { path: { organization_id: organizationId }, query: { limit: params.limit, after } },
+            }),
+          ),
+        params.after,
+      ),
+  };
+
+  const roles = {
+    list: (params: ListParams = {}) =>
+      list<Schemas['Role']>(
+        (after) => unwrap(client.GET('/v1/roles', { params: { query: { limit: params.limit, after } } })),
+        params.after,
+      ),
+    get: ({ key }: { key: string }) =>
+      unwrap(client.GET('/v1/roles/{role_key}', { params: { path: { role_key: key } } })),
+    create: (body: Schemas['RoleCreate'], opts?: RequestOptions) =>
+      unwrap(client.POST('/v1/roles', { body, headers: headers(opts), signal: opts?.signal })),
+    update: ({ key, ...body }: { key: string } & Schemas['RoleUpdate']) =>
+      unwrap(client.PATCH('/v1/roles/{role_key}', { params: { path: { role_key: key } }, body })),
+    delete: ({ key }: { key: string }) =>
+      unwrapEmpty(client.DELETE('/v1/roles/{role_key}', { params: { path: { role_key: key } } })),
+  };
+
+  const connections = {
+    /** Creates a SCIM connection; the returned `scim.token` is shown only here. */
+    create: (
+      { organizationId, ...body }: { organizationId: string } & Schemas['ConnectionCreate'],
+      opts?: RequestOptions,
+    ) =>
+      unwrap(
+        client.POST('/v1/organizations/{organization_id}/connections', {
+          params: { path: { organization_id: organizationId } },
+          body,
+          headers: headers(opts),
+          signal: opts?.signal,
+        }),
+      ),
+    list: (params: ListParams & { organizationId?: string } = {}) =>
+      params.organizationId
+        ? organizations.listConnections({ ...params, organizationId: params.organizationId })
+        : list<Schemas['Connection']>(
+            (after) =>
+              unwrap(client.GET('/v1/connections', { params: { query: { limit: params.limit, after } } })),
+            params.after,
+          ),
+    get: ({ connectionId }: { connectionId: string }) =>
+      unwrap(
+        client.GET('/v1/connections/{connection_id}', { params: { path: { connection_id: connectionId } } }),
+      ),
+    update: ({ connectionId, ...body }: { connectionId: string } & Schemas['ConnectionUpdate']) =>
+      unwrap(
+        client.PATCH('/v1/connections/{connection_id}', {
+          params: { path: { connection_id: connectionId } },
+          body,
+        }),
+      ),
+    /** Deletes a connection: its users are deactivated and their sessions revoked. */
+    delete: ({ connectionId }: { connectionId: string }) =>
+      unwrapEmpty(
+        client.DELETE('/v1/connections/{connection_id}', {
+          params: { path: { connection_id: connectionId } },
+        }),
+      ),
+    /** Issues a new SCIM token; previous tokens work for a grace period (0 ends them now). */
+    rotateToken: (
+      {
+        connectionId,
+        previousTokenGraceSeconds,
+      }: { connectionId: string; previousTokenGraceSeconds?: number },
+      opts?: RequestOptions,
+    ) =>
+      unwrap(
+        client.POST('/v1/connections/{connection_id}/scim_tokens', {
+          params: { path: { connection_id: connectionId } },
+          body:
+            previousTokenGraceSeconds === undefined
+              ? {}
+              : { previous_token_grace_seconds: previousTokenGraceSeconds },
+          headers: headers(opts),
+          signal: opts?.signal,
+        }),
+      ),
+    getRoleMappings: ({ connectionId }: { connectionId: string }) =>
+      unwrap(
+        client.GET('/v1/connections/{connection_id}/role_mappings', {
+          params: { path: { connection_id: connectionId } },
+        }),
+      ),
+    /** Replaces the ordered IdP group -> role mappings (first match wins); roles are recomputed. */
+    setRoleMappings: ({ connectionId, mappings }: { connectionId: string } & Schemas['RoleMappingsUpdate']) =>
+      unwrap(
+        client.PUT('/v1/connections/{connection_id}/role_mappings', {
+          params: { path: { connection_id: connectionId } },
+          body: { mappings },
+        }),
+      ),
+    getAttributeMappings: ({ connectionId }: { connectionId: string }) =>
+      unwrap(
+        client.GET('/v1/connections/{connection_id}/attribute_mappings', {
+          params: { path: { connection_id: connectionId } },
+        }),
+      ),
+    setAttributeMappings: ({
+      connectionId,
+      mappings,
+    }: { connectionId: string } & Schemas['AttributeMappingsUpdate']) =>
+      unwrap(
+        client.PUT('/v1/connections/{connection_id}/attribute_mappings', {
+          params: { path: { connection_id: connectionId } },
+          body: { mappings },
+        }),
+      ),
+    /** Sync health: last request, volumes and error rates, recent failures. */
+    sync: ({ connectionId, failures }: { connectionId: string; failures?: number }) =>
+      unwrap(
+        client.GET('/v1/connections/{connection_id}/sync', {
+          params: { path: { connection_id: connectionId }, query: { failures } },
+        }),
+      ),
+  };
+
+  const users = {
+    list: (
+      params: ListParams & {
+        organizationId?: string;
+        connectionId?: string;
+        email?: string;
+        userName?: string;
+        active?: boolean;
+      } = {},
+    ) =>
+      list<Schemas['User']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/users', {
+              params: {
+                query: {
+                  limit: params.limit,
+                  after,
+                  organization_id: params.organizationId,
+                  connection_id: params.connectionId,
+                  email: params.email,
+                  user_name: params.userName,
+                  active: params.active,
+                },
+              },
+            }),
+          ),
+        params.after,
+      ),
+    get: ({ userId }: { userId: string }) =>
+      unwrap(client.GET('/v1/users/{user_id}', { params: { path: { user_id: userId } } })),
+  };
+
+  const groups = {
+    list: (params: ListParams & { organizationId?: string; connectionId?: string } = {}) =>
+      list<Schemas['Group']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/groups', {
+              params: {
+                query: {
+                  limit: params.limit,
+                  after,
+                  organization_id: params.organizationId,
+                  connection_id: params.connectionId,
+                },
+              },
+            }),
+          ),
+        params.after,
+      ),
+    get: ({ groupId }: { groupId: string }) =>
+      unwrap(client.GET('/v1/groups/{group_id}', { params: { path: { group_id: groupId } } })),
+    listMembers: ({ groupId, ...params }: { groupId: string } & ListParams) =>
+      list<Schemas['User']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/groups/{group_id}/members', {
+              params: { path: { group_id: groupId }, query: { limit: params.limit, after } },
+            }),
+          ),
+        params.after,
+      ),
+  };
+
+  return { organizations, roles, connections, users, groups };
+}
+
+/** The client created by {@link createRoster}. */
+export type Roster = ReturnType<typeof createRoster>;

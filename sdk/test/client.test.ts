@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { createRoster, RosterError } from '../src/index.js';
+
+/** A client over a per-test fetch handler: no server, every request observed. */
+function setup(handler: (request: Request, attempt: number) => Response | Promise<Response>) {
+  const requests: Request[] = [];
+  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    requests.push(request.clone());
+    return handler(request, requests.length);
+  };
+  const roster = createRoster({
+    baseUrl: 'https://roster.test/',
+    secretKey: 'rst_sk_test',
+    fetch,
+    retries: { retries: 2, baseDelayMs: 1, maxDelayMs: 50 },
+  });
+  return { roster, requests };
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', ...headers } });
+
+const org = (id: string) => ({
+  object: 'organization',
+  id,
+  name: id,
+  slug: id,
+  default_role: 'member',
+  metadata: {},
+  created_at: '2026-11-28T00:00:00.000Z',
+  updated_at: '2026-11-28T00:00:00.000Z',
+});
+
+describe('createRoster', () => {
+  it('sends the secret key and the typed request', async () => {
+    const { roster, requests } = setup(() => json(201, org('org_1')));
+    const created = await roster.organizations.create({ name: 'Acme', slug: 'acme' });
+    expect(created.id).toBe('org_1');
+    expect(requests[0]!.url).toBe('https://roster.test/v1/organizations');
+    expect(requests[0]!.method).toBe('POST');
+    expect(requests[0]!.headers.get('authorization')).toBe('Bearer rst_sk_test');
+    expect(await requests[0]!.json()).toEqual({ name: 'Acme', slug: 'acme' });
+  });
+
+  it('refuses to start without a base URL or key', () => {
+    expect(() => createRoster({ baseUrl: '', secretKey: 'x' })).toThrow(/baseUrl is required/);
+    expect(() => createRoster({ baseUrl: 'http://x', secretKey: '' })).toThrow(/secretKey is required/);
+  });
+
+  it('throws a RosterError with status, code, request id and details', async () => {
+    const { roster } = setup(() =>
+      json(409, {
+        error: {
+          code: 'slug_taken',
+          message: 'taken',
+          request_id: 'req_1',
+          details: [{ path: 'slug', code: 'slug_taken', message: 'taken' }],
+        },
+      }),
+    );
+    const error = await roster.organizations.create({ name: 'Acme', slug: 'acme' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RosterError);
+    expect(error).toMatchObject({
+      status: 409,
+      code: 'slug_taken',
+      requestId: 'req_1',
+      details: [{ path: 'slug' }],
+    });
+  });
+
+  it('maps a non-JSON failure and a network failure', async () => {
+    const { roster } = setup(
+      () => new Response('bad gateway', { status: 502, headers: { 'x-request-id': 'req_2' } }),
+    );
+    await expect(roster.organizations.get({ organizationId: 'org_1' })).rejects.toMatchObject({
+      status: 502,
+      code: 'unexpected_response',
+      requestId: 'req_2',
+    });
+    const down = setup(() => {
+      throw new TypeError('connect ECONNREFUSED');
+    });
+    await expect(down.roster.organizations.get({ organizationId: 'org_1' })).rejects.toMatchObject({
+      status: 0,
+      code: 'network_error',
+    });
+    expect(down.requests).toHaveLength(3);
+  });
+});
+
+describe('retries', () => {
+  it('retries a GET on 429 and 503, honouring Retry-After', async () => {
+    const { roster, requests } = setup((_, attempt) =>
+      attempt === 1
+        ? json(
+            429,
+            { error: { code: 'rate_limited', message: 'slow', request_id: 'r' } },
+            { 'retry-after': '0' },
+          )
+        : attempt === 2
+          ? json(503, {})
+          : json(200, org('org_1')),
+    );
+    expect((await roster.organizations.get({ organizationId: 'org_1' })).id).toBe('org_1');
+    expect(requests).toHaveLength(3);
+  });
+
+  it('gives up after the configured retries', async () => {
+    const { roster, requests } = setup(() =>
+      json(503, { error: { code: 'service_unavailable', message: 'down', request_id: 'r' } }),
+    );
+    await expect(roster.roles.list()).rejects.toMatchObject({ status: 503, code: 'service_unavailable' });
+    expect(requests).toHaveLength(3);
+  });
+
+  it('never retries a POST without an idempotency key', async () => {
+    const { roster, requests } = setup(() =>
+      json(503, { error: { code: 'service_unavailable', message: 'down', request_id: 'r' } }),
+    );
+    await expect(roster.organizations.create({ name: 'Acme' })).rejects.toMatchObject({ status: 503 });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('retries a POST with an idempotency key, sending the same key and body each time', async () => {
+    const { roster, requests } = setup((_, attempt) =>
+      attempt < 3 ? json(503, {}) : json(201, org('org_9')),
+    );
+    const created = await roster.organizations.create({ name: 'Acme' }, { idempotencyKey: 'k-1' });
+    expect(created.id).toBe('org_9');
+    expect(requests.map((r) => r.headers.get('idempotency-key'))).toEqual(['k-1', 'k-1', 'k-1']);
+    expect(await Promise.all(requests.map((r) => r.json()))).toEqual([
+      { name: 'Acme' },
+      { name: 'Acme' },
+      { name: 'Acme' },
+    ]);
+  });
+
+  it('does not retry client errors', async () => {
+    const { roster, requests } = setup(() =>
+      json(404, { error: { code: 'not_found', message: 'no', request_id: 'r' } }),
+    );
+    await expect(roster.users.get({ userId: 'user_x' })).rejects.toMatchObject({ code: 'not_found' });
+    expect(requests).toHaveLength(1);
+  });
+});
+
+describe('lists', () => {
+  it('await gives one page; for await walks every page', async () => {
+    const pages: Record<string, { data: unknown[]; next_cursor: string | null }> = {
+      '': { data: [org('org_1'), org('org_2')], next_cursor: 'c1' },
+      c1: { data: [org('org_3')], next_cursor: 'c2' },
+      c2: { data: [], next_cursor: null },
+    };
+    const { roster, requests } = setup((request) =>
+      json(200, pages[new URL(request.url).searchParams.get('after') ?? '']),
+    );
+    const first = await roster.organizations.list({ limit: 2 });
+    expect(first.data.map((o) => o.id)).toEqual(['org_1', 'org_2']);
+    expect(first.next_cursor).toBe('c1');
+    const ids: string[] = [];
+    for await (const organization of roster.organizations.list({ limit: 2 })) ids.push(organization.id);
+    expect(ids).toEqual(['org_1', 'org_2', 'org_3']);
+    expect(new URL(requests[1]!.url).searchParams.get('limit')).toBe('2');
+    expect(await roster.organizations.list().toArray()).toHaveLength(3);
+  });
+
+  it('passes list filters as query parameters', async () => {
+    const { roster, requests } = setup(() => json(200, { data: [], next_cursor: null }));
+    await roster.organizations.listMembers({
+      organizationId: 'org_1',
+      status: 'inactive',
+      role: 'admin',
+      query: 'ada',
+      limit: 5,
+    });
+    const url = new URL(requests[0]!.url);
+    expect(url.pathname).toBe('/v1/organizations/org_1/memberships');
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      status: 'inactive',
+      role: 'admin',
+      query: 'ada',
+      limit: '5',
+    });
+    await roster.users.list({ organizationId: 'org_1', active: false, userName: 'ada' });
+    expect(Object.fromEntries(new URL(requests[1]!.url).searchParams)).toEqual({
+      organization_id: 'org_1',
+      active: 'false',
+      user_name: 'ada',
+    });
+  });
+});
