@@ -16,6 +16,11 @@ export interface Context {
   readonly log: Logger;
   readonly now: () => Date;
   readonly settings: Settings;
+  /**
+   * The feed head this process last saw committed. A list reads it before its data, so its
+   * `event_cursor` is never ahead of what the data reflects.
+   */
+  feedHead(): number;
   /** Per-process cache of SCIM token checks (see ScimAuthCache). */
   readonly scimAuthCache: ScimAuthCache;
   /**
@@ -53,6 +58,7 @@ export interface ContextOptions {
   afterCommit?: () => void;
   /** How long a SCIM token check is cached in this process; 0 disables the cache. */
   scimAuthCacheMs?: number;
+  feedHead?: () => number;
 }
 
 export function createContext(options: ContextOptions): Context {
@@ -64,6 +70,7 @@ export function createContext(options: ContextOptions): Context {
     now: options.now ?? (() => new Date()),
     settings: options.settings,
     scimAuthCache: new ScimAuthCache(options.scimAuthCacheMs ?? 1000),
+    feedHead: options.feedHead ?? (() => 0),
     async transaction(fn) {
       const result = await options.db.transaction().execute(fn);
       afterCommit();

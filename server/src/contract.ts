@@ -4,7 +4,7 @@
  * a response that drifts from the document does not compile.
  */
 export type { components, operations, paths } from '../../sdk/src/generated/roster.js';
-export { errorCodeValues, providerValues } from '../../sdk/src/generated/roster.js';
+export { errorCodeValues, eventTypeValues, providerValues } from '../../sdk/src/generated/roster.js';
 
 import type { components } from '../../sdk/src/generated/roster.js';
 

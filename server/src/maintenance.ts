@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Context } from './context.js';
 
 /**
@@ -59,14 +60,49 @@ export class Maintenance {
       .where('created_at', '<', new Date(now - settings.syncLogRetentionMs))
       .executeTakeFirst();
     await db.deleteFrom('idempotency_keys').where('expires_at', '<', new Date(now)).execute();
+    const events = await this.#purgeEvents(new Date(now - settings.eventRetentionMs));
     const counts = {
       users: Number(users.numDeletedRows),
       groups: Number(groups.numDeletedRows),
       syncLog: Number(syncLog.numDeletedRows),
+      events,
     };
-    if (counts.users || counts.groups || counts.syncLog)
+    if (counts.users || counts.groups || counts.syncLog || counts.events) {
       this.#ctx.log.info({ purged: counts }, 'retention purge');
+    }
     return counts;
+  }
+
+  /**
+   * Drops feed entries (and their events) older than the retention. `purged_through` moves first,
+   * in the same transaction, so a reader behind it gets 410 cursor_expired instead of a silent gap.
+   */
+  async #purgeEvents(cutoff: Date): Promise<number> {
+    return this.#ctx.db.transaction().execute(async (trx) => {
+      const last = await trx
+        .selectFrom('feed')
+        .select('position')
+        .where('created_at', '<', cutoff)
+        .orderBy('position', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (!last) return 0;
+      await trx
+        .updateTable('event_feed')
+        .set({ purged_through: sql<number>`greatest(purged_through, ${last.position}::bigint)` })
+        .where('id', '=', 1)
+        .execute();
+      const removed = await trx
+        .deleteFrom('feed')
+        .where('position', '<=', last.position)
+        .returning('seq')
+        .execute();
+      for (let i = 0; i < removed.length; i += 10_000) {
+        const seqs = removed.slice(i, i + 10_000).map((r) => r.seq);
+        await sql`delete from events where seq = any(${seqs}::bigint[])`.execute(trx);
+      }
+      return removed.length;
+    });
   }
 }
 
@@ -74,4 +110,5 @@ export interface PurgeCounts {
   users: number;
   groups: number;
   syncLog: number;
+  events: number;
 }

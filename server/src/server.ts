@@ -103,6 +103,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       syncLogRetentionMs: config.syncLogRetentionMs,
     },
     afterCommit: () => sequencer.kick(),
+    feedHead: () => sequencer.head,
   });
   const syncLog = new SyncLogWriter(ctx);
   const listener = createRequestListener({
@@ -112,6 +113,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     bodyLimitBytes: config.bodyLimitBytes,
     scimRateLimiter: new RateLimiter(config.scimRateLimit),
     syncLog,
+    waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
   });
   server.on('request', listener);
   await sequencer.start();

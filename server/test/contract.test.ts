@@ -96,7 +96,7 @@ describe('the response contract check', () => {
         path: '/v1/connections',
         status: 200,
         contentType: json,
-        body: { data: [], next_cursor: null },
+        body: { data: [], next_cursor: null, event_cursor: 'ZTE6MA' },
       }),
     ).toEqual([]);
   });

@@ -475,6 +475,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the events feed
+         * @description Events in commit order after `after` (the start of retention when omitted). `next_cursor` is
+         *     always set, also when `data` is empty: store it and pass it as `after` next time. With
+         *     `wait`, the call waits up to that many seconds for an event before answering an empty page.
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -487,7 +509,7 @@ export interface components {
          * @description Machine-readable error code; new codes may be added.
          * @enum {string}
          */
-        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
+        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "invalid_cursor" | "cursor_expired" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
         ErrorDetail: {
             /** @description Dotted path of the offending field, e.g. `scim.base_url`. */
             path: string;
@@ -548,6 +570,7 @@ export interface components {
         OrganizationList: {
             data: components["schemas"]["Organization"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
         };
         /** @example user_01jdq3x0v8m4w2c7f9k1n5r6t8 */
         UserId: string;
@@ -696,6 +719,7 @@ export interface components {
         MembershipList: {
             data: components["schemas"]["Membership"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
         };
         MembershipCreate: {
             /** Format: email */
@@ -786,10 +810,12 @@ export interface components {
         RoleList: {
             data: components["schemas"]["Role"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
         };
         ConnectionList: {
             data: components["schemas"]["Connection"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
         };
         ConnectionUpdate: {
             name: string;
@@ -859,10 +885,44 @@ export interface components {
         UserList: {
             data: components["schemas"]["User"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
         };
         GroupList: {
             data: components["schemas"]["Group"][];
             next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
+        };
+        /**
+         * @description An opaque position in the events feed.
+         * @example ZTE6MTIzNDU
+         */
+        EventCursor: string;
+        /** @enum {string} */
+        EventType: "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" | "user.deleted" | "group.created" | "group.updated" | "group.deleted" | "group.user_added" | "group.user_removed" | "membership.created" | "membership.updated" | "membership.deleted" | "session.created" | "session.revoked" | "connection.created" | "connection.updated" | "connection.deleted" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted";
+        Event: {
+            /** @constant */
+            object: "event";
+            /** @example evt_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+            id: string;
+            type: components["schemas"]["EventType"];
+            /** @description Null for environment-wide events (roles). */
+            organization_id: string | null;
+            created_at: components["schemas"]["Timestamp"];
+            /** @description Resume after this event by passing it as `after`. */
+            cursor: components["schemas"]["EventCursor"];
+            /**
+             * @description The resource as it is after the change (an Organization, Connection, User, Group,
+             *     Membership, Role, a session, or for `group.user_added`/`group.user_removed` the group and
+             *     user), with `changed_attributes` on `*.updated`.
+             */
+            data: {
+                [key: string]: unknown;
+            };
+        };
+        EventList: {
+            data: components["schemas"]["Event"][];
+            /** @description Always set; pass it as `after` for the next page. */
+            next_cursor: components["schemas"]["EventCursor"];
         };
     };
     responses: {
@@ -1012,6 +1072,10 @@ export type SyncFailure = components['schemas']['SyncFailure'];
 export type SyncHealth = components['schemas']['SyncHealth'];
 export type UserList = components['schemas']['UserList'];
 export type GroupList = components['schemas']['GroupList'];
+export type EventCursor = components['schemas']['EventCursor'];
+export type EventType = components['schemas']['EventType'];
+export type Event = components['schemas']['Event'];
+export type EventList = components['schemas']['EventList'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -2058,6 +2122,46 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
         };
     };
+    listEvents: {
+        parameters: {
+            query?: {
+                /** @description A `next_cursor`, an event's `cursor`, or a list's `event_cursor`. */
+                after?: components["schemas"]["EventCursor"];
+                limit?: number;
+                /** @description Comma-separated event types to return, e.g. `user.deactivated,session.revoked`. */
+                types?: string;
+                organization_id?: components["schemas"]["OrganizationId"];
+                /** @description Long-poll for up to this many seconds when no event is there yet. */
+                wait?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            /** @description The cursor predates the retained events (`cursor_expired`); resynchronise from a snapshot. */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -2068,10 +2172,11 @@ type ReadonlyArray<T> = [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "conflict", "rate_limited", "service_unavailable", "internal_error"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
 export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deleted"];
 export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipExplanation"]["reason"]> = ["group_mapping", "default_role", "pinned"];
 export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];
+export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];

@@ -1,36 +1,12 @@
 import type { Kysely, Transaction } from 'kysely';
+import { eventTypeValues, type Schemas } from '../contract.js';
 import type { DB, JsonObject } from '../db/schema.js';
 import { newId } from '../ids.js';
 
-/** Every event type of the feed (DESIGN.md §2). */
-export const EVENT_TYPES = [
-  'user.created',
-  'user.updated',
-  'user.deactivated',
-  'user.reactivated',
-  'user.deleted',
-  'group.created',
-  'group.updated',
-  'group.deleted',
-  'group.user_added',
-  'group.user_removed',
-  'membership.created',
-  'membership.updated',
-  'membership.deleted',
-  'session.created',
-  'session.revoked',
-  'connection.created',
-  'connection.updated',
-  'connection.deleted',
-  'organization.created',
-  'organization.updated',
-  'organization.deleted',
-  'role.created',
-  'role.updated',
-  'role.deleted',
-] as const;
+/** Every event type of the feed: the contract's EventType enum (DESIGN.md §2, plus role.*). */
+export const EVENT_TYPES = eventTypeValues;
 
-export type EventType = (typeof EVENT_TYPES)[number];
+export type EventType = Schemas['EventType'];
 
 export interface NewEvent {
   type: EventType;

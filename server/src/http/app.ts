@@ -20,6 +20,7 @@ export interface AppDeps {
   bodyLimitBytes: number;
   scimRateLimiter: RateLimiter;
   syncLog: SyncLogWriter;
+  waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 }
 
 const require = createRequire(import.meta.url);
@@ -99,6 +100,7 @@ export function createApp(deps: AppDeps): Express {
       apiKeys: deps.apiKeys,
       bodyLimitBytes: deps.bodyLimitBytes,
       syncLog: deps.syncLog,
+      waitForFeed: deps.waitForFeed,
     }),
   );
   app.use((req: Request) => {

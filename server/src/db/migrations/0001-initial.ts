@@ -230,6 +230,7 @@ const statements = [
     created_at timestamptz not null default now()
   )`,
   sql`create index feed_organization_idx on feed (organization_id, position)`,
+  sql`create index feed_created_idx on feed (created_at)`,
   sql`create table event_feed (
     id integer primary key check (id = 1),
     head bigint not null default 0,

@@ -41,6 +41,7 @@ import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
+import { decodeEventCursor, readFeedWaiting } from '../../events/feed.js';
 import { isId } from '../../ids.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
@@ -48,6 +49,7 @@ import {
   AttributeMappingsUpdate,
   ConnectionCreate,
   ConnectionUpdate,
+  EventsQuery,
   GroupListQuery,
   ListQuery,
   MembershipCreate,
@@ -62,13 +64,15 @@ import {
   SyncHealthQuery,
   UserListQuery,
 } from './schemas.js';
-import { apiChange, pathId, pathParam, send } from './util.js';
+import { apiChange, pathId, pathParam, send, withEventCursor } from './util.js';
 
 export interface V1Deps {
   ctx: Context;
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
   syncLog: SyncLogWriter;
+  /** Resolves when the feed head passes `after` (or on timeout): the long-poll of GET /v1/events. */
+  waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 }
 
 const unauthorized = () =>
@@ -130,7 +134,12 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/organizations', async (req, res) => {
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['OrganizationList']>(req, res, 200, await listOrganizations(ctx, query));
+    send<Schemas['OrganizationList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listOrganizations(ctx, query)),
+    );
   });
   router.get('/organizations/:organization_id', async (req, res) => {
     const row = await getOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
@@ -155,7 +164,12 @@ export function v1Router(deps: V1Deps): Router {
   router.get('/organizations/:organization_id/memberships', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
     const query = parseInput(MembershipListQuery, req.query, 'query');
-    send<Schemas['MembershipList']>(req, res, 200, await listMemberships(ctx, organizationId, query));
+    send<Schemas['MembershipList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listMemberships(ctx, organizationId, query)),
+    );
   });
   router.post('/organizations/:organization_id/memberships', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
@@ -196,7 +210,7 @@ export function v1Router(deps: V1Deps): Router {
   // Roles
   router.get('/roles', async (req, res) => {
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['RoleList']>(req, res, 200, await listRoles(ctx, query));
+    send<Schemas['RoleList']>(req, res, 200, await withEventCursor(ctx, () => listRoles(ctx, query)));
   });
   router.post('/roles', async (req, res) => {
     const input = parseInput(RoleCreate, req.body ?? {});
@@ -218,11 +232,21 @@ export function v1Router(deps: V1Deps): Router {
   router.get('/organizations/:organization_id/connections', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['ConnectionList']>(req, res, 200, await listConnections(ctx, { ...query, organizationId }));
+    send<Schemas['ConnectionList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listConnections(ctx, { ...query, organizationId })),
+    );
   });
   router.get('/connections', async (req, res) => {
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['ConnectionList']>(req, res, 200, await listConnections(ctx, query));
+    send<Schemas['ConnectionList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listConnections(ctx, query)),
+    );
   });
   router.post('/organizations/:organization_id/connections', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
@@ -303,15 +327,17 @@ export function v1Router(deps: V1Deps): Router {
   // Directory
   router.get('/users', async (req, res) => {
     const q = parseInput(UserListQuery, req.query, 'query');
-    const page = await listUsers(ctx, {
-      limit: q.limit,
-      after: q.after,
-      organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
-      connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
-      email: q.email,
-      userName: q.user_name,
-      active: q.active,
-    });
+    const page = await withEventCursor(ctx, () =>
+      listUsers(ctx, {
+        limit: q.limit,
+        after: q.after,
+        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+        connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+        email: q.email,
+        userName: q.user_name,
+        active: q.active,
+      }),
+    );
     send<Schemas['UserList']>(req, res, 200, page);
   });
   router.get('/users/:user_id', async (req, res) => {
@@ -319,12 +345,14 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/groups', async (req, res) => {
     const q = parseInput(GroupListQuery, req.query, 'query');
-    const page = await listGroups(ctx, {
-      limit: q.limit,
-      after: q.after,
-      organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
-      connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
-    });
+    const page = await withEventCursor(ctx, () =>
+      listGroups(ctx, {
+        limit: q.limit,
+        after: q.after,
+        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+        connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+      }),
+    );
     send<Schemas['GroupList']>(req, res, 200, page);
   });
   router.get('/groups/:group_id', async (req, res) => {
@@ -333,7 +361,32 @@ export function v1Router(deps: V1Deps): Router {
   router.get('/groups/:group_id/members', async (req, res) => {
     const id = pathId(req, 'group_id', 'group', 'group');
     const query = parseInput(ListQuery, req.query, 'query');
-    send<Schemas['UserList']>(req, res, 200, await listGroupMembers(ctx, id, query));
+    send<Schemas['UserList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listGroupMembers(ctx, id, query)),
+    );
+  });
+
+  // Events
+  router.get('/events', async (req, res) => {
+    const q = parseInput(EventsQuery, req.query, 'query');
+    const closed = new AbortController();
+    res.once('close', () => closed.abort());
+    const page = await readFeedWaiting(
+      ctx,
+      {
+        after: q.after === undefined ? undefined : decodeEventCursor(q.after),
+        limit: q.limit,
+        types: q.types,
+        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+      },
+      q.wait * 1000,
+      deps.waitForFeed,
+      closed.signal,
+    );
+    send<Schemas['EventList']>(req, res, 200, page);
   });
 
   router.use((req: Request) => {

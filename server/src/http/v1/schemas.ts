@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { providerValues, type Schemas } from '../../contract.js';
+import { eventTypeValues, providerValues, type Schemas } from '../../contract.js';
 
 /**
  * zod schemas for /v1 request bodies and query strings. Each body schema is checked against the
@@ -66,6 +66,29 @@ export const UserListQuery = ListQuery.extend({
 export const GroupListQuery = ListQuery.extend({
   organization_id: z.string().max(64).optional(),
   connection_id: z.string().max(64).optional(),
+});
+
+export const EventsQuery = z.object({
+  after: z.string().max(64).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  types: z
+    .string()
+    .max(1000)
+    .transform((value, ctx) => {
+      const types = value
+        .split(',')
+        .map((t) => t.trim())
+        .filter(Boolean);
+      const unknown = types.find((t) => !(eventTypeValues as readonly string[]).includes(t));
+      if (unknown) {
+        ctx.addIssue({ code: 'custom', message: `unknown event type "${unknown}"` });
+        return z.NEVER;
+      }
+      return types;
+    })
+    .optional(),
+  organization_id: z.string().max(64).optional(),
+  wait: z.coerce.number().int().min(0).max(30).default(0),
 });
 
 export const SyncHealthQuery = z.object({

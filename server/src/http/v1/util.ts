@@ -1,8 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
+import type { Context } from '../../context.js';
 import type { LastChange } from '../../db/schema.js';
 import { notFound } from '../../errors.js';
+import { encodeEventCursor } from '../../events/feed.js';
 import { type IdKind, isId } from '../../ids.js';
+import type { Page } from '../../pagination.js';
 
 /**
  * Sends a body typed by the contract: a handler cannot return a shape roster.yaml does not allow.
@@ -31,4 +34,17 @@ export function pathParam(req: Request, name: string): string {
 /** Where a change made through the management API came from (for explain and audits). */
 export function apiChange(req: Request, at: Date): LastChange {
   return { at: at.toISOString(), request_id: req.id, via: 'api' };
+}
+
+/**
+ * Runs a list and adds its `event_cursor`: the feed head read before the list's data, so every
+ * event up to it is reflected in the data (events after it may be too: handlers are idempotent).
+ */
+export async function withEventCursor<T>(
+  ctx: Context,
+  list: () => Promise<Page<T>>,
+): Promise<Page<T> & { event_cursor: string }> {
+  const head = ctx.feedHead();
+  const page = await list();
+  return { ...page, event_cursor: encodeEventCursor(head) };
 }
