@@ -1,5 +1,6 @@
 import createClient, { type Client } from 'openapi-fetch';
 import { errorFromResponse } from './errors.js';
+import { eventsResource } from './events.js';
 import type { components, paths } from './generated/roster.js';
 import { type Page, PagePromise } from './pagination.js';
 import { type RetryOptions, retryingFetch } from './transport.js';
@@ -374,7 +375,7 @@ export function createRoster(options: RosterOptions) {
       ),
   };
 
-  return { organizations, roles, connections, users, groups };
+  return { organizations, roles, connections, users, groups, events: eventsResource(client) };
 }
 
 /** The client created by {@link createRoster}. */

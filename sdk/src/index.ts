@@ -12,6 +12,15 @@ export {
   type RosterOptions,
 } from './client.js';
 export { RosterError, type RosterErrorCode, type RosterErrorDetail } from './errors.js';
+export {
+  createEventConsumer,
+  type Event,
+  type EventConsumerOptions,
+  type EventIterateParams,
+  type EventList,
+  type EventListParams,
+  type EventType,
+} from './events.js';
 export { type Page, PagePromise } from './pagination.js';
 export type { RetryOptions } from './transport.js';
 

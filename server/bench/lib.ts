@@ -192,15 +192,16 @@ export async function startRoster(env: Record<string, string>): Promise<ChildSer
     if (ready) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return {
-    url,
-    process: child,
-    stop: () =>
-      new Promise((done) => {
-        child.once('exit', () => done());
-        child.kill('SIGTERM');
-      }),
-  };
+  return { url, process: child, stop: () => stopChild(child) };
+}
+
+/** SIGTERM and wait for the exit (at once if the process already ended, e.g. SIGKILLed). */
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
 }
 
 /** A bare node:http server answering every request with a canned SCIM-shaped body: no work at all. */
@@ -220,15 +221,7 @@ function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<ChildServer> 
       if (url) {
         child.stdout?.off('data', onData);
         child.stdout?.resume();
-        resolve({
-          url,
-          process: child,
-          stop: () =>
-            new Promise((done) => {
-              child.once('exit', () => done());
-              child.kill('SIGTERM');
-            }),
-        });
+        resolve({ url, process: child, stop: () => stopChild(child) });
       }
     };
     child.stdout?.on('data', onData);

@@ -125,9 +125,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     closing ??= (async () => {
       const timeout = options.shutdownTimeoutMs ?? 10_000;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Keep-alive sockets turn idle as their last request finishes: close them as they do.
       server.closeIdleConnections();
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const timer = setTimeout(() => server.closeAllConnections(), timeout);
       await closed;
+      clearInterval(sweep);
       clearTimeout(timer);
       maintenance.stop();
       await syncLog.flush();
