@@ -82,6 +82,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
       method: string,
       route: string,
       body?: unknown,
+      // biome-ignore lint/suspicious/noExplicitAny: SCIM bodies are read field by field in this test
     ): Promise<{ status: number; body: any }> => {
       for (let attempt = 0; ; attempt++) {
         try {
@@ -258,6 +259,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
     const mirrorUsers = new Map<string, { active: boolean; name: string | null }>();
     const mirrorMembers = new Map<string, Set<string>>(groups.map((g) => [g, new Set()]));
     for (const e of seen) {
+      // biome-ignore lint/suspicious/noExplicitAny: event payloads of several resource types
       const d = e.data as Record<string, any>;
       if (e.type.startsWith('user.')) mirrorUsers.set(d.id, { active: d.active, name: d.name });
       if (e.type === 'group.user_added') mirrorMembers.get(d.group.id)?.add(d.user.id);
