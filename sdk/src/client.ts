@@ -375,7 +375,49 @@ export function createRoster(options: RosterOptions) {
       ),
   };
 
-  return { organizations, roles, connections, users, groups, events: eventsResource(client) };
+  const webhooks = {
+    /** Creates an endpoint receiving events from now on; `secret` is returned only here. */
+    create: (body: Schemas['WebhookEndpointCreate'], opts?: RequestOptions) =>
+      unwrap(client.POST('/v1/webhook_endpoints', { body, headers: headers(opts), signal: opts?.signal })),
+    list: (params: ListParams = {}) =>
+      list<Schemas['WebhookEndpoint']>(
+        (after) =>
+          unwrap(client.GET('/v1/webhook_endpoints', { params: { query: { limit: params.limit, after } } })),
+        params.after,
+      ),
+    get: ({ endpointId }: { endpointId: string }) =>
+      unwrap(
+        client.GET('/v1/webhook_endpoints/{webhook_endpoint_id}', {
+          params: { path: { webhook_endpoint_id: endpointId } },
+        }),
+      ),
+    update: ({ endpointId, ...body }: { endpointId: string } & Schemas['WebhookEndpointUpdate']) =>
+      unwrap(
+        client.PATCH('/v1/webhook_endpoints/{webhook_endpoint_id}', {
+          params: { path: { webhook_endpoint_id: endpointId } },
+          body,
+        }),
+      ),
+    delete: ({ endpointId }: { endpointId: string }) =>
+      unwrapEmpty(
+        client.DELETE('/v1/webhook_endpoints/{webhook_endpoint_id}', {
+          params: { path: { webhook_endpoint_id: endpointId } },
+        }),
+      ),
+    /** Delivery attempts, newest first. */
+    listDeliveries: ({ endpointId, ...params }: { endpointId: string } & ListParams) =>
+      list<Schemas['WebhookDelivery']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/webhook_endpoints/{webhook_endpoint_id}/deliveries', {
+              params: { path: { webhook_endpoint_id: endpointId }, query: { limit: params.limit, after } },
+            }),
+          ),
+        params.after,
+      ),
+  };
+
+  return { organizations, roles, connections, users, groups, events: eventsResource(client), webhooks };
 }
 
 /** The client created by {@link createRoster}. */

@@ -23,6 +23,7 @@ export {
 } from './events.js';
 export { type Page, PagePromise } from './pagination.js';
 export type { RetryOptions } from './transport.js';
+export { RosterWebhookError, type VerifyWebhookOptions, verifyWebhook } from './webhooks.js';
 
 import type { components } from './generated/roster.js';
 
@@ -45,4 +46,6 @@ export type ScimTokenRotation = Schemas['ScimTokenRotation'];
 export type User = Schemas['User'];
 export type Group = Schemas['Group'];
 export type ErrorCode = Schemas['ErrorCode'];
+export type WebhookEndpoint = Schemas['WebhookEndpoint'];
+export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type { components, paths } from './generated/roster.js';

@@ -18,6 +18,9 @@ export const ID_PREFIXES = {
   event: 'evt',
   apiKey: 'key',
   request: 'req',
+  webhookEndpoint: 'whep',
+  webhookDelivery: 'whd',
+  signingKey: 'sk',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
@@ -30,6 +33,7 @@ export const SECRET_PREFIXES = {
   secretKey: 'rst_sk_',
   scimToken: 'rst_scim_',
   refreshToken: 'rst_rt_',
+  webhookSecret: 'whsec_',
 } as const;
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';

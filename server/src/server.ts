@@ -8,8 +8,10 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
+import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { createRequestListener } from './http/app.js';
 import { RateLimiter } from './http/scim/rate-limit.js';
+import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
 
@@ -24,6 +26,8 @@ export interface RunningServer {
   readonly log: Logger;
   readonly syncLog: SyncLogWriter;
   readonly maintenance: Maintenance;
+  readonly webhooks: WebhookDispatcher;
+  readonly keyRing: KeyRing;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
   /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
@@ -37,6 +41,8 @@ export interface StartOptions {
   now?: () => Date;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
+  /** Webhook delivery tuning (tests use short backoffs). */
+  webhooks?: Partial<Pick<DispatcherOptions, 'baseBackoffMs' | 'timeoutMs' | 'pollMs' | 'fetch'>>;
 }
 
 export class StartupError extends Error {
@@ -67,6 +73,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   }
 
   const { verifier, generatedKey } = await setUpSecretKey(database.db, config.secretKey);
+  const keyRing = await loadKeyRing({
+    configuredKey: config.encryptionKey,
+    database,
+    // The embedded database opened from the config keeps its key in its data directory; an
+    // injected database (tests) keeps it in the database.
+    dataDir: options.database || config.databaseUrl ? undefined : config.dataDir,
+    log,
+  });
 
   const server: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 });
   try {
@@ -114,11 +128,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     scimRateLimiter: new RateLimiter(config.scimRateLimit),
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
+    keyRing,
   });
   server.on('request', listener);
   await sequencer.start();
   const maintenance = new Maintenance(ctx);
   maintenance.start();
+  const webhooks = new WebhookDispatcher({ ctx, keyRing, ...options.webhooks });
+  webhooks.start();
+  sequencer.onAdvance(() => webhooks.wake());
 
   let closing: Promise<void> | undefined;
   const close = () => {
@@ -133,6 +151,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearInterval(sweep);
       clearTimeout(timer);
       maintenance.stop();
+      await webhooks.stop();
       await syncLog.flush();
       await sequencer.stop();
       await database.close();
@@ -149,6 +168,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     log,
     syncLog,
     maintenance,
+    webhooks,
+    keyRing,
     generatedSecretKey: generatedKey,
     close,
   };

@@ -15,7 +15,7 @@ describe('migrations', () => {
 
   it('apply once, then are a no-op', async () => {
     const first = await migrateToLatest(testDb.database.db);
-    expect(first).toEqual(['0001-initial', '0002-idempotency']);
+    expect(first).toEqual(['0001-initial', '0002-idempotency', '0003-webhooks']);
     const tables = async () =>
       (
         await sql<{ table_name: string }>`
@@ -61,7 +61,7 @@ describe('migrations', () => {
       select t.table_name from information_schema.tables t
       where t.table_schema = current_schema() and t.table_type = 'BASE TABLE'
         -- Not tenant data: environment-wide tables, and the sequencer's queue of event seqs.
-        and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed', 'event_queue', 'idempotency_keys',
+        and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed', 'event_queue', 'idempotency_keys', 'instance_settings',
                                  'roster_migrations', 'roster_migrations_lock')
         and not exists (select 1 from information_schema.columns c
                         where c.table_schema = t.table_schema and c.table_name = t.table_name

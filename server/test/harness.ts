@@ -3,7 +3,7 @@ import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { createLogger } from '../src/log.js';
-import { type RunningServer, startServer } from '../src/server.js';
+import { type RunningServer, type StartOptions, startServer } from '../src/server.js';
 import { recorded } from './contract.js';
 
 /**
@@ -89,6 +89,7 @@ export async function readResponse(response: Response): Promise<TestResponse> {
 export interface TestServerOptions {
   env?: Record<string, string>;
   now?: () => Date;
+  webhooks?: StartOptions['webhooks'];
   /** Reuse a database (e.g. to restart a server on the same data). */
   database?: TestDatabase;
 }
@@ -104,7 +105,12 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   const log = createLogger(config.logLevel, process.stderr);
-  const running = await startServer(config, { database: testDb.database, log, now: options.now });
+  const running = await startServer(config, {
+    database: testDb.database,
+    log,
+    now: options.now,
+    webhooks: options.webhooks,
+  });
 
   const fetchPath = (path: string, init?: RequestInit) => fetch(`${running.url}${path}`, init);
   return {

@@ -497,6 +497,73 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook_endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List webhook endpoints */
+        get: operations["listWebhookEndpoints"];
+        put?: never;
+        /**
+         * Create a webhook endpoint
+         * @description It receives the events committed from now on. The `secret` is shown in this response only.
+         */
+        post: operations["createWebhookEndpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{webhook_endpoint_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        /** Get a webhook endpoint */
+        get: operations["getWebhookEndpoint"];
+        put?: never;
+        post?: never;
+        /** Delete a webhook endpoint */
+        delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a webhook endpoint
+         * @description `enabled: false` pauses deliveries (they resume where they stopped).
+         */
+        patch: operations["updateWebhookEndpoint"];
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{webhook_endpoint_id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List delivery attempts
+         * @description Newest first.
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -924,6 +991,84 @@ export interface components {
             /** @description Always set; pass it as `after` for the next page. */
             next_cursor: components["schemas"]["EventCursor"];
         };
+        WebhookEndpoint: {
+            /** @constant */
+            object: "webhook_endpoint";
+            /** @example whep_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+            id: string;
+            /** Format: uri */
+            url: string;
+            description: string | null;
+            /** @description Event types delivered; empty means every type. */
+            types: components["schemas"]["EventType"][];
+            /** @description Only events of this organization, when set. */
+            organization_id: components["schemas"]["OrganizationId"] | null;
+            enabled: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+        };
+        WebhookEndpointWithSecret: {
+            /** @constant */
+            object: "webhook_endpoint";
+            id: string;
+            /** Format: uri */
+            url: string;
+            description: string | null;
+            types: components["schemas"]["EventType"][];
+            organization_id: components["schemas"]["OrganizationId"] | null;
+            enabled: boolean;
+            created_at: components["schemas"]["Timestamp"];
+            updated_at: components["schemas"]["Timestamp"];
+            /** @description The signing secret (`whsec_…`). Shown only in this response. */
+            secret: string;
+        };
+        WebhookEndpointCreate: {
+            /**
+             * Format: uri
+             * @description An http or https URL.
+             */
+            url: string;
+            description?: string;
+            types?: components["schemas"]["EventType"][];
+            organization_id?: components["schemas"]["OrganizationId"];
+            enabled?: boolean;
+        };
+        WebhookEndpointUpdate: {
+            /** Format: uri */
+            url?: string;
+            description?: string | null;
+            types?: components["schemas"]["EventType"][];
+            enabled?: boolean;
+        };
+        WebhookEndpointList: {
+            data: components["schemas"]["WebhookEndpoint"][];
+            next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
+        };
+        WebhookDelivery: {
+            /** @constant */
+            object: "webhook_delivery";
+            id: string;
+            endpoint_id: string;
+            event_id: string;
+            event_type: components["schemas"]["EventType"];
+            /** @description 1 for the first attempt at this event. */
+            attempt: number;
+            /**
+             * @description `gave_up`: still failing 24 hours after the first attempt; the endpoint moved on.
+             * @enum {string}
+             */
+            outcome: "delivered" | "failed" | "gave_up";
+            response_status: number | null;
+            error: string | null;
+            duration_ms: number;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        WebhookDeliveryList: {
+            data: components["schemas"]["WebhookDelivery"][];
+            next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid (`details` names it). */
@@ -1008,6 +1153,7 @@ export interface components {
         UserId: components["schemas"]["UserId"];
         GroupId: components["schemas"]["GroupId"];
         RoleKey: components["schemas"]["RoleKey"];
+        WebhookEndpointId: string;
         /**
          * @description Makes a POST safe to retry: the same key with the same body answers the first response
          *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
@@ -1076,6 +1222,13 @@ export type EventCursor = components['schemas']['EventCursor'];
 export type EventType = components['schemas']['EventType'];
 export type Event = components['schemas']['Event'];
 export type EventList = components['schemas']['EventList'];
+export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
+export type WebhookEndpointWithSecret = components['schemas']['WebhookEndpointWithSecret'];
+export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];
+export type WebhookEndpointUpdate = components['schemas']['WebhookEndpointUpdate'];
+export type WebhookEndpointList = components['schemas']['WebhookEndpointList'];
+export type WebhookDelivery = components['schemas']['WebhookDelivery'];
+export type WebhookDeliveryList = components['schemas']['WebhookDeliveryList'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -1089,6 +1242,7 @@ export type ParameterMembershipId = components['parameters']['MembershipId'];
 export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterGroupId = components['parameters']['GroupId'];
 export type ParameterRoleKey = components['parameters']['RoleKey'];
+export type ParameterWebhookEndpointId = components['parameters']['WebhookEndpointId'];
 export type ParameterIdempotencyKey = components['parameters']['IdempotencyKey'];
 export type $defs = Record<string, never>;
 export interface operations {
@@ -2162,6 +2316,185 @@ export interface operations {
             };
         };
     };
+    listWebhookEndpoints: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    createWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry: the same key with the same body answers the first response
+                 *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "url": "https://app.example.com/roster/webhooks",
+                 *       "types": [
+                 *         "user.deactivated",
+                 *         "session.revoked"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description Created, with its signing secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    getWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    deleteWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    updateWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "enabled": false
+                 *     }
+                 */
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The updated endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                webhook_endpoint_id: components["parameters"]["WebhookEndpointId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of delivery attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -2180,3 +2513,4 @@ export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<componen
 export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipExplanation"]["reason"]> = ["group_mapping", "default_role", "pinned"];
 export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];
 export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];
+export const webhookDeliveryOutcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["outcome"]> = ["delivered", "failed", "gave_up"];

@@ -1,6 +1,7 @@
 import { type Kysely, type Migration, type MigrationResultSet, Migrator } from 'kysely';
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-idempotency.js';
+import * as m0003 from './migrations/0003-webhooks.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -10,6 +11,7 @@ import * as m0002 from './migrations/0002-idempotency.js';
 const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-idempotency': m0002,
+  '0003-webhooks': m0003,
 };
 
 export class MigrationError extends Error {

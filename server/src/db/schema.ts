@@ -226,6 +226,44 @@ export interface IdempotencyKeysTable {
   expires_at: Timestamp;
 }
 
+export interface InstanceSettingsTable {
+  name: string;
+  value: string;
+}
+
+export interface WebhookEndpointsTable {
+  id: string;
+  organization_id: string | null;
+  url: string;
+  description: string | null;
+  types: Json<string[]>;
+  secret: string;
+  enabled: Generated<boolean>;
+  cursor_position: number;
+  attempts: Generated<number>;
+  first_failure_at: NullableTimestamp;
+  next_attempt_at: Timestamp;
+  lease_owner: string | null;
+  lease_until: NullableTimestamp;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  organization_id: string | null;
+  event_id: string;
+  event_type: string;
+  position: number;
+  attempt: number;
+  outcome: 'delivered' | 'failed' | 'gave_up';
+  response_status: number | null;
+  error: string | null;
+  duration_ms: number;
+  created_at: Timestamp;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -246,6 +284,9 @@ export interface DB {
   event_feed: EventFeedTable;
   sync_log: SyncLogTable;
   idempotency_keys: IdempotencyKeysTable;
+  instance_settings: InstanceSettingsTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -258,3 +299,5 @@ export type MembershipRow = Selectable<MembershipsTable>;
 export type RoleRow = Selectable<RolesTable>;
 export type SessionRow = Selectable<SessionsTable>;
 export type EventRow = Selectable<EventsTable>;
+export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
+export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;

@@ -45,6 +45,7 @@ export class Sequencer {
   readonly #batchSize: number;
   readonly #coalesceMs: number;
   readonly #waiters = new Set<(head: number) => void>();
+  readonly #listeners = new Set<(head: number) => void>();
   #running: Promise<void> | undefined;
   #again = false;
   /** A commit in this process queued events: the next run can skip the "anything pending?" probe. */
@@ -140,10 +141,17 @@ export class Sequencer {
     });
   }
 
+  /** Calls `listener` whenever the head advances (in this process or, via NOTIFY, another). */
+  onAdvance(listener: (head: number) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
   #advance(head: number) {
     if (head <= this.#head) return;
     this.#head = head;
     for (const waiter of [...this.#waiters]) waiter(head);
+    for (const listener of this.#listeners) listener(head);
   }
 
   async #loop(): Promise<void> {

@@ -7,6 +7,7 @@ import type { Context } from '../context.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError } from '../errors.js';
+import type { KeyRing } from '../key-ring.js';
 import { requestContext } from './request-context.js';
 import { createScimHandler } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
@@ -21,6 +22,7 @@ export interface AppDeps {
   scimRateLimiter: RateLimiter;
   syncLog: SyncLogWriter;
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
+  keyRing: KeyRing;
 }
 
 const require = createRequire(import.meta.url);
@@ -101,6 +103,7 @@ export function createApp(deps: AppDeps): Express {
       bodyLimitBytes: deps.bodyLimitBytes,
       syncLog: deps.syncLog,
       waitForFeed: deps.waitForFeed,
+      keyRing: deps.keyRing,
     }),
   );
   app.use((req: Request) => {

@@ -42,7 +42,17 @@ import { scimBaseUrl, toConnection, toOrganization } from '../../directory/seria
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
 import { decodeEventCursor, readFeedWaiting } from '../../events/feed.js';
+import {
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  getWebhookEndpoint,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  toWebhookEndpoint,
+  updateWebhookEndpoint,
+} from '../../events/webhooks.js';
 import { isId } from '../../ids.js';
+import type { KeyRing } from '../../key-ring.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
 import {
@@ -63,6 +73,8 @@ import {
   ScimTokenRotate,
   SyncHealthQuery,
   UserListQuery,
+  WebhookEndpointCreate,
+  WebhookEndpointUpdate,
 } from './schemas.js';
 import { apiChange, pathId, pathParam, send, withEventCursor } from './util.js';
 
@@ -71,6 +83,7 @@ export interface V1Deps {
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
   syncLog: SyncLogWriter;
+  keyRing: KeyRing;
   /** Resolves when the feed head passes `after` (or on timeout): the long-poll of GET /v1/events. */
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 }
@@ -387,6 +400,53 @@ export function v1Router(deps: V1Deps): Router {
       closed.signal,
     );
     send<Schemas['EventList']>(req, res, 200, page);
+  });
+
+  // Webhooks
+  router.get('/webhook_endpoints', async (req, res) => {
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['WebhookEndpointList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listWebhookEndpoints(ctx, query)),
+    );
+  });
+  router.post('/webhook_endpoints', async (req, res) => {
+    const input = parseInput(WebhookEndpointCreate, req.body ?? {});
+    const { endpoint, secret } = await createWebhookEndpoint(ctx, deps.keyRing, input);
+    send<Schemas['WebhookEndpointWithSecret']>(req, res, 201, { ...toWebhookEndpoint(endpoint), secret });
+  });
+  router.get('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
+    const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    send<Schemas['WebhookEndpoint']>(req, res, 200, toWebhookEndpoint(await getWebhookEndpoint(ctx, id)));
+  });
+  router.patch('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
+    const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    const patch = parseInput(WebhookEndpointUpdate, req.body ?? {});
+    send<Schemas['WebhookEndpoint']>(
+      req,
+      res,
+      200,
+      toWebhookEndpoint(await updateWebhookEndpoint(ctx, id, patch)),
+    );
+  });
+  router.delete('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
+    await deleteWebhookEndpoint(
+      ctx,
+      pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint'),
+    );
+    res.status(204).end();
+  });
+  router.get('/webhook_endpoints/:webhook_endpoint_id/deliveries', async (req, res) => {
+    const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['WebhookDeliveryList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listWebhookDeliveries(ctx, id, query)),
+    );
   });
 
   router.use((req: Request) => {

@@ -91,6 +91,27 @@ export const EventsQuery = z.object({
   wait: z.coerce.number().int().min(0).max(30).default(0),
 });
 
+const eventType = z.enum(eventTypeValues as [Schemas['EventType'], ...Schemas['EventType'][]]);
+const webhookUrl = z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }).max(2000);
+
+export const WebhookEndpointCreate = z.strictObject({
+  url: webhookUrl,
+  description: z.string().max(500).optional(),
+  types: z.array(eventType).max(50).optional(),
+  organization_id: z
+    .string()
+    .regex(/^org_[0-9a-z]{26}$/, 'must be an organization id')
+    .optional(),
+  enabled: z.boolean().optional(),
+});
+
+export const WebhookEndpointUpdate = z.strictObject({
+  url: webhookUrl.optional(),
+  description: z.string().max(500).nullable().optional(),
+  types: z.array(eventType).max(50).optional(),
+  enabled: z.boolean().optional(),
+});
+
 export const SyncHealthQuery = z.object({
   failures: z.coerce.number().int().min(0).max(100).default(20),
 });
@@ -189,3 +210,5 @@ contract<Same<z.input<typeof RoleUpdate>, Schemas['RoleUpdate']>>();
 contract<Same<z.input<typeof ConnectionUpdate>, Schemas['ConnectionUpdate']>>();
 contract<Same<z.input<typeof RoleMappingsUpdate>, Schemas['RoleMappingsUpdate']>>();
 contract<Same<z.input<typeof AttributeMappingsUpdate>, Schemas['AttributeMappingsUpdate']>>();
+contract<Same<z.input<typeof WebhookEndpointCreate>, Schemas['WebhookEndpointCreate']>>();
+contract<Same<z.input<typeof WebhookEndpointUpdate>, Schemas['WebhookEndpointUpdate']>>();

@@ -1,0 +1,418 @@
+import { createHmac, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { sql } from 'kysely';
+import type { Context } from '../context.js';
+import type { Schemas } from '../contract.js';
+import type { WebhookDeliveryRow, WebhookEndpointRow } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import { newId, newSecret } from '../ids.js';
+import type { KeyRing } from '../key-ring.js';
+import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { encodeEventCursor } from './feed.js';
+
+/**
+ * Webhooks: each endpoint follows the feed with its own cursor, so deliveries to one endpoint are
+ * in feed order, one event per request, and nothing is lost across restarts. A failed delivery is
+ * retried with exponential backoff (2 s doubling, at most an hour apart) for up to 24 hours; then
+ * the event is recorded as given up and the endpoint moves on. Every attempt is recorded.
+ *
+ * Signing: `Roster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`.
+ * The body is serialised once and those exact bytes are both signed and sent.
+ */
+
+export function toWebhookEndpoint(row: WebhookEndpointRow): Schemas['WebhookEndpoint'] {
+  return {
+    object: 'webhook_endpoint',
+    id: row.id,
+    url: row.url,
+    description: row.description,
+    types: row.types as Schemas['EventType'][],
+    organization_id: row.organization_id,
+    enabled: row.enabled,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+export function toWebhookDelivery(row: WebhookDeliveryRow): Schemas['WebhookDelivery'] {
+  return {
+    object: 'webhook_delivery',
+    id: row.id,
+    endpoint_id: row.endpoint_id,
+    event_id: row.event_id,
+    event_type: row.event_type as Schemas['EventType'],
+    attempt: row.attempt,
+    outcome: row.outcome,
+    response_status: row.response_status,
+    error: row.error,
+    duration_ms: row.duration_ms,
+    created_at: row.created_at.toISOString(),
+  };
+}
+
+export interface WebhookEndpointInput {
+  url: string;
+  description?: string | null | undefined;
+  types?: string[] | undefined;
+  organization_id?: string | null | undefined;
+  enabled?: boolean | undefined;
+}
+
+/** Creates an endpoint that receives events from now on; the secret is returned once. */
+export async function createWebhookEndpoint(
+  ctx: Context,
+  keyRing: KeyRing,
+  input: WebhookEndpointInput,
+): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
+  const secret = newSecret('webhookSecret');
+  const now = ctx.now();
+  const head = await ctx.db
+    .selectFrom('event_feed')
+    .select('head')
+    .where('id', '=', 1)
+    .executeTakeFirstOrThrow();
+  const endpoint = await ctx.db
+    .insertInto('webhook_endpoints')
+    .values({
+      id: newId('webhookEndpoint', now.getTime()),
+      organization_id: input.organization_id ?? null,
+      url: input.url,
+      description: input.description ?? null,
+      types: JSON.stringify(input.types ?? []),
+      secret: keyRing.encrypt(secret),
+      enabled: input.enabled ?? true,
+      cursor_position: head.head,
+      next_attempt_at: now,
+      created_at: now,
+      updated_at: now,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  return { endpoint, secret };
+}
+
+export async function listWebhookEndpoints(
+  ctx: Context,
+  options: { limit: number; after?: string | undefined },
+): Promise<Page<Schemas['WebhookEndpoint']>> {
+  const after = decodeCursor(options.after);
+  let query = ctx.db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .orderBy('id')
+    .limit(options.limit + 1);
+  if (after !== undefined) query = query.where('id', '>', after);
+  return toPage(await query.execute(), options.limit, (row) => row.id, toWebhookEndpoint);
+}
+
+export async function getWebhookEndpoint(ctx: Context, id: string): Promise<WebhookEndpointRow> {
+  const row = await ctx.db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw notFound('webhook endpoint', id);
+  return row;
+}
+
+export async function updateWebhookEndpoint(
+  ctx: Context,
+  id: string,
+  patch: Partial<WebhookEndpointInput>,
+): Promise<WebhookEndpointRow> {
+  const changes: Record<string, unknown> = { updated_at: ctx.now() };
+  if (patch.url !== undefined) changes.url = patch.url;
+  if (patch.description !== undefined) changes.description = patch.description;
+  if (patch.types !== undefined) changes.types = JSON.stringify(patch.types);
+  if (patch.organization_id !== undefined) changes.organization_id = patch.organization_id;
+  if (patch.enabled !== undefined) {
+    changes.enabled = patch.enabled;
+    // Re-enabling retries at once.
+    if (patch.enabled) Object.assign(changes, { next_attempt_at: ctx.now() });
+  }
+  const row = await ctx.db
+    .updateTable('webhook_endpoints')
+    .set(changes)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!row) throw notFound('webhook endpoint', id);
+  return row;
+}
+
+export async function deleteWebhookEndpoint(ctx: Context, id: string): Promise<void> {
+  const deleted = await ctx.db.deleteFrom('webhook_endpoints').where('id', '=', id).executeTakeFirst();
+  if (Number(deleted.numDeletedRows) === 0) throw notFound('webhook endpoint', id);
+}
+
+export async function listWebhookDeliveries(
+  ctx: Context,
+  endpointId: string,
+  options: { limit: number; after?: string | undefined },
+): Promise<Page<Schemas['WebhookDelivery']>> {
+  await getWebhookEndpoint(ctx, endpointId);
+  const after = decodeCursor(options.after);
+  // Newest first: ids sort by time, so "after" walks back in time.
+  let query = ctx.db
+    .selectFrom('webhook_deliveries')
+    .selectAll()
+    .where('endpoint_id', '=', endpointId)
+    .orderBy('id', 'desc')
+    .limit(options.limit + 1);
+  if (after !== undefined) query = query.where('id', '<', after);
+  return toPage(await query.execute(), options.limit, (row) => row.id, toWebhookDelivery);
+}
+
+/** The signature header value for `body` sent at `timestamp` (unix seconds). */
+export function signWebhook(secret: string, timestamp: number, body: string): string {
+  const signature = createHmac('sha256', secret).update(`${timestamp}.${body}`, 'utf8').digest('hex');
+  return `t=${timestamp},v1=${signature}`;
+}
+
+const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+const MAX_BACKOFF_MS = 3_600_000;
+const BATCH = 50;
+
+export interface DispatcherOptions {
+  ctx: Context;
+  keyRing: KeyRing;
+  fetch?: typeof fetch;
+  /** How often due endpoints are looked for (they are also woken when the feed advances). */
+  pollMs?: number;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** First retry delay; doubles per attempt up to an hour. */
+  baseBackoffMs?: number;
+}
+
+/**
+ * Delivers webhooks. Runs in every server process; an endpoint is leased (30 s, renewed per batch)
+ * by one process at a time, with `for update skip locked`, so deliveries to an endpoint stay in
+ * order whatever the number of processes.
+ */
+export class WebhookDispatcher {
+  readonly #ctx: Context;
+  readonly #keyRing: KeyRing;
+  readonly #fetch: typeof fetch;
+  readonly #pollMs: number;
+  readonly #timeoutMs: number;
+  readonly #baseBackoffMs: number;
+  readonly #owner = randomUUID();
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = true;
+
+  constructor(options: DispatcherOptions) {
+    this.#ctx = options.ctx;
+    this.#keyRing = options.keyRing;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#pollMs = options.pollMs ?? 1000;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#baseBackoffMs = options.baseBackoffMs ?? 2000;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    const tick = () => {
+      if (this.#stopped) return;
+      this.wake();
+      this.#timer = setTimeout(tick, this.#pollMs);
+      this.#timer.unref();
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  /** Looks for due deliveries soon (called when the feed advances). */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** One pass over due endpoints; resolves when they are served. For tests. */
+  async runOnce(): Promise<void> {
+    await this.#running;
+    await this.#pass();
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      try {
+        await this.#pass();
+      } catch (error) {
+        this.#ctx.log.error({ err: error }, 'webhook dispatch failed; retrying at the next poll');
+        return;
+      }
+    } while (this.#again && !this.#stopped);
+  }
+
+  async #pass(): Promise<void> {
+    const now = this.#ctx.now();
+    const { rows: claimed } = await sql<WebhookEndpointRow>`
+      update webhook_endpoints set lease_owner = ${this.#owner}, lease_until = ${new Date(now.getTime() + 30_000)}
+      where id in (
+        select w.id from webhook_endpoints w
+        where w.enabled and w.next_attempt_at <= ${now} and (w.lease_until is null or w.lease_until < ${now})
+          and exists (
+            select 1 from feed f
+            where f.position > w.cursor_position
+              and (jsonb_array_length(w.types) = 0 or jsonb_exists(w.types, f.type))
+              and (w.organization_id is null or f.organization_id = w.organization_id))
+        order by w.next_attempt_at
+        limit 20
+        for update skip locked)
+      returning *`.execute(this.#ctx.db);
+    await Promise.all(claimed.map((endpoint) => this.#serve(endpoint)));
+  }
+
+  async #serve(endpoint: WebhookEndpointRow): Promise<void> {
+    const secret = this.#keyRing.decrypt(endpoint.secret);
+    let current = endpoint;
+    try {
+      const events = await this.#ctx.db
+        .selectFrom('feed as f')
+        .innerJoin('events as e', 'e.seq', 'f.seq')
+        .select(['f.position', 'e.id', 'e.type', 'e.organization_id', 'e.created_at', 'e.data'])
+        .where('f.position', '>', current.cursor_position)
+        .$if(current.types.length > 0, (qb) => qb.where(sql<boolean>`f.type = any(${current.types}::text[])`))
+        .$if(current.organization_id !== null, (qb) =>
+          qb.where('f.organization_id', '=', current.organization_id),
+        )
+        .orderBy('f.position')
+        .limit(BATCH)
+        .execute();
+      for (const event of events) {
+        const body = JSON.stringify({
+          object: 'event',
+          id: event.id,
+          type: event.type,
+          organization_id: event.organization_id,
+          created_at: event.created_at.toISOString(),
+          cursor: encodeEventCursor(event.position),
+          data: event.data,
+        });
+        const outcome = await this.#attempt(current, event.id, event.type, body, secret);
+        const now = this.#ctx.now();
+        const attempt = current.attempts + 1;
+        if (
+          outcome.ok ||
+          (current.first_failure_at && now.getTime() - current.first_failure_at.getTime() >= GIVE_UP_AFTER_MS)
+        ) {
+          await this.#record(current, event, attempt, outcome.ok ? 'delivered' : 'gave_up', outcome);
+          current = await this.#ctx.db
+            .updateTable('webhook_endpoints')
+            .set({
+              cursor_position: event.position,
+              attempts: 0,
+              first_failure_at: null,
+              next_attempt_at: now,
+            })
+            .where('id', '=', current.id)
+            .returningAll()
+            .executeTakeFirstOrThrow();
+          continue;
+        }
+        await this.#record(current, event, attempt, 'failed', outcome);
+        const backoff = Math.min(MAX_BACKOFF_MS, this.#baseBackoffMs * 2 ** (attempt - 1));
+        await this.#ctx.db
+          .updateTable('webhook_endpoints')
+          .set({
+            attempts: attempt,
+            first_failure_at: current.first_failure_at ?? now,
+            next_attempt_at: new Date(now.getTime() + backoff),
+          })
+          .where('id', '=', current.id)
+          .execute();
+        return;
+      }
+    } finally {
+      await this.#ctx.db
+        .updateTable('webhook_endpoints')
+        .set({ lease_owner: null, lease_until: null })
+        .where('id', '=', endpoint.id)
+        .where('lease_owner', '=', this.#owner)
+        .execute();
+    }
+  }
+
+  async #attempt(
+    endpoint: WebhookEndpointRow,
+    eventId: string,
+    eventType: string,
+    body: string,
+    secret: string,
+  ): Promise<{ ok: boolean; status: number | null; error: string | null; durationMs: number }> {
+    const started = performance.now();
+    const timestamp = Math.floor(this.#ctx.now().getTime() / 1000);
+    try {
+      const response = await this.#fetch(endpoint.url, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/json',
+          'User-Agent': 'Roster-Webhooks/1',
+          'Roster-Event-Id': eventId,
+          'Roster-Event-Type': eventType,
+          'Roster-Signature': signWebhook(secret, timestamp, body),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      await response.arrayBuffer().catch(() => undefined);
+      const ok = response.status >= 200 && response.status < 300;
+      return {
+        ok,
+        status: response.status,
+        error: ok ? null : `HTTP ${response.status}`,
+        durationMs: performance.now() - started,
+      };
+    } catch (error) {
+      return {
+        ok: false,
+        status: null,
+        error: (error as Error).message.slice(0, 500),
+        durationMs: performance.now() - started,
+      };
+    }
+  }
+
+  async #record(
+    endpoint: WebhookEndpointRow,
+    event: { id: string; type: string; position: number; organization_id: string | null },
+    attempt: number,
+    outcome: 'delivered' | 'failed' | 'gave_up',
+    result: { status: number | null; error: string | null; durationMs: number },
+  ): Promise<void> {
+    const now = this.#ctx.now();
+    await this.#ctx.db
+      .insertInto('webhook_deliveries')
+      .values({
+        id: newId('webhookDelivery', now.getTime()),
+        endpoint_id: endpoint.id,
+        organization_id: event.organization_id,
+        event_id: event.id,
+        event_type: event.type,
+        position: event.position,
+        attempt,
+        outcome,
+        response_status: result.status,
+        error: result.error,
+        duration_ms: Math.round(result.durationMs * 100) / 100,
+        created_at: now,
+      })
+      .execute();
+  }
+}
