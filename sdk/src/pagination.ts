@@ -3,6 +3,12 @@ export interface Page<T> {
   data: T[];
   /** Pass as `after` for the next page; `null` on the last page. */
   next_cursor: string | null;
+  /**
+   * Where the events feed stood when this page was read (every directory list answers it).
+   * Load a snapshot, then follow `roster.events` from the first page's `event_cursor`:
+   * nothing that changed during the snapshot is missed.
+   */
+  event_cursor?: string;
 }
 
 /**
