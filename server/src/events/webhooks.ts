@@ -371,7 +371,8 @@ export class WebhookDispatcher {
         redirect: 'manual',
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
-      await response.arrayBuffer().catch(() => undefined);
+      // The receiver's body is never used: do not read (and buffer) what it chose to send.
+      await response.body?.cancel().catch(() => undefined);
       const ok = response.status >= 200 && response.status < 300;
       return {
         ok,
