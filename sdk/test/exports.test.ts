@@ -6,7 +6,9 @@ it('exports exactly these values', () => {
   expect(Object.keys(sdk).sort()).toEqual([
     'PagePromise',
     'RosterError',
+    'RosterWebhookError',
     'createEventConsumer',
     'createRoster',
+    'verifyWebhook',
   ]);
 });
