@@ -85,6 +85,8 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
   ROSTER_SESSION_TTL: duration('60s', { min: 5_000, max: 86_400_000 }),
   ROSTER_SESSION_LIFETIME: duration('30d', { min: 60_000 }),
+  ROSTER_SIGNING_ALG: z.enum(['ES256', 'EdDSA'], { error: 'must be ES256 or EdDSA' }).default('ES256'),
+  ROSTER_REFRESH_RATE_LIMIT: positiveInt(5, 1_000_000),
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_BODY_LIMIT: z
@@ -117,6 +119,10 @@ export interface Config {
   readonly logLevel: LogLevel;
   readonly sessionTtlMs: number;
   readonly sessionLifetimeMs: number;
+  /** Algorithm of newly generated signing keys. */
+  readonly signingAlg: 'ES256' | 'EdDSA';
+  /** Refreshes per second per session (token bucket, per process). */
+  readonly refreshRateLimit: number;
   readonly scimTokenGraceMs: number;
   /** SCIM requests per second per connection, per server process. */
   readonly scimRateLimit: number;
@@ -163,6 +169,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.LOG_LEVEL,
     sessionTtlMs: e.ROSTER_SESSION_TTL,
     sessionLifetimeMs: e.ROSTER_SESSION_LIFETIME,
+    signingAlg: e.ROSTER_SIGNING_ALG,
+    refreshRateLimit: e.ROSTER_REFRESH_RATE_LIMIT,
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
     bodyLimitBytes: e.ROSTER_BODY_LIMIT,

@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Context } from './context.js';
+import { purgeSessions } from './sessions/sessions.js';
+import type { SigningKeys } from './sessions/signing-keys.js';
 
 /**
  * Periodic clean-up, the same in every process (each statement is idempotent, so processes may
@@ -8,12 +10,14 @@ import type { Context } from './context.js';
  */
 export class Maintenance {
   readonly #ctx: Context;
+  readonly #signingKeys: SigningKeys | undefined;
   readonly #intervalMs: number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<PurgeCounts> | undefined;
 
-  constructor(ctx: Context, intervalMs = 3_600_000) {
+  constructor(ctx: Context, signingKeys?: SigningKeys, intervalMs = 3_600_000) {
     this.#ctx = ctx;
+    this.#signingKeys = signingKeys;
     this.#intervalMs = intervalMs;
   }
 
@@ -61,13 +65,18 @@ export class Maintenance {
       .executeTakeFirst();
     await db.deleteFrom('idempotency_keys').where('expires_at', '<', new Date(now)).execute();
     const events = await this.#purgeEvents(new Date(now - settings.eventRetentionMs));
+    // Ended sessions are kept as long as deleted users, for audit.
+    const sessions = await purgeSessions(this.#ctx, settings.deletedRetentionMs);
+    const signingKeys = (await this.#signingKeys?.purgeExpired()) ?? 0;
     const counts = {
       users: Number(users.numDeletedRows),
       groups: Number(groups.numDeletedRows),
       syncLog: Number(syncLog.numDeletedRows),
       events,
+      sessions,
+      signingKeys,
     };
-    if (counts.users || counts.groups || counts.syncLog || counts.events) {
+    if (Object.values(counts).some((n) => n > 0)) {
       this.#ctx.log.info({ purged: counts }, 'retention purge');
     }
     return counts;
@@ -111,4 +120,6 @@ export interface PurgeCounts {
   groups: number;
   syncLog: number;
   events: number;
+  sessions: number;
+  signingKeys: number;
 }

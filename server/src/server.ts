@@ -14,6 +14,7 @@ import { RateLimiter } from './http/scim/rate-limit.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
+import { SigningKeys } from './sessions/signing-keys.js';
 
 export interface RunningServer {
   /** Where this process listens, e.g. `http://127.0.0.1:3000`. */
@@ -28,6 +29,7 @@ export interface RunningServer {
   readonly maintenance: Maintenance;
   readonly webhooks: WebhookDispatcher;
   readonly keyRing: KeyRing;
+  readonly signingKeys: SigningKeys;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
   /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
@@ -120,6 +122,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     feedHead: () => sequencer.head,
   });
   const syncLog = new SyncLogWriter(ctx);
+  const signingKeys = new SigningKeys({ ctx, keyRing, alg: config.signingAlg });
+  try {
+    await signingKeys.start();
+  } catch (error) {
+    server.close();
+    await database.close();
+    throw new StartupError(`cannot load the signing keys: ${(error as Error).message}`, { cause: error });
+  }
   const listener = createRequestListener({
     ctx,
     database,
@@ -129,10 +139,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,
+    signingKeys,
+    refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
   });
   server.on('request', listener);
   await sequencer.start();
-  const maintenance = new Maintenance(ctx);
+  const maintenance = new Maintenance(ctx, signingKeys);
   maintenance.start();
   const webhooks = new WebhookDispatcher({ ctx, keyRing, ...options.webhooks });
   webhooks.start();
@@ -151,6 +163,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       clearInterval(sweep);
       clearTimeout(timer);
       maintenance.stop();
+      signingKeys.stop();
       await webhooks.stop();
       await syncLog.flush();
       await sequencer.stop();
@@ -170,6 +183,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maintenance,
     webhooks,
     keyRing,
+    signingKeys,
     generatedSecretKey: generatedKey,
     close,
   };

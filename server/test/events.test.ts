@@ -114,6 +114,36 @@ describe('the events feed', () => {
     expect((await server.api('GET', '/v1/events?wait=31')).status).toBe(400);
   });
 
+  it('since= starts at the first event numbered at or after a time', async () => {
+    const before = await server.api('POST', '/v1/organizations', { body: { name: 'Before since' } });
+    await server.sequencer.flush();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const since = new Date().toISOString();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = await server.api('POST', '/v1/organizations', { body: { name: 'After since' } });
+    await server.sequencer.flush();
+    const page = await server.api(
+      'GET',
+      `/v1/events?since=${encodeURIComponent(since)}&types=organization.created`,
+    );
+    expect(page.status, page.text).toBe(200);
+    const ids = page.body.data.map((e: FeedEvent) => e.data.id);
+    expect(ids).toContain(after.body.id);
+    expect(ids).not.toContain(before.body.id);
+    // A time past the head answers an empty page whose cursor is the head.
+    const future = await server.api(
+      'GET',
+      `/v1/events?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`,
+    );
+    expect(future.body.data).toEqual([]);
+    const both = await server.api(
+      'GET',
+      `/v1/events?since=${encodeURIComponent(since)}&after=${future.body.next_cursor}`,
+    );
+    expect(both.status).toBe(400);
+    expect((await server.api('GET', '/v1/events?since=yesterday')).status).toBe(400);
+  });
+
   it('long-polls until an event arrives, or answers an empty page after the wait', async () => {
     const { cursor } = await readAll();
     const t0 = Date.now();

@@ -564,6 +564,195 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a session
+         * @description Signs a member in, after your app authenticated them (SSO, password, magic link…). Only for
+         *     an active user with an active membership of the organization. The `refresh_token` is shown
+         *     in this response only.
+         */
+        post: operations["createSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Refresh a session
+         * @description Exchanges a refresh token for a new token and a new refresh token (the old one is spent).
+         *     Authenticated by the refresh token alone, so your app's edge can call it without the secret
+         *     key. The token carries the member's role and permissions as they are now. Rate-limited per
+         *     session (`ROSTER_REFRESH_RATE_LIMIT`).
+         */
+        post: operations["refreshSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        /** Get a session */
+        get: operations["getSession"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sessions/{session_id}/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a session
+         * @description Its refresh token stops working at once (sign-out). Revoking a revoked session changes nothing.
+         */
+        post: operations["revokeSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a user's sessions
+         * @description Oldest first; revoked and expired sessions included unless `status` says otherwise.
+         */
+        get: operations["listUserSessions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{user_id}/sessions/revoke_all": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Revoke every session of a user */
+        post: operations["revokeUserSessions"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signing_keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List the published signing keys */
+        get: operations["listSigningKeys"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/signing_keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate the signing key
+         * @description The pre-published `next` key starts signing; the previous key stays in the JWKS until every
+         *     token it signed has expired, so no valid token is rejected. `alg` switches the algorithm.
+         *     `revoke_previous: true` (a compromised key) unpublishes the previous key at once: tokens it
+         *     signed fail verification, and their sessions continue at their next refresh.
+         */
+        post: operations["rotateSigningKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The JSON Web Key Set of session tokens
+         * @description Public keys (RFC 7517) that verify session tokens, each with `kid` and `alg`. Cacheable for
+         *     five minutes; the next key is published before it signs, so a cached set keeps verifying
+         *     across a rotation.
+         */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -576,7 +765,7 @@ export interface components {
          * @description Machine-readable error code; new codes may be added.
          * @enum {string}
          */
-        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "invalid_cursor" | "cursor_expired" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
+        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "invalid_cursor" | "cursor_expired" | "user_inactive" | "not_a_member" | "session_revoked" | "session_expired" | "invalid_refresh_token" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
         ErrorDetail: {
             /** @description Dotted path of the offending field, e.g. `scim.base_url`. */
             path: string;
@@ -1069,6 +1258,106 @@ export interface components {
             next_cursor: components["schemas"]["NextCursor"];
             event_cursor: components["schemas"]["EventCursor"];
         };
+        /** @example sess_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+        SessionId: string;
+        /** @enum {string} */
+        SessionStatus: "active" | "revoked" | "expired";
+        /** @enum {string} */
+        SessionRevokeReason: "revoked" | "all_revoked" | "user_deactivated" | "user_deleted" | "membership_removed" | "connection_deleted" | "organization_deleted" | "refresh_token_reused";
+        Session: {
+            /** @constant */
+            object: "session";
+            id: components["schemas"]["SessionId"];
+            user_id: components["schemas"]["UserId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            status: components["schemas"]["SessionStatus"];
+            created_at: components["schemas"]["Timestamp"];
+            /** @description After this the session cannot be refreshed (`ROSTER_SESSION_LIFETIME` after sign-in). */
+            expires_at: components["schemas"]["Timestamp"];
+            last_refreshed_at: components["schemas"]["Timestamp"] | null;
+            /** @description When the last token issued for this session expires. */
+            token_expires_at: components["schemas"]["Timestamp"] | null;
+            revoked_at: components["schemas"]["Timestamp"] | null;
+            revoke_reason: components["schemas"]["SessionRevokeReason"] | null;
+        };
+        SessionCreate: {
+            user_id: components["schemas"]["UserId"];
+            organization_id: components["schemas"]["OrganizationId"];
+        };
+        SessionRefresh: {
+            refresh_token: string;
+        };
+        SessionTokens: {
+            /** @constant */
+            object: "session_tokens";
+            id: components["schemas"]["SessionId"];
+            user_id: components["schemas"]["UserId"];
+            organization_id: components["schemas"]["OrganizationId"];
+            role: components["schemas"]["RoleKey"];
+            permissions: components["schemas"]["Permission"][];
+            /**
+             * @description The session JWT. Claims: `iss`, `sub` (user id), `sid`, `org_id`, `org_role`,
+             *     `org_permissions`, `iat`, `nbf`, `exp`.
+             */
+            token: string;
+            /** @description When `token` expires. */
+            expires_at: components["schemas"]["Timestamp"];
+            /**
+             * @description Works once; shown only here. Store it like a password (an HttpOnly cookie).
+             * @example rst_rt_…
+             */
+            refresh_token: string;
+            session_expires_at: components["schemas"]["Timestamp"];
+        };
+        SessionList: {
+            data: components["schemas"]["Session"][];
+            next_cursor: components["schemas"]["NextCursor"];
+            event_cursor: components["schemas"]["EventCursor"];
+        };
+        SessionsRevoked: {
+            /** @description Sessions that were live and are now revoked. */
+            revoked: number;
+        };
+        /** @enum {string} */
+        SigningAlg: "ES256" | "EdDSA";
+        SigningKey: {
+            /** @constant */
+            object: "signing_key";
+            /** @example sk_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+            kid: string;
+            alg: components["schemas"]["SigningAlg"];
+            /**
+             * @description `next` is published but does not sign yet; `active` signs; `retiring` only verifies, until `expires_at`.
+             * @enum {string}
+             */
+            state: "next" | "active" | "retiring";
+            created_at: components["schemas"]["Timestamp"];
+            retired_at: components["schemas"]["Timestamp"] | null;
+            expires_at: components["schemas"]["Timestamp"] | null;
+        };
+        SigningKeyList: {
+            data: components["schemas"]["SigningKey"][];
+        };
+        SigningKeyRotate: {
+            alg?: components["schemas"]["SigningAlg"];
+            /** @default false */
+            revoke_previous?: boolean;
+        };
+        Jwks: {
+            keys: ({
+                /** @enum {string} */
+                kty: "EC" | "OKP";
+                kid: string;
+                alg: components["schemas"]["SigningAlg"];
+                /** @constant */
+                use: "sig";
+                crv?: string;
+                x?: string;
+                y?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid (`details` names it). */
@@ -1153,6 +1442,7 @@ export interface components {
         UserId: components["schemas"]["UserId"];
         GroupId: components["schemas"]["GroupId"];
         RoleKey: components["schemas"]["RoleKey"];
+        SessionId: components["schemas"]["SessionId"];
         WebhookEndpointId: string;
         /**
          * @description Makes a POST safe to retry: the same key with the same body answers the first response
@@ -1229,6 +1519,20 @@ export type WebhookEndpointUpdate = components['schemas']['WebhookEndpointUpdate
 export type WebhookEndpointList = components['schemas']['WebhookEndpointList'];
 export type WebhookDelivery = components['schemas']['WebhookDelivery'];
 export type WebhookDeliveryList = components['schemas']['WebhookDeliveryList'];
+export type SessionId = components['schemas']['SessionId'];
+export type SessionStatus = components['schemas']['SessionStatus'];
+export type SessionRevokeReason = components['schemas']['SessionRevokeReason'];
+export type Session = components['schemas']['Session'];
+export type SessionCreate = components['schemas']['SessionCreate'];
+export type SessionRefresh = components['schemas']['SessionRefresh'];
+export type SessionTokens = components['schemas']['SessionTokens'];
+export type SessionList = components['schemas']['SessionList'];
+export type SessionsRevoked = components['schemas']['SessionsRevoked'];
+export type SigningAlg = components['schemas']['SigningAlg'];
+export type SigningKey = components['schemas']['SigningKey'];
+export type SigningKeyList = components['schemas']['SigningKeyList'];
+export type SigningKeyRotate = components['schemas']['SigningKeyRotate'];
+export type Jwks = components['schemas']['Jwks'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseNotFound = components['responses']['NotFound'];
@@ -1242,6 +1546,7 @@ export type ParameterMembershipId = components['parameters']['MembershipId'];
 export type ParameterUserId = components['parameters']['UserId'];
 export type ParameterGroupId = components['parameters']['GroupId'];
 export type ParameterRoleKey = components['parameters']['RoleKey'];
+export type ParameterSessionId = components['parameters']['SessionId'];
 export type ParameterWebhookEndpointId = components['parameters']['WebhookEndpointId'];
 export type ParameterIdempotencyKey = components['parameters']['IdempotencyKey'];
 export type $defs = Record<string, never>;
@@ -2281,6 +2586,11 @@ export interface operations {
             query?: {
                 /** @description A `next_cursor`, an event's `cursor`, or a list's `event_cursor`. */
                 after?: components["schemas"]["EventCursor"];
+                /**
+                 * @description Instead of `after`: start with the first event committed at or after this time (e.g. a
+                 *     revocation list starting up reads the last token lifetime's `session.revoked` events).
+                 */
+                since?: components["schemas"]["Timestamp"];
                 limit?: number;
                 /** @description Comma-separated event types to return, e.g. `user.deactivated,session.revoked`. */
                 types?: string;
@@ -2495,6 +2805,266 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
+    createSession: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry: the same key with the same body answers the first response
+                 *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionCreate"];
+            };
+        };
+        responses: {
+            /** @description The session, its first token and its refresh token. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionTokens"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            /** @description The user is inactive (`user_inactive`) or not a member of the organization (`not_a_member`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    refreshSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SessionRefresh"];
+            };
+        };
+        responses: {
+            /** @description A new token and refresh token. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionTokens"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /**
+             * @description The session must not continue: `invalid_refresh_token` (unknown token),
+             *     `session_revoked` (revoked, or this refresh token was already used: the session is now
+             *     revoked), `session_expired` (past `ROSTER_SESSION_LIFETIME`), `user_inactive`
+             *     (deactivated or deleted by the IdP), `not_a_member` (no longer in the organization).
+             */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Too many refreshes of this session; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    getSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    revokeSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session, revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Session"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listUserSessions: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+                status?: components["schemas"]["SessionStatus"];
+            };
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of sessions. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    revokeUserSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many sessions were revoked. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionsRevoked"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    listSigningKeys: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every key in the JWKS, with its state. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKeyList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    rotateSigningKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SigningKeyRotate"];
+            };
+        };
+        responses: {
+            /** @description The new active key. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SigningKey"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Jwks"];
+                };
+            };
+        };
+    };
 }
 type FlattenedDeepRequired<T> = {
     [K in keyof T]-?: FlattenedDeepRequired<T[K] extends unknown[] | undefined | null ? Extract<T[K], unknown[]>[number] : T[K]>;
@@ -2505,7 +3075,7 @@ type ReadonlyArray<T> = [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "conflict", "rate_limited", "service_unavailable", "internal_error"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "user_inactive", "not_a_member", "session_revoked", "session_expired", "invalid_refresh_token", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
@@ -2514,3 +3084,8 @@ export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequi
 export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];
 export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];
 export const webhookDeliveryOutcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["outcome"]> = ["delivered", "failed", "gave_up"];
+export const sessionStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionStatus"]> = ["active", "revoked", "expired"];
+export const sessionRevokeReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionRevokeReason"]> = ["revoked", "all_revoked", "user_deactivated", "user_deleted", "membership_removed", "connection_deleted", "organization_deleted", "refresh_token_reused"];
+export const signingAlgValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SigningAlg"]> = ["ES256", "EdDSA"];
+export const signingKeyStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SigningKey"]["state"]> = ["next", "active", "retiring"];
+export const jwksKeysKtyValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Jwks"]["keys"]["kty"]> = ["EC", "OKP"];

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-idempotency.js';
 import * as m0003 from './migrations/0003-webhooks.js';
+import * as m0004 from './migrations/0004-sessions.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -12,6 +13,7 @@ const migrations: Record<string, Migration> = {
   '0001-initial': m0001,
   '0002-idempotency': m0002,
   '0003-webhooks': m0003,
+  '0004-sessions': m0004,
 };
 
 export class MigrationError extends Error {

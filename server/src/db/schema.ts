@@ -149,12 +149,14 @@ export interface SessionsTable {
   id: string;
   organization_id: string;
   user_id: string;
-  membership_id: string;
+  /** Null once the membership is deleted (the session is revoked then). */
+  membership_id: string | null;
   created_at: Timestamp;
   expires_at: Timestamp;
   last_refreshed_at: NullableTimestamp;
   revoked_at: NullableTimestamp;
   revoke_reason: string | null;
+  token_expires_at: NullableTimestamp;
 }
 
 export interface RefreshTokensTable {
@@ -170,7 +172,7 @@ export interface SigningKeysTable {
   alg: string;
   public_jwk: Json<JsonObject>;
   private_key: string;
-  state: 'active' | 'retiring';
+  state: 'next' | 'active' | 'retiring';
   created_at: Timestamp;
   retired_at: NullableTimestamp;
   expires_at: NullableTimestamp;

@@ -279,6 +279,15 @@ export async function updateMembershipRole(
  */
 export async function deleteMembership(ctx: Context, organizationId: string, id: string): Promise<void> {
   await ctx.transaction(async (trx) => {
+    // Lock order user → membership → sessions, as session refresh takes them (sessions/sessions.ts).
+    const owner = await trx
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('id', '=', id)
+      .where('organization_id', '=', organizationId)
+      .executeTakeFirst();
+    if (owner)
+      await trx.selectFrom('users').select('id').where('id', '=', owner.user_id).forUpdate().execute();
     const membership = await lockMembership(trx, organizationId, id);
     if (membership.source !== 'api') {
       throw new ApiError(

@@ -146,6 +146,9 @@ export async function updateOrganization(
 export async function deleteOrganization(ctx: Context, id: string): Promise<void> {
   await ctx.transaction(async (trx) => {
     const row = await lockOrganization(trx, id);
+    // Users before sessions: the lock order of session refresh (sessions/sessions.ts), which would
+    // otherwise deadlock with the cascade below.
+    await trx.selectFrom('users').select('id').where('organization_id', '=', id).forUpdate().execute();
     await revokeSessionsWhere(trx, ctx.now(), { organizationId: id }, 'organization_deleted');
     await trx.deleteFrom('organizations').where('id', '=', id).execute();
     await appendEvents(trx, [

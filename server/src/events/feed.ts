@@ -33,6 +33,25 @@ export function decodeEventCursor(cursor: string): number {
   return position;
 }
 
+/**
+ * The position just before the first event numbered at or after `since` (the head when there is
+ * none yet), for `GET /v1/events?since=`. Numbering times follow positions (one numbering
+ * transaction at a time), so the earliest-numbered such event is also the lowest position.
+ */
+export async function positionBefore(ctx: Context, since: Date): Promise<number> {
+  const state = await feedState(ctx);
+  const first = await ctx.db
+    .selectFrom('feed')
+    .select('position')
+    .where('created_at', '>=', since)
+    .orderBy('created_at')
+    .orderBy('position')
+    .limit(1)
+    .executeTakeFirst();
+  if (!first) return state.head;
+  return Math.max(state.purged_through, Number(first.position) - 1);
+}
+
 export interface FeedQuery {
   /** Position to read after; undefined starts at the oldest retained event. */
   after?: number | undefined;

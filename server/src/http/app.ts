@@ -1,18 +1,22 @@
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import express, { type Express, type Request, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { ApiKeyVerifier } from '../api-keys.js';
 import type { Context } from '../context.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
-import { ApiError } from '../errors.js';
+import { ApiError, parseInput } from '../errors.js';
 import type { KeyRing } from '../key-ring.js';
+import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
+import type { SigningKeys } from '../sessions/signing-keys.js';
 import { requestContext } from './request-context.js';
 import { createScimHandler } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
+import { SessionRefresh } from './v1/schemas.js';
+import { send } from './v1/util.js';
 
 export interface AppDeps {
   ctx: Context;
@@ -23,6 +27,9 @@ export interface AppDeps {
   syncLog: SyncLogWriter;
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
   keyRing: KeyRing;
+  signingKeys: SigningKeys;
+  /** Per-session limit of POST /v1/sessions/refresh. */
+  refreshRateLimiter: RateLimiter;
 }
 
 const require = createRequire(import.meta.url);
@@ -95,6 +102,34 @@ export function createApp(deps: AppDeps): Express {
     res.type('html').send(docs.html);
   });
 
+  // Public keys of session tokens: cacheable (the next key is published before it signs).
+  app.get('/.well-known/jwks.json', (_req, res) => {
+    res.setHeader('Cache-Control', 'public, max-age=300, stale-while-revalidate=60');
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.type('application/json').send(deps.signingKeys.jwks());
+  });
+
+  // Authenticated by the refresh token alone: apps call it from their edge, without the secret key.
+  app.post(
+    '/v1/sessions/refresh',
+    (req: Request, _res: Response, next: NextFunction) => {
+      if (!req.is(['application/json', 'application/*+json'])) {
+        throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.');
+      }
+      next();
+    },
+    express.json({ limit: 4096, type: ['application/json', 'application/*+json'] }),
+    async (req: Request, res: Response) => {
+      const input = parseInput(SessionRefresh, req.body ?? {});
+      const issued = await refreshSession(deps.ctx, deps.signingKeys, input.refresh_token, (sessionId) =>
+        deps.refreshRateLimiter.take(sessionId),
+      );
+      res.setHeader('Cache-Control', 'no-store');
+      send(req, res, 200, toSessionTokens(issued));
+    },
+    apiErrorHandler,
+  );
+
   app.use(
     '/v1',
     v1Router({
@@ -104,6 +139,7 @@ export function createApp(deps: AppDeps): Express {
       syncLog: deps.syncLog,
       waitForFeed: deps.waitForFeed,
       keyRing: deps.keyRing,
+      signingKeys: deps.signingKeys,
     }),
   );
   app.use((req: Request) => {

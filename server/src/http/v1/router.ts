@@ -41,7 +41,7 @@ import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
-import { decodeEventCursor, readFeedWaiting } from '../../events/feed.js';
+import { decodeEventCursor, positionBefore, readFeedWaiting } from '../../events/feed.js';
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -53,6 +53,15 @@ import {
 } from '../../events/webhooks.js';
 import { isId } from '../../ids.js';
 import type { KeyRing } from '../../key-ring.js';
+import {
+  createSession,
+  getSession,
+  listUserSessions,
+  revokeSession,
+  revokeUserSessions,
+  toSessionTokens,
+} from '../../sessions/sessions.js';
+import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
 import {
@@ -71,6 +80,9 @@ import {
   RoleMappingsUpdate,
   RoleUpdate,
   ScimTokenRotate,
+  SessionCreate,
+  SessionListQuery,
+  SigningKeyRotate,
   SyncHealthQuery,
   UserListQuery,
   WebhookEndpointCreate,
@@ -84,6 +96,7 @@ export interface V1Deps {
   bodyLimitBytes: number;
   syncLog: SyncLogWriter;
   keyRing: KeyRing;
+  signingKeys: SigningKeys;
   /** Resolves when the feed head passes `after` (or on timeout): the long-poll of GET /v1/events. */
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 }
@@ -117,6 +130,18 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
 }
 
 /** Optional id filters in query strings: a malformed id matches nothing, as a 400 names it. */
+function toSigningKey(key: SigningKeyInfo): Schemas['SigningKey'] {
+  return {
+    object: 'signing_key',
+    kid: key.kid,
+    alg: key.alg,
+    state: key.state,
+    created_at: key.created_at.toISOString(),
+    retired_at: key.retired_at?.toISOString() ?? null,
+    expires_at: key.expires_at?.toISOString() ?? null,
+  };
+}
+
 function idFilter(
   value: string | undefined,
   kind: 'organization' | 'connection',
@@ -385,12 +410,22 @@ export function v1Router(deps: V1Deps): Router {
   // Events
   router.get('/events', async (req, res) => {
     const q = parseInput(EventsQuery, req.query, 'query');
+    if (q.after !== undefined && q.since !== undefined) {
+      throw new ApiError(400, 'validation_failed', 'Give either after or since, not both.', {
+        details: [{ path: 'since', code: 'conflict', message: 'not with after' }],
+      });
+    }
     const closed = new AbortController();
     res.once('close', () => closed.abort());
     const page = await readFeedWaiting(
       ctx,
       {
-        after: q.after === undefined ? undefined : decodeEventCursor(q.after),
+        after:
+          q.after !== undefined
+            ? decodeEventCursor(q.after)
+            : q.since !== undefined
+              ? await positionBefore(ctx, new Date(q.since))
+              : undefined,
         limit: q.limit,
         types: q.types,
         organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
@@ -447,6 +482,53 @@ export function v1Router(deps: V1Deps): Router {
       200,
       await withEventCursor(ctx, () => listWebhookDeliveries(ctx, id, query)),
     );
+  });
+
+  // Sessions (POST /v1/sessions/refresh is mounted apart: it takes no secret key, see app.ts)
+  router.post('/sessions', async (req, res) => {
+    const input = parseInput(SessionCreate, req.body ?? {});
+    send<Schemas['SessionTokens']>(
+      req,
+      res,
+      201,
+      toSessionTokens(await createSession(ctx, deps.signingKeys, input)),
+    );
+  });
+  router.get('/sessions/:session_id', async (req, res) => {
+    const id = pathId(req, 'session_id', 'session', 'session');
+    send<Schemas['Session']>(req, res, 200, await getSession(ctx, id));
+  });
+  router.post('/sessions/:session_id/revoke', async (req, res) => {
+    const id = pathId(req, 'session_id', 'session', 'session');
+    send<Schemas['Session']>(req, res, 200, await revokeSession(ctx, id));
+  });
+  router.get('/users/:user_id/sessions', async (req, res) => {
+    const id = pathId(req, 'user_id', 'user', 'user');
+    const query = parseInput(SessionListQuery, req.query, 'query');
+    send<Schemas['SessionList']>(
+      req,
+      res,
+      200,
+      await withEventCursor(ctx, () => listUserSessions(ctx, id, query)),
+    );
+  });
+  router.post('/users/:user_id/sessions/revoke_all', async (req, res) => {
+    const id = pathId(req, 'user_id', 'user', 'user');
+    send<Schemas['SessionsRevoked']>(req, res, 200, { revoked: await revokeUserSessions(ctx, id) });
+  });
+
+  // Signing keys
+  router.get('/signing_keys', (req, res) => {
+    send<Schemas['SigningKeyList']>(req, res, 200, { data: deps.signingKeys.list().map(toSigningKey) });
+  });
+  router.post('/signing_keys/rotate', async (req, res) => {
+    const input = parseInput(SigningKeyRotate, req.body ?? {});
+    const key = await deps.signingKeys.rotate({ alg: input.alg, revokePrevious: input.revoke_previous });
+    req.log.info(
+      { kid: key.kid, alg: key.alg, revoke_previous: input.revoke_previous ?? false },
+      'signing key rotated',
+    );
+    send<Schemas['SigningKey']>(req, res, 200, toSigningKey(key));
   });
 
   router.use((req: Request) => {

@@ -70,6 +70,7 @@ export const GroupListQuery = ListQuery.extend({
 
 export const EventsQuery = z.object({
   after: z.string().max(64).optional(),
+  since: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 timestamp' }).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   types: z
     .string()
@@ -188,6 +189,22 @@ export const AttributeMappingsUpdate = z.strictObject({
     .max(100),
 });
 
+const userId = z.string().regex(/^user_[0-9a-z]{26}$/, 'must be a user id');
+const organizationId = z.string().regex(/^org_[0-9a-z]{26}$/, 'must be an organization id');
+
+export const SessionCreate = z.strictObject({ user_id: userId, organization_id: organizationId });
+
+export const SessionRefresh = z.strictObject({ refresh_token: z.string().min(1).max(200) });
+
+export const SessionListQuery = ListQuery.extend({
+  status: z.enum(['active', 'revoked', 'expired']).optional(),
+});
+
+export const SigningKeyRotate = z.strictObject({
+  alg: z.enum(['ES256', 'EdDSA']).optional(),
+  revoke_previous: z.boolean().optional(),
+});
+
 // Compile-time contract checks: each line fails to compile when the schema and the document differ.
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -212,3 +229,6 @@ contract<Same<z.input<typeof RoleMappingsUpdate>, Schemas['RoleMappingsUpdate']>
 contract<Same<z.input<typeof AttributeMappingsUpdate>, Schemas['AttributeMappingsUpdate']>>();
 contract<Same<z.input<typeof WebhookEndpointCreate>, Schemas['WebhookEndpointCreate']>>();
 contract<Same<z.input<typeof WebhookEndpointUpdate>, Schemas['WebhookEndpointUpdate']>>();
+contract<Same<z.input<typeof SessionCreate>, Schemas['SessionCreate']>>();
+contract<Same<z.input<typeof SessionRefresh>, Schemas['SessionRefresh']>>();
+contract<Same<z.input<typeof SigningKeyRotate>, Schemas['SigningKeyRotate']>>();
