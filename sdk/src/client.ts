@@ -417,7 +417,70 @@ export function createRoster(options: RosterOptions) {
       ),
   };
 
-  return { organizations, roles, connections, users, groups, events: eventsResource(client), webhooks };
+  const sessions = {
+    /**
+     * Signs a member in (after your app authenticated them): the session, its first token and its
+     * refresh token (shown only here). Store both in HttpOnly cookies (`setSessionCookies` of
+     * `@roster/sdk/express`).
+     */
+    create: (body: Schemas['SessionCreate'], opts?: RequestOptions) =>
+      unwrap(client.POST('/v1/sessions', { body, headers: headers(opts), signal: opts?.signal })),
+    /**
+     * A new token and refresh token for a refresh token (spent by this call). Needs no secret key:
+     * the middleware calls it by itself when a cookie token expires.
+     */
+    refresh: (body: Schemas['SessionRefresh'], opts?: { signal?: AbortSignal }) =>
+      unwrap(client.POST('/v1/sessions/refresh', { body, signal: opts?.signal })),
+    get: ({ sessionId }: { sessionId: string }) =>
+      unwrap(client.GET('/v1/sessions/{session_id}', { params: { path: { session_id: sessionId } } })),
+    /** Sign-out: the refresh token stops working at once. */
+    revoke: ({ sessionId }: { sessionId: string }) =>
+      unwrap(
+        client.POST('/v1/sessions/{session_id}/revoke', { params: { path: { session_id: sessionId } } }),
+      ),
+    /** A user's sessions, oldest first; `status` filters. */
+    listForUser: ({
+      userId,
+      ...params
+    }: { userId: string; status?: Schemas['SessionStatus'] } & ListParams) =>
+      list<Schemas['Session']>(
+        (after) =>
+          unwrap(
+            client.GET('/v1/users/{user_id}/sessions', {
+              params: {
+                path: { user_id: userId },
+                query: { limit: params.limit, after, status: params.status },
+              },
+            }),
+          ),
+        params.after,
+      ),
+    /** Revokes every live session of a user ("sign out everywhere"). */
+    revokeAllForUser: ({ userId }: { userId: string }) =>
+      unwrap(
+        client.POST('/v1/users/{user_id}/sessions/revoke_all', { params: { path: { user_id: userId } } }),
+      ),
+  };
+
+  const signingKeys = {
+    /** The keys in the JWKS, with their state (`next`, `active`, `retiring`). */
+    list: () => unwrap(client.GET('/v1/signing_keys')),
+    /** The pre-published next key starts signing; see the API reference for `revoke_previous`. */
+    rotate: (body: Schemas['SigningKeyRotate'] = {}) =>
+      unwrap(client.POST('/v1/signing_keys/rotate', { body })),
+  };
+
+  return {
+    organizations,
+    roles,
+    connections,
+    users,
+    groups,
+    events: eventsResource(client),
+    webhooks,
+    sessions,
+    signingKeys,
+  };
 }
 
 /** The client created by {@link createRoster}. */

@@ -10,6 +10,8 @@ export type EventList = Schemas['EventList'];
 export interface EventListParams {
   /** A `next_cursor`, an event's `cursor` or a list's `event_cursor`; omitted: oldest retained. */
   after?: string;
+  /** Instead of `after`: start with the first event committed at or after this time (RFC 3339). */
+  since?: string;
   limit?: number;
   types?: readonly EventType[];
   organizationId?: string;
@@ -18,7 +20,7 @@ export interface EventListParams {
   signal?: AbortSignal;
 }
 
-export interface EventIterateParams extends Omit<EventListParams, 'wait'> {
+export interface EventIterateParams extends Omit<EventListParams, 'wait' | 'since'> {
   /** Seconds each long-poll waits (default 20). */
   waitSeconds?: number;
 }
@@ -47,6 +49,7 @@ export function eventsResource(client: Client<paths>) {
       params: {
         query: {
           after: params.after,
+          since: params.since,
           limit: params.limit,
           types: params.types?.join(','),
           organization_id: params.organizationId,

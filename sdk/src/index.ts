@@ -22,6 +22,24 @@ export {
   type EventType,
 } from './events.js';
 export { type Page, PagePromise } from './pagination.js';
+export type { SessionCookieOptions, SessionTokensLike } from './session/cookies.js';
+export {
+  createRevocationList,
+  type RevocationList,
+  type RevocationListOptions,
+} from './session/revocations.js';
+export {
+  type AuthenticateResult,
+  createSessionVerifier,
+  type RevocationCheck,
+  type RosterAuth,
+  type SessionClaims,
+  type SessionResult,
+  type SessionVerifier,
+  type SessionVerifierOptions,
+  type SignedOutReason,
+  verifySession,
+} from './session/verify.js';
 export type { RetryOptions } from './transport.js';
 export { RosterWebhookError, type VerifyWebhookOptions, verifyWebhook } from './webhooks.js';
 
@@ -48,4 +66,7 @@ export type Group = Schemas['Group'];
 export type ErrorCode = Schemas['ErrorCode'];
 export type WebhookEndpoint = Schemas['WebhookEndpoint'];
 export type WebhookDelivery = Schemas['WebhookDelivery'];
+export type Session = Schemas['Session'];
+export type SessionTokens = Schemas['SessionTokens'];
+export type SigningKey = Schemas['SigningKey'];
 export type { components, paths } from './generated/roster.js';
