@@ -5,8 +5,10 @@ import type { SigningKeys } from './sessions/signing-keys.js';
 
 /**
  * Periodic clean-up, the same in every process (each statement is idempotent, so processes may
- * overlap): purge users and groups soft-deleted longer than ROSTER_DELETED_RETENTION ago, and sync
- * log lines older than ROSTER_SYNC_LOG_RETENTION.
+ * overlap): purge users and groups soft-deleted longer than ROSTER_DELETED_RETENTION ago, and
+ * sessions ended as long ago; sync log lines older than ROSTER_SYNC_LOG_RETENTION; events past
+ * ROSTER_EVENT_RETENTION; expired idempotency keys; retired signing keys whose tokens have all
+ * expired.
  */
 export class Maintenance {
   readonly #ctx: Context;

@@ -14,8 +14,12 @@ const now = () => new Date(Date.now() + offsetMs);
 let server: TestServer;
 let conn: TestConnection;
 beforeAll(async () => {
-  // The per-session refresh limit is tested on a server of its own (below).
-  server = await startTestServer({ now, env: { ROSTER_REFRESH_RATE_LIMIT: '100000' } });
+  // The per-session refresh limit is tested on a server of its own (below). Short lifetimes keep
+  // the clock jumps far from the event retention (30 days), which maintenance would apply.
+  server = await startTestServer({
+    now,
+    env: { ROSTER_REFRESH_RATE_LIMIT: '100000', ROSTER_SESSION_LIFETIME: '1h', ROSTER_DELETED_RETENTION: '2h' },
+  });
   conn = await createConnection(server, 'okta');
 });
 afterAll(async () => {
@@ -248,7 +252,7 @@ describe('sessions', () => {
 
   it('ends at its lifetime (ROSTER_SESSION_LIFETIME), and tokens never outlive it', async () => {
     const session = await signIn(await scimUser());
-    offsetMs += 30 * 86_400_000 - 30_000; // 30 s before the end of the 30-day lifetime
+    offsetMs += 3_600_000 - 30_000; // 30 s before the end of the one-hour lifetime
     const last = await refresh(session.refresh_token);
     expect(last.status).toBe(200);
     // Capped at the session's end (in the whole seconds of `exp`).
@@ -552,5 +556,20 @@ describe('signing keys', () => {
       expect(row.private_key).toMatch(/^v1:/);
       expect(row.private_key).not.toContain('"d"');
     }
+  });
+});
+
+describe('retention', () => {
+  it('purges sessions that ended longer ago than ROSTER_DELETED_RETENTION, with their refresh tokens', async () => {
+    const userId = await scimUser();
+    const ended = await signIn(userId);
+    await server.api('POST', `/v1/sessions/${ended.id}/revoke`);
+    offsetMs += 3 * 3_600_000;
+    const live = await signIn(userId);
+    const purged = await server.maintenance.run();
+    expect(purged.sessions).toBeGreaterThanOrEqual(1);
+    expect((await server.api('GET', `/v1/sessions/${ended.id}`)).status).toBe(404);
+    expect((await refresh(ended.refresh_token)).body.error.code).toBe('invalid_refresh_token');
+    expect((await server.api('GET', `/v1/sessions/${live.id}`)).body.status).toBe('active');
   });
 });
