@@ -117,6 +117,17 @@ describe('SCIM under concurrency', () => {
     const user = (await conn.scim('GET', `/Users/${id}`)).body;
     for (const path of attributes) expect(user[path]).toBe(`v-${path}`);
     expect(user.meta.version).toBe(`W/"${attributes.length + 1}"`);
+    // The feed has each change once, in the order they were applied: every user.updated event
+    // carries one more of the attributes than the one before it.
+    await server.sequencer.flush();
+    const feed = await server.api('GET', `/v1/events?types=user.updated&limit=1000`);
+    const mine = feed.body.data.filter((e: { data: { id: string } }) => e.data.id === id);
+    expect(
+      mine.map(
+        (e: { data: { raw_attributes: Record<string, unknown> } }) =>
+          attributes.filter((path) => e.data.raw_attributes[path] !== undefined).length,
+      ),
+    ).toEqual(attributes.map((_, i) => i + 1));
   });
 });
 
