@@ -18,7 +18,11 @@ beforeAll(async () => {
   // the clock jumps far from the event retention (30 days), which maintenance would apply.
   server = await startTestServer({
     now,
-    env: { ROSTER_REFRESH_RATE_LIMIT: '100000', ROSTER_SESSION_LIFETIME: '1h', ROSTER_DELETED_RETENTION: '2h' },
+    env: {
+      ROSTER_REFRESH_RATE_LIMIT: '100000',
+      ROSTER_SESSION_LIFETIME: '1h',
+      ROSTER_DELETED_RETENTION: '2h',
+    },
   });
   conn = await createConnection(server, 'okta');
 });

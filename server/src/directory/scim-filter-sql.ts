@@ -185,8 +185,7 @@ function valuePath(target: Target, path: AttrPath, inner: Filter): Sql {
   }
   const resolved = resolveAttribute(target, path);
   const def = resolved.def;
-  if (!def || def.type !== 'complex')
-    throw invalidFilter(`"${text}[…]": a value filter needs a complex attribute`);
+  if (def?.type !== 'complex') throw invalidFilter(`"${text}[…]": a value filter needs a complex attribute`);
   const source = def.multiValued
     ? arrayOf(sql`${resolved.container} -> ${def.name}`)
     : sql`jsonb_build_array(${resolved.container} -> ${def.name})`;

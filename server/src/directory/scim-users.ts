@@ -513,7 +513,8 @@ async function writeAttributesOnly(
         .execute(),
     );
   } catch (error) {
-    if (isUniqueViolation(error)) throw uniqueness(`User with userName "${columns.user_name}" already exists`);
+    if (isUniqueViolation(error))
+      throw uniqueness(`User with userName "${columns.user_name}" already exists`);
     throw error;
   }
   const { membership_id: _m, membership_status: _s, membership_metadata: _d, ...user } = after as LockedUser;
