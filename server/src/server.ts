@@ -1,5 +1,11 @@
 import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setUpSecretKey } from './api-keys.js';
 import type { Config } from './config.js';
@@ -10,7 +16,9 @@ import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { createRequestListener } from './http/app.js';
+import { ConnectionTracker } from './http/connections.js';
 import { RateLimiter } from './http/scim/rate-limit.js';
+import { newId } from './ids.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
@@ -30,6 +38,8 @@ export interface RunningServer {
   readonly webhooks: WebhookDispatcher;
   readonly keyRing: KeyRing;
   readonly signingKeys: SigningKeys;
+  /** The HTTP connections and the requests in flight on them. */
+  readonly connections: ConnectionTracker;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
   /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
@@ -85,6 +95,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
 
   const server: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 });
+  // The socket must be bound before the services start (they need the public URL, which may carry
+  // an OS-chosen port), so requests can arrive while they start. Every request is answered from
+  // the first moment: 503 until the application is ready, never a connection left hanging.
+  let handle: RequestListener = answerStarting;
+  const connections = new ConnectionTracker(server);
+  server.on(
+    'request',
+    connections.track((req, res) => handle(req, res)),
+  );
   try {
     server.listen(config.port, config.host);
     await once(server, 'listening');
@@ -142,8 +161,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     signingKeys,
     refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
   });
-  server.on('request', listener);
   await sequencer.start();
+  handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);
   maintenance.start();
   const webhooks = new WebhookDispatcher({ ctx, keyRing, ...options.webhooks });
@@ -155,9 +174,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     closing ??= (async () => {
       const timeout = options.shutdownTimeoutMs ?? 10_000;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Keep-alive sockets turn idle as their last request finishes: close them as they do.
-      server.closeIdleConnections();
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      sequencer.drain();
+      // Connections turn idle as their last request finishes: close them as they do. Those that
+      // never carried a request are idle from the start.
+      connections.closeIdle();
+      const sweep = setInterval(() => connections.closeIdle(), 50);
       const timer = setTimeout(() => server.closeAllConnections(), timeout);
       await closed;
       clearInterval(sweep);
@@ -184,7 +205,21 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks,
     keyRing,
     signingKeys,
+    connections,
     generatedSecretKey: generatedKey,
     close,
   };
+}
+
+/** What a request gets before the application is ready (see startServer). */
+function answerStarting(_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify({
+    error: { code: 'service_unavailable', message: 'Roster is starting.', request_id: newId('request') },
+  });
+  res.writeHead(503, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'retry-after': '1',
+  });
+  res.end(body);
 }

@@ -90,6 +90,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   now?: () => Date;
   webhooks?: StartOptions['webhooks'];
+  /** How long close() waits for in-flight requests (default 10 s). */
+  shutdownTimeoutMs?: number;
   /** Reuse a database (e.g. to restart a server on the same data). */
   database?: TestDatabase;
 }
@@ -110,6 +112,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     log,
     now: options.now,
     webhooks: options.webhooks,
+    shutdownTimeoutMs: options.shutdownTimeoutMs,
   });
 
   const fetchPath = (path: string, init?: RequestInit) => fetch(`${running.url}${path}`, init);

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -156,6 +157,49 @@ describe('the server process', () => {
       expect(await holder.exited).toBe(0);
     },
   );
+
+  it('answers every request while it starts: 503 with Retry-After until ready, never a hung connection', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as { port: number };
+        probe.close(() => resolve(port));
+      });
+    });
+    const otherDir = mkdtempSync(path.join(tmpdir(), 'roster-process-'));
+    const child = run({ ...baseEnv, PORT: String(port), ROSTER_DATA_DIR: otherDir });
+    const statuses: number[] = [];
+    try {
+      // Poll as fast as a load balancer or a test harness might, from before the socket is bound
+      // until the server says it is ready. A request accepted before the application is wired up
+      // must still be answered; the timeout turns a hung connection into a failure.
+      for (;;) {
+        let response: Response;
+        try {
+          response = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(5000) });
+        } catch (error) {
+          if ((error as Error).name === 'TimeoutError') throw new Error('a request during start-up hung');
+          await new Promise((resolve) => setTimeout(resolve, 2));
+          continue; // not listening yet
+        }
+        statuses.push(response.status);
+        if (response.status === 503) {
+          expect(response.headers.get('retry-after')).toBe('1');
+          const body = (await response.json()) as { error: { code: string; request_id: string } };
+          expect(body.error.code).toBe('service_unavailable');
+          expect(body.error.request_id).toMatch(/^req_/);
+        } else {
+          expect(response.status).toBe(200);
+          break;
+        }
+      }
+      expect(statuses.at(-1)).toBe(200);
+      expect(statuses.every((s) => s === 503 || s === 200)).toBe(true);
+    } finally {
+      child.process.kill('SIGTERM');
+      await child.exited;
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  });
 
   it('exits with one clear line when the port is taken', async () => {
     const holder = run(baseEnv);

@@ -141,9 +141,10 @@ export async function readFeedWaiting(
     const page = await readFeed(ctx, query);
     const remaining = deadline - Date.now();
     if (page.data.length > 0 || remaining <= 0 || signal?.aborted) return page;
-    // Nothing matched up to the head: wait for the head to move past it, then read again.
+    // Nothing matched up to the head: wait for the head to move past it, then read again. When it
+    // has not moved (time is up, the client left, or the server is shutting down), answer now.
     const head = decodeEventCursor(page.next_cursor);
-    await waitForAdvance(head, remaining, signal);
+    if ((await waitForAdvance(head, remaining, signal)) <= head) return page;
     query = { ...query, after: head };
   }
 }

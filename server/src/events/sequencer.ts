@@ -53,6 +53,8 @@ export class Sequencer {
   #timer: NodeJS.Timeout | undefined;
   #unlisten: Unlisten | undefined;
   #stopped = false;
+  /** Shutting down: long-polls answer at once instead of holding the shutdown. */
+  #draining = false;
   #head = 0;
 
   constructor(options: SequencerOptions) {
@@ -66,6 +68,7 @@ export class Sequencer {
   /** Starts polling and listening for other processes' announcements. */
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#draining = false;
     this.#unlisten = await this.#database.listen(FEED_CHANNEL, (payload) => {
       const head = Number(payload);
       if (Number.isFinite(head)) this.#advance(head);
@@ -104,6 +107,16 @@ export class Sequencer {
     });
   }
 
+  /**
+   * Answers every waiting long-poll now, and every later one at once: called when the server
+   * starts to shut down, so that a 30 s `wait` does not hold the shutdown (the client polls again,
+   * on another process). Numbering goes on until {@link stop}.
+   */
+  drain(): void {
+    this.#draining = true;
+    for (const waiter of [...this.#waiters]) waiter(this.#head);
+  }
+
   /** Resolves when every event committed before this call has a position. */
   async flush(): Promise<void> {
     await this.#running;
@@ -124,10 +137,11 @@ export class Sequencer {
    * after `timeoutMs` or when `signal` aborts.
    */
   waitForAdvance(after: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    if (this.#head > after || this.#stopped) return Promise.resolve(this.#head);
+    if (this.#head > after || this.#stopped || this.#draining) return Promise.resolve(this.#head);
     return new Promise((resolve) => {
       const done = (head: number) => {
-        if (head <= after && !this.#stopped && !signal?.aborted && Date.now() < deadline) return;
+        const waiting = !this.#stopped && !this.#draining && !signal?.aborted && Date.now() < deadline;
+        if (head <= after && waiting) return;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
         this.#waiters.delete(done);
