@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
+import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.js';
 
 /** Shared benchmark plumbing: a keep-alive HTTP client, latency statistics, servers in child processes. */
 
@@ -230,23 +229,8 @@ function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<ChildServer> 
 }
 
 /** A fresh PostgreSQL database for one benchmark run (dropped by the returned function). */
-export async function freshDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
-  const name = `roster_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
-  };
+export async function freshDatabase(adminUrl: string): Promise<ScratchDatabase> {
+  return createScratchDatabase(adminUrl, 'roster_bench');
 }
 
 export function arg(name: string, fallback: number): number {

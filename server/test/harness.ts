@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { loadConfig } from '../src/config.js';
 import { type Database, openDatabase } from '../src/db/database.js';
 import { createLogger } from '../src/log.js';
 import { type RunningServer, type StartOptions, startServer } from '../src/server.js';
 import { recorded } from './contract.js';
+import { createScratchDatabase } from './scratch-database.js';
 
 /**
  * Test harness: the real server (startServer, the same composition as `npm start`) on a random
@@ -25,30 +25,9 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     const database = await openDatabase({});
     return { database, url: undefined, drop: async () => {} };
   }
-  const name = `roster_test_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  try {
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end();
-  }
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.toString(), poolSize: 20 });
-  return {
-    database,
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: adminUrl });
-      await client.connect();
-      try {
-        await client.query(`drop database if exists ${name} with (force)`);
-      } finally {
-        await client.end();
-      }
-    },
-  };
+  const scratch = await createScratchDatabase(adminUrl, 'roster_test');
+  const database = await openDatabase({ url: scratch.url, poolSize: 20 });
+  return { database, url: scratch.url, drop: scratch.drop };
 }
 
 export interface TestServer extends RunningServer {
