@@ -94,6 +94,40 @@ describe('SCIM under concurrency', () => {
     expect(after.member_count).toBe(0);
   });
 
+  it('a role mapping set while members join the mapped group applies to every one of them', async () => {
+    // The mapping's recomputation and the group change each read what the other writes: without
+    // serialising them, members added while the mapping commits keep the default role.
+    const conn = await createConnection(server, 'entra');
+    const users = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        conn.scim('POST', '/Users', { body: userBody(`mapped${i}@example.com`) }),
+      ),
+    );
+    const ids = users.map((u) => u.body.id as string);
+    const group = await conn.scim('POST', '/Groups', { body: { displayName: 'Raced Admins' } });
+    const groupId: string = group.body.id;
+    const batches = Array.from({ length: 10 }, (_, b) => ids.slice(b * 4, b * 4 + 4));
+    const [mapped, ...patches] = await Promise.all([
+      server.api('PUT', `/v1/connections/${conn.connectionId}/role_mappings`, {
+        body: { mappings: [{ group: 'raced admins', role: 'admin' }] },
+      }),
+      ...batches.map((batch) =>
+        conn.scim('PATCH', `/Groups/${groupId}`, {
+          body: patchOp({ op: 'Add', path: 'members', value: batch.map((value) => ({ value })) }),
+        }),
+      ),
+    ]);
+    expect(mapped!.status).toBe(200);
+    for (const patch of patches) expect(patch.status).toBe(204);
+    const roles = await server.ctx.db
+      .selectFrom('memberships')
+      .select(['user_id', 'role_key'])
+      .where('user_id', 'in', ids)
+      .execute();
+    expect(roles).toHaveLength(40);
+    expect(roles.filter((r) => r.role_key !== 'admin')).toEqual([]);
+  });
+
   it('concurrent PATCHes of one user apply one after the other', async () => {
     const conn = await createConnection(server, 'entra');
     const created = await conn.scim('POST', '/Users', { body: userBody('serial@example.com') });

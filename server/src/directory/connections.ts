@@ -8,7 +8,7 @@ import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { digestsEqual, hashSecret, newId, newSecret, secretHint } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { appendMembershipEvents, resolveRoles } from './memberships-core.js';
+import { appendMembershipEvents, lockRoleInputs, resolveRoles } from './memberships-core.js';
 import { toConnection, toUser } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
 import { membershipMetadata } from './user-attributes.js';
@@ -395,6 +395,7 @@ export async function setRoleMappings(
   }
   try {
     await ctx.transaction(async (trx) => {
+      await lockRoleInputs(trx, connectionId, 'exclusive');
       const connection = await lockConnection(trx, connectionId);
       const now = ctx.now();
       await trx.deleteFrom('role_mappings').where('connection_id', '=', connectionId).execute();

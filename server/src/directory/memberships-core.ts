@@ -67,12 +67,53 @@ export async function appendMembershipEvents(
   );
 }
 
+/** Advisory-lock class of {@link lockRoleInputs} (two-key form: apart from single-key locks). */
+const ROLE_INPUTS_LOCK = 0x726f6c65;
+
+/**
+ * Serialises the inputs of role resolution per connection. A role depends on the connection's
+ * mappings and on the user's groups; a mapping change recomputes every member from the groups it
+ * sees, and a group change recomputes its members from the mappings it sees. Run concurrently,
+ * each misses the other's uncommitted write and a member keeps a stale role (a test showed it).
+ * Group and membership changes take the lock shared (they do not block each other), mapping
+ * changes exclusive. Take it before any row lock, so that the order is the same everywhere.
+ */
+export async function lockRoleInputs(
+  trx: Transaction<DB>,
+  connectionId: string,
+  mode: 'shared' | 'exclusive',
+): Promise<void> {
+  await (mode === 'shared'
+    ? sql`select pg_advisory_xact_lock_shared(${ROLE_INPUTS_LOCK}::int, hashtext(${connectionId}))`
+    : sql`select pg_advisory_xact_lock(${ROLE_INPUTS_LOCK}::int, hashtext(${connectionId}))`
+  ).execute(trx);
+}
+
+/**
+ * Whether a role mapping names this group. Membership changes of an unmapped group cannot change
+ * anyone's role (a role depends only on the user's mapped groups), so they skip the resolution.
+ * Reliable under {@link lockRoleInputs}: mappings cannot change while it is held.
+ */
+export async function isMappedGroup(
+  trx: Transaction<DB>,
+  group: { connection_id: string; display_name: string; external_id: string | null },
+): Promise<boolean> {
+  const { rows } = await sql<{ mapped: boolean }>`
+    select exists (
+      select 1 from role_mappings rm
+      where rm.connection_id = ${group.connection_id}
+        and (lower(rm.group_ref) = lower(${group.display_name}) or rm.group_ref = ${group.external_id})
+    ) as mapped`.execute(trx);
+  return rows[0]?.mapped ?? true;
+}
+
 /**
  * Recomputes the role of SCIM members of `connectionId` (optionally only `userIds`, or the members
  * of `groupId`): the role of
  * their highest-precedence mapped group (lowest `precedence` number; a mapping names a group by
  * displayName, case-insensitively, or by externalId), else the organization's default role.
- * Runs in the caller's transaction, so a group change and the role it implies commit together.
+ * Runs in the caller's transaction, so a group change and the role it implies commit together;
+ * the caller holds {@link lockRoleInputs}.
  * Members whose role changed get a `membership.updated` event.
  * @returns ids of the memberships whose role changed.
  */

@@ -10,6 +10,7 @@ import { decodeCursor, type Page, toPage } from '../pagination.js';
 import {
   appendMembershipEvents,
   loadMemberships,
+  lockRoleInputs,
   membershipFromRow,
   membershipsQuery,
   resolveRoles,
@@ -215,6 +216,16 @@ export async function updateMembershipRole(
 ): Promise<Schemas['Membership']> {
   try {
     return await ctx.transaction(async (trx) => {
+      if (role === null) {
+        // Unpinning resolves the role from the mappings: hold them still (before any row lock).
+        const source = await trx
+          .selectFrom('memberships as m')
+          .innerJoin('users as u', 'u.id', 'm.user_id')
+          .select('u.connection_id')
+          .where('m.id', '=', id)
+          .executeTakeFirst();
+        if (source?.connection_id) await lockRoleInputs(trx, source.connection_id, 'shared');
+      }
       const before = await lockMembership(trx, organizationId, id);
       const now = ctx.now();
       if (role !== null) {

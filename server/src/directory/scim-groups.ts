@@ -10,7 +10,7 @@ import { applyPatch, type MemberChange, type PatchOperation } from '../scim/patc
 import { notFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from './connections.js';
-import { resolveRoles } from './memberships-core.js';
+import { isMappedGroup, lockRoleInputs, resolveRoles } from './memberships-core.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
 import type { ListQuery, ListResult } from './scim-users.js';
 import { toGroup } from './serialize.js';
@@ -221,12 +221,14 @@ async function applyMemberChanges(
         },
       })),
     );
-    await resolveRoles(
-      trx,
-      now,
-      { connectionId: principal.connectionId, userIds: entries.map((e) => e.user.id) },
-      change,
-    );
+    if (await isMappedGroup(trx, group)) {
+      await resolveRoles(
+        trx,
+        now,
+        { connectionId: principal.connectionId, userIds: entries.map((e) => e.user.id) },
+        change,
+      );
+    }
   }
   return { added, removed, unknown: [...unknown] };
 }
@@ -252,6 +254,7 @@ export async function createScimGroup(
   change: LastChange,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
   return ctx.transaction(async (trx) => {
+    await lockRoleInputs(trx, principal.connectionId, 'shared');
     const now = ctx.now();
     const group = await trx
       .insertInto('groups')
@@ -336,14 +339,15 @@ export async function replaceScimGroup(
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
   return ctx.transaction(async (trx) => {
     const now = ctx.now();
+    await lockRoleInputs(trx, principal.connectionId, 'shared');
     const before = await lockGroup(trx, principal, id);
     checkIfMatch(ifMatch, before.version);
-    await applyGroupChange(trx, now, principal, before, attributes, change);
+    const renamed = await applyGroupChange(trx, now, principal, before, attributes, change);
     const members = await applyMemberChanges(
       trx,
       now,
       principal,
-      before,
+      renamed,
       [{ kind: 'replace', ids: [...memberIds] }],
       change,
     );
@@ -361,6 +365,7 @@ export async function patchScimGroup(
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
   return ctx.transaction(async (trx) => {
     const now = ctx.now();
+    await lockRoleInputs(trx, principal.connectionId, 'shared');
     const before = await lockGroup(trx, principal, id);
     checkIfMatch(ifMatch, before.version);
     const outcome = applyPatch(GROUP_RESOURCE, before.attributes, operations);
@@ -384,6 +389,7 @@ export async function deleteScimGroup(
 ): Promise<void> {
   await ctx.transaction(async (trx) => {
     const now = ctx.now();
+    await lockRoleInputs(trx, principal.connectionId, 'shared');
     const before = await lockGroup(trx, principal, id);
     checkIfMatch(ifMatch, before.version);
     const formerMembers = await trx
@@ -400,11 +406,13 @@ export async function deleteScimGroup(
     await appendEvents(trx, [
       { type: 'group.deleted', organizationId: deleted.organization_id, data: toGroup(deleted) },
     ]);
-    await resolveRoles(
-      trx,
-      now,
-      { connectionId: principal.connectionId, userIds: formerMembers.map((m) => m.user_id) },
-      change,
-    );
+    if (await isMappedGroup(trx, before)) {
+      await resolveRoles(
+        trx,
+        now,
+        { connectionId: principal.connectionId, userIds: formerMembers.map((m) => m.user_id) },
+        change,
+      );
+    }
   });
 }
