@@ -74,6 +74,25 @@ describe('roles', () => {
 });
 
 describe('memberships from SCIM, with role mappings', () => {
+  it('a PUT that renames a group into or out of a mapping resolves the members it brings', async () => {
+    const conn = await createConnection(server, 'okta');
+    await server.api('PUT', `/v1/connections/${conn.connectionId}/role_mappings`, {
+      body: { mappings: [{ group: 'Finance', role: 'admin' }] },
+    });
+    const grace = await scimUser(conn, 'grace@acme.test');
+    const group = await conn.scim('POST', '/Groups', { body: { displayName: 'Fin' } });
+    expect((await membershipOf(conn.organizationId, grace)).role).toBe('member');
+    const into = await conn.scim('PUT', `/Groups/${group.body.id}`, {
+      body: { displayName: 'Finance', members: [{ value: grace }] },
+    });
+    expect(into.status).toBe(200);
+    expect((await membershipOf(conn.organizationId, grace)).role).toBe('admin');
+    await conn.scim('PUT', `/Groups/${group.body.id}`, {
+      body: { displayName: 'Fin', members: [{ value: grace }] },
+    });
+    expect((await membershipOf(conn.organizationId, grace)).role).toBe('member');
+  });
+
   it('gives the default role, then the highest-precedence mapped group, and follows group changes', async () => {
     await server.api('POST', '/v1/roles', {
       body: { key: 'engineer', name: 'Engineer', permissions: ['deploy:read'] },
