@@ -30,6 +30,11 @@ export interface MembersApplied {
   unknown: string[];
 }
 
+interface MembersWritten extends MembersApplied {
+  /** The group row after the change (the given one when nothing changed). */
+  group: GroupRow;
+}
+
 export async function listScimGroups(
   ctx: Context,
   principal: ScimPrincipal,
@@ -136,7 +141,7 @@ async function applyMemberChanges(
   group: GroupRow,
   changes: readonly MemberChange[],
   change: LastChange,
-): Promise<MembersApplied> {
+): Promise<MembersWritten> {
   const net = new Map<string, { kind: 'added' | 'removed'; user: MemberRow }>();
   const unknown = new Set<string>();
   const note = (kind: 'added' | 'removed', user: MemberRow) => {
@@ -196,8 +201,9 @@ async function applyMemberChanges(
   const entries = [...net.values()];
   const added = entries.filter((e) => e.kind === 'added').length;
   const removed = entries.length - added;
+  let updated = group;
   if (entries.length > 0) {
-    const updated = await trx
+    updated = await trx
       .updateTable('groups')
       .set((eb) => ({
         member_count: eb('member_count', '+', added - removed),
@@ -205,7 +211,7 @@ async function applyMemberChanges(
         updated_at: now,
       }))
       .where('id', '=', group.id)
-      .returning(['display_name'])
+      .returningAll()
       .executeTakeFirstOrThrow();
     await appendEvents(
       trx,
@@ -230,7 +236,7 @@ async function applyMemberChanges(
       );
     }
   }
-  return { added, removed, unknown: [...unknown] };
+  return { added, removed, unknown: [...unknown], group: updated };
 }
 
 /** Splits a normalised group body into its stored attributes and its member ids. */
@@ -273,7 +279,7 @@ export async function createScimGroup(
     await appendEvents(trx, [
       { type: 'group.created', organizationId: group.organization_id, data: toGroup(group) },
     ]);
-    const members = await applyMemberChanges(
+    const { group: after, ...members } = await applyMemberChanges(
       trx,
       now,
       principal,
@@ -281,12 +287,8 @@ export async function createScimGroup(
       [{ kind: 'add', ids: [...memberIds] }],
       change,
     );
-    return { group: members.added ? await reload(trx, group.id) : group, members };
+    return { group: after, members };
   });
-}
-
-async function reload(trx: Transaction<DB>, id: string): Promise<GroupRow> {
-  return trx.selectFrom('groups').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
 }
 
 /** Writes changed attributes of a locked group; a new name or externalId re-resolves its members' roles. */
@@ -343,7 +345,7 @@ export async function replaceScimGroup(
     const before = await lockGroup(trx, principal, id);
     checkIfMatch(ifMatch, before.version);
     const renamed = await applyGroupChange(trx, now, principal, before, attributes, change);
-    const members = await applyMemberChanges(
+    const { group, ...members } = await applyMemberChanges(
       trx,
       now,
       principal,
@@ -351,7 +353,7 @@ export async function replaceScimGroup(
       [{ kind: 'replace', ids: [...memberIds] }],
       change,
     );
-    return { group: await reload(trx, id), members };
+    return { group, members };
   });
 }
 
@@ -370,8 +372,14 @@ export async function patchScimGroup(
     checkIfMatch(ifMatch, before.version);
     const outcome = applyPatch(GROUP_RESOURCE, before.attributes, operations);
     const renamed = await applyGroupChange(trx, now, principal, before, outcome.attributes, change);
-    const members = await applyMemberChanges(trx, now, principal, renamed, outcome.members, change);
-    const group = members.added || members.removed ? await reload(trx, id) : renamed;
+    const { group, ...members } = await applyMemberChanges(
+      trx,
+      now,
+      principal,
+      renamed,
+      outcome.members,
+      change,
+    );
     return { group, members };
   });
 }
