@@ -1,11 +1,5 @@
 import { once } from 'node:events';
-import {
-  createServer,
-  type IncomingMessage,
-  type RequestListener,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setUpSecretKey } from './api-keys.js';
 import type { Config } from './config.js';
@@ -15,10 +9,9 @@ import { migrateToLatest } from './db/migrate.js';
 import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
-import { createRequestListener } from './http/app.js';
+import { answerStarting, createRequestListener } from './http/app.js';
 import { ConnectionTracker } from './http/connections.js';
 import { RateLimiter } from './http/scim/rate-limit.js';
-import { newId } from './ids.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
@@ -209,17 +202,4 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     generatedSecretKey: generatedKey,
     close,
   };
-}
-
-/** What a request gets before the application is ready (see startServer). */
-function answerStarting(_req: IncomingMessage, res: ServerResponse): void {
-  const body = JSON.stringify({
-    error: { code: 'service_unavailable', message: 'Roster is starting.', request_id: newId('request') },
-  });
-  res.writeHead(503, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    'retry-after': '1',
-  });
-  res.end(body);
 }

@@ -4,14 +4,16 @@ import { createRequire } from 'node:module';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { ApiKeyVerifier } from '../api-keys.js';
 import type { Context } from '../context.js';
+import type { Schemas } from '../contract.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError, parseInput } from '../errors.js';
 import type { KeyRing } from '../key-ring.js';
+import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
 import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
-import { requestContext } from './request-context.js';
-import { createScimHandler } from './scim/handler.js';
+import { requestContext, requestIdOf } from './request-context.js';
+import { createScimHandler, SCIM_CONTENT_TYPE } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
@@ -60,9 +62,36 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     syncLog: deps.syncLog,
   });
   return (req, res) => {
-    if (req.url?.startsWith('/scim/') || req.url === '/scim') scim(req, res);
+    if (isScimPath(req.url)) scim(req, res);
     else app(req, res);
   };
+}
+
+const isScimPath = (url: string | undefined) => url?.startsWith('/scim/') || url === '/scim';
+
+/**
+ * What a request gets before the application is ready (see startServer): 503 with Retry-After,
+ * in the error format of the protocol it was sent to.
+ */
+export function answerStarting(req: IncomingMessage, res: ServerResponse): void {
+  const message = 'Roster is starting.';
+  const requestId = requestIdOf(req.headers['x-request-id']);
+  const [contentType, body] = isScimPath(req.url)
+    ? [SCIM_CONTENT_TYPE, toScimErrorBody(new ScimError(503, undefined, message))]
+    : [
+        'application/json; charset=utf-8',
+        {
+          error: { code: 'service_unavailable', message, request_id: requestId },
+        } satisfies Schemas['ErrorResponse'],
+      ];
+  const text = JSON.stringify(body);
+  res.writeHead(503, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(text),
+    'retry-after': '1',
+    'x-request-id': requestId,
+  });
+  res.end(text);
 }
 
 /** The Express app: framework code stays here and in ./v1; services know no Express. */

@@ -82,7 +82,7 @@ export interface ScimDeps {
 
 export const SCIM_PREFIX = '/scim/v2/';
 const DEFAULT_COUNT = 100;
-const CONTENT_TYPE = `${SCIM_MEDIA_TYPE}; charset=utf-8`;
+export const SCIM_CONTENT_TYPE = `${SCIM_MEDIA_TYPE}; charset=utf-8`;
 
 /** One SCIM request as the handlers see it. */
 interface Call {
@@ -109,7 +109,7 @@ function send(call: Call, status: number, body: unknown, headers: Record<string,
   call.res.writeHead(status, {
     ...headers,
     'X-Request-Id': call.id,
-    'Content-Type': CONTENT_TYPE,
+    'Content-Type': SCIM_CONTENT_TYPE,
     'Content-Length': Buffer.byteLength(payload),
   });
   call.res.end(payload);
