@@ -130,6 +130,32 @@ describe('authentication and errors', () => {
     expect((await conn.scim('DELETE', `/Users/${id}`, { headers: { 'if-match': '*' } })).status).toBe(204);
   });
 
+  it('412 on an If-Match mismatch for groups too: PATCH, PUT and DELETE change nothing', async () => {
+    const member = await conn.scim('POST', '/Users', { body: userBody('etag-member@x.com') });
+    const created = await conn.scim('POST', '/Groups', { body: { displayName: 'Etag group' } });
+    const id: string = created.body.id;
+    const version = created.headers.get('etag')!;
+    const stale = { 'if-match': 'W/"99"' };
+    expectScimError(
+      await conn.scim('PATCH', `/Groups/${id}`, {
+        body: patchOp({ op: 'add', path: 'members', value: [{ value: member.body.id }] }),
+        headers: stale,
+      }),
+      412,
+    );
+    expectScimError(
+      await conn.scim('PUT', `/Groups/${id}`, { body: { displayName: 'Renamed' }, headers: stale }),
+      412,
+    );
+    expectScimError(await conn.scim('DELETE', `/Groups/${id}`, { headers: stale }), 412);
+    const unchanged = await conn.scim('GET', `/Groups/${id}`);
+    expect(unchanged.headers.get('etag')).toBe(version);
+    expect(unchanged.body).toMatchObject({ displayName: 'Etag group', members: [] });
+    expect((await conn.scim('DELETE', `/Groups/${id}`, { headers: { 'if-match': version } })).status).toBe(
+      204,
+    );
+  });
+
   it('invalidFilter for filters that do not parse or name unknown attributes, never an empty 200', async () => {
     for (const filter of [
       'userName eq',

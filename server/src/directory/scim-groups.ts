@@ -6,7 +6,12 @@ import { appendEvents, type NewEvent } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { GROUP_RESOURCE } from '../scim/core/schemas.js';
-import { applyPatch, type MemberChange, type PatchOperation } from '../scim/patch/patch.js';
+import {
+  applyPatch,
+  type MemberChange,
+  type PatchOperation,
+  type PatchOutcome,
+} from '../scim/patch/patch.js';
 import { notFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from './connections.js';
@@ -111,7 +116,18 @@ export async function membersOfGroups(
   return byGroup;
 }
 
-async function lockGroup(trx: Transaction<DB>, principal: ScimPrincipal, id: string): Promise<GroupRow> {
+/**
+ * Locks a group for a change, honouring `If-Match`. The connection's role inputs are locked first
+ * (shared; see lockRoleInputs): every group change may re-resolve roles, and that lock must come
+ * before any row lock.
+ */
+async function lockGroup(
+  trx: Transaction<DB>,
+  principal: ScimPrincipal,
+  id: string,
+  ifMatch: string | undefined,
+): Promise<GroupRow> {
+  await lockRoleInputs(trx, principal.connectionId, 'shared');
   const row = await trx
     .selectFrom('groups')
     .selectAll()
@@ -121,6 +137,7 @@ async function lockGroup(trx: Transaction<DB>, principal: ScimPrincipal, id: str
     .forUpdate()
     .executeTakeFirst();
   if (!row) throw notFound(`Group ${id} not found`);
+  checkIfMatch(ifMatch, row.version);
   return row;
 }
 
@@ -330,7 +347,8 @@ async function applyGroupChange(
   return after;
 }
 
-export async function replaceScimGroup(
+/** PUT: the group becomes exactly `attributes` with exactly `memberIds`. */
+export function replaceScimGroup(
   ctx: Context,
   principal: ScimPrincipal,
   id: string,
@@ -339,25 +357,14 @@ export async function replaceScimGroup(
   ifMatch: string | undefined,
   change: LastChange,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
-  return ctx.transaction(async (trx) => {
-    const now = ctx.now();
-    await lockRoleInputs(trx, principal.connectionId, 'shared');
-    const before = await lockGroup(trx, principal, id);
-    checkIfMatch(ifMatch, before.version);
-    const renamed = await applyGroupChange(trx, now, principal, before, attributes, change);
-    const { group, ...members } = await applyMemberChanges(
-      trx,
-      now,
-      principal,
-      renamed,
-      [{ kind: 'replace', ids: [...memberIds] }],
-      change,
-    );
-    return { group, members };
-  });
+  return changeGroup(ctx, principal, id, ifMatch, change, () => ({
+    attributes,
+    members: [{ kind: 'replace', ids: [...memberIds] }],
+  }));
 }
 
-export async function patchScimGroup(
+/** PATCH: the operations applied to the group as it is, member changes as set operations. */
+export function patchScimGroup(
   ctx: Context,
   principal: ScimPrincipal,
   id: string,
@@ -365,19 +372,31 @@ export async function patchScimGroup(
   ifMatch: string | undefined,
   change: LastChange,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
+  return changeGroup(ctx, principal, id, ifMatch, change, (before) =>
+    applyPatch(GROUP_RESOURCE, before.attributes, operations),
+  );
+}
+
+/** Locks the group, then writes the attributes and member changes `plan` derives from it. */
+function changeGroup(
+  ctx: Context,
+  principal: ScimPrincipal,
+  id: string,
+  ifMatch: string | undefined,
+  change: LastChange,
+  plan: (before: GroupRow) => PatchOutcome,
+): Promise<{ group: GroupRow; members: MembersApplied }> {
   return ctx.transaction(async (trx) => {
     const now = ctx.now();
-    await lockRoleInputs(trx, principal.connectionId, 'shared');
-    const before = await lockGroup(trx, principal, id);
-    checkIfMatch(ifMatch, before.version);
-    const outcome = applyPatch(GROUP_RESOURCE, before.attributes, operations);
-    const renamed = await applyGroupChange(trx, now, principal, before, outcome.attributes, change);
+    const before = await lockGroup(trx, principal, id, ifMatch);
+    const next = plan(before);
+    const renamed = await applyGroupChange(trx, now, principal, before, next.attributes, change);
     const { group, ...members } = await applyMemberChanges(
       trx,
       now,
       principal,
       renamed,
-      outcome.members,
+      next.members,
       change,
     );
     return { group, members };
@@ -397,9 +416,7 @@ export async function deleteScimGroup(
 ): Promise<void> {
   await ctx.transaction(async (trx) => {
     const now = ctx.now();
-    await lockRoleInputs(trx, principal.connectionId, 'shared');
-    const before = await lockGroup(trx, principal, id);
-    checkIfMatch(ifMatch, before.version);
+    const before = await lockGroup(trx, principal, id, ifMatch);
     const formerMembers = await trx
       .deleteFrom('group_members')
       .where('group_id', '=', id)
