@@ -84,11 +84,10 @@ export class Sequencer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.drain();
     if (this.#timer) clearTimeout(this.#timer);
     await this.#unlisten?.();
     await this.#running;
-    for (const waiter of this.#waiters) waiter(this.#head);
-    this.#waiters.clear();
   }
 
   /** Tells the sequencer a transaction appended events; cheap and safe after every commit. */
@@ -110,7 +109,7 @@ export class Sequencer {
   /**
    * Answers every waiting long-poll now, and every later one at once: called when the server
    * starts to shut down, so that a 30 s `wait` does not hold the shutdown (the client polls again,
-   * on another process). Numbering goes on until {@link stop}.
+   * on another process). Numbering goes on until {@link stop}, which drains too.
    */
   drain(): void {
     this.#draining = true;
@@ -137,10 +136,10 @@ export class Sequencer {
    * after `timeoutMs` or when `signal` aborts.
    */
   waitForAdvance(after: number, timeoutMs: number, signal?: AbortSignal): Promise<number> {
-    if (this.#head > after || this.#stopped || this.#draining) return Promise.resolve(this.#head);
+    if (this.#head > after || this.#draining) return Promise.resolve(this.#head);
     return new Promise((resolve) => {
       const done = (head: number) => {
-        const waiting = !this.#stopped && !this.#draining && !signal?.aborted && Date.now() < deadline;
+        const waiting = !this.#draining && !signal?.aborted && Date.now() < deadline;
         if (head <= after && waiting) return;
         clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);

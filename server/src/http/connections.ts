@@ -39,11 +39,6 @@ export class ConnectionTracker {
     for (const [socket, requests] of this.#active) if (requests === 0) socket.destroy();
   }
 
-  /** Open connections. */
-  get size(): number {
-    return this.#active.size;
-  }
-
   /** Requests being served right now. */
   get requests(): number {
     let total = 0;
