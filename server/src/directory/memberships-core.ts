@@ -90,19 +90,22 @@ export async function lockRoleInputs(
 }
 
 /**
- * Whether a role mapping names this group. Membership changes of an unmapped group cannot change
- * anyone's role (a role depends only on the user's mapped groups), so they skip the resolution.
- * Reliable under {@link lockRoleInputs}: mappings cannot change while it is held.
+ * The one rule for "mapping `rm` names group `g`": the group's displayName, case-insensitively,
+ * or its externalId. Written for a query with `role_mappings rm` and `groups g`.
  */
-export async function isMappedGroup(
-  trx: Transaction<DB>,
-  group: { connection_id: string; display_name: string; external_id: string | null },
-): Promise<boolean> {
+const mappingNamesGroup = sql<boolean>`rm.connection_id = g.connection_id
+  and (lower(rm.group_ref) = lower(g.display_name) or rm.group_ref = g.external_id)`;
+
+/**
+ * Whether a role mapping names this group (as its row stands in this transaction). Membership
+ * changes of an unmapped group cannot change anyone's role (a role depends only on the user's
+ * mapped groups), so they skip the resolution. Reliable under {@link lockRoleInputs}: mappings
+ * cannot change while it is held.
+ */
+export async function isMappedGroup(trx: Transaction<DB>, groupId: string): Promise<boolean> {
   const { rows } = await sql<{ mapped: boolean }>`
     select exists (
-      select 1 from role_mappings rm
-      where rm.connection_id = ${group.connection_id}
-        and (lower(rm.group_ref) = lower(${group.display_name}) or rm.group_ref = ${group.external_id})
+      select 1 from groups g join role_mappings rm on ${mappingNamesGroup} where g.id = ${groupId}
     ) as mapped`.execute(trx);
   return rows[0]?.mapped ?? true;
 }
@@ -140,8 +143,7 @@ export async function resolveRoles(
       from targets t
       join group_members gm on gm.user_id = t.user_id
       join groups g on g.id = gm.group_id and g.deleted_at is null
-      join role_mappings rm on rm.connection_id = g.connection_id
-        and (lower(rm.group_ref) = lower(g.display_name) or rm.group_ref = g.external_id)
+      join role_mappings rm on ${mappingNamesGroup}
       order by gm.user_id, rm.precedence, g.id
     ), resolved as (
       select t.user_id, current.role_key as old_role,

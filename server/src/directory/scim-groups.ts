@@ -244,7 +244,7 @@ async function applyMemberChanges(
         },
       })),
     );
-    if (await isMappedGroup(trx, group)) {
+    if (await isMappedGroup(trx, group.id)) {
       await resolveRoles(
         trx,
         now,
@@ -431,7 +431,7 @@ export async function deleteScimGroup(
     await appendEvents(trx, [
       { type: 'group.deleted', organizationId: deleted.organization_id, data: toGroup(deleted) },
     ]);
-    if (await isMappedGroup(trx, before)) {
+    if (await isMappedGroup(trx, id)) {
       await resolveRoles(
         trx,
         now,
