@@ -69,6 +69,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         url: config.databaseUrl,
         dataDir: config.dataDir,
         poolSize: config.databasePoolSize,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        queueLimit: config.databaseQueueLimit,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        lockTimeoutMs: config.databaseLockTimeoutMs,
+        idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs,
+        sessionSettings: config.databaseSessionSettings,
         onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
       }));
     const applied = await migrateToLatest(database.db);
