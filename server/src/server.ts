@@ -154,6 +154,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     apiKeys: verifier,
     bodyLimitBytes: config.bodyLimitBytes,
     scimRateLimiter: new RateLimiter(config.scimRateLimit),
+    authFailureRateLimiter: new RateLimiter(config.authFailureRateLimit),
+    trustProxyHops: config.trustProxyHops,
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,

@@ -26,6 +26,10 @@ export interface AppDeps {
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
   scimRateLimiter: RateLimiter;
+  /** Failed SCIM authentications per client address. */
+  authFailureRateLimiter: RateLimiter;
+  /** Proxies whose X-Forwarded-For entries are trusted (see clientAddress). */
+  trustProxyHops: number;
   syncLog: SyncLogWriter;
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
   keyRing: KeyRing;
@@ -59,6 +63,8 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     log: deps.ctx.log,
     bodyLimitBytes: deps.bodyLimitBytes,
     rateLimiter: deps.scimRateLimiter,
+    authFailureLimiter: deps.authFailureRateLimiter,
+    trustProxyHops: deps.trustProxyHops,
     syncLog: deps.syncLog,
   });
   return (req, res) => {
