@@ -93,7 +93,7 @@ export async function createWebhookEndpoint(
 
 export async function listWebhookEndpoints(
   ctx: Context,
-  options: { limit: number; after?: string | undefined },
+  options: { limit: number; after?: string | undefined; organizationId?: string | undefined },
 ): Promise<Page<Schemas['WebhookEndpoint']>> {
   const after = decodeCursor(options.after);
   let query = ctx.db
@@ -102,6 +102,8 @@ export async function listWebhookEndpoints(
     .orderBy('id')
     .limit(options.limit + 1);
   if (after !== undefined) query = query.where('id', '>', after);
+  if (options.organizationId !== undefined)
+    query = query.where('organization_id', '=', options.organizationId);
   return toPage(await query.execute(), options.limit, (row) => row.id, toWebhookEndpoint);
 }
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { ApiKeyVerifier } from '../api-keys.js';
+import { type ApiKeyVerifier, Authenticator } from '../api-keys.js';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { Database } from '../db/database.js';
@@ -163,7 +163,7 @@ export function createApp(deps: AppDeps): Express {
     '/v1',
     v1Router({
       ctx: deps.ctx,
-      apiKeys: deps.apiKeys,
+      authenticator: new Authenticator(deps.apiKeys, deps.ctx.db),
       bodyLimitBytes: deps.bodyLimitBytes,
       syncLog: deps.syncLog,
       waitForFeed: deps.waitForFeed,
