@@ -1264,7 +1264,11 @@ export interface components {
         WebhookEndpointCreate: {
             /**
              * Format: uri
-             * @description An http or https URL.
+             * @description An http or https URL. A host that is or resolves to a loopback, private, link-local,
+             *     carrier-grade NAT, unique-local or other reserved address is refused (`400`,
+             *     `details[].code: forbidden_target`) unless the operator allows it
+             *     (`ROSTER_WEBHOOK_ALLOW_PRIVATE`, `ROSTER_WEBHOOK_ALLOWED_TARGETS`); it is checked
+             *     again at every delivery. Redirects are not followed.
              */
             url: string;
             description?: string;
@@ -1299,7 +1303,13 @@ export interface components {
              */
             outcome: "delivered" | "failed" | "gave_up";
             response_status: number | null;
+            /**
+             * @description `HTTP <status>` for a non-2xx answer; `no HTTP response` when the connection failed or
+             *     timed out, whatever the reason (the server log has it: a delivery record must not tell
+             *     a closed port from a filtered one); or why the target was refused.
+             */
             error: string | null;
+            /** @description Time to the response; 0 when there was none. */
             duration_ms: number;
             created_at: components["schemas"]["Timestamp"];
         };

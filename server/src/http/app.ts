@@ -8,6 +8,7 @@ import type { Schemas } from '../contract.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError, parseInput } from '../errors.js';
+import type { WebhookTargets } from '../events/webhook-target.js';
 import type { KeyRing } from '../key-ring.js';
 import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
 import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
@@ -30,6 +31,7 @@ export interface AppDeps {
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
   keyRing: KeyRing;
   signingKeys: SigningKeys;
+  webhookTargets: WebhookTargets;
   /** Per-session limit of POST /v1/sessions/refresh. */
   refreshRateLimiter: RateLimiter;
 }
@@ -169,6 +171,7 @@ export function createApp(deps: AppDeps): Express {
       waitForFeed: deps.waitForFeed,
       keyRing: deps.keyRing,
       signingKeys: deps.signingKeys,
+      webhookTargets: deps.webhookTargets,
     }),
   );
   app.use((req: Request) => {

@@ -42,6 +42,7 @@ import { scimBaseUrl, toConnection, toOrganization } from '../../directory/seria
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
 import { decodeEventCursor, positionBefore, readFeedWaiting } from '../../events/feed.js';
+import type { WebhookTargets } from '../../events/webhook-target.js';
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -100,6 +101,8 @@ export interface V1Deps {
   syncLog: SyncLogWriter;
   keyRing: KeyRing;
   signingKeys: SigningKeys;
+  /** Where webhooks may go (checked when an endpoint's URL is set). */
+  webhookTargets: WebhookTargets;
   /** Resolves when the feed head passes `after` (or on timeout): the long-poll of GET /v1/events. */
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
 }
@@ -486,7 +489,7 @@ export function v1Router(deps: V1Deps): Router {
       input.organization_id ??= reach;
       await assertInReach(ctx, req, 'organizations', input.organization_id, 'organization');
     }
-    const { endpoint, secret } = await createWebhookEndpoint(ctx, deps.keyRing, input);
+    const { endpoint, secret } = await createWebhookEndpoint(ctx, deps.keyRing, deps.webhookTargets, input);
     send<Schemas['WebhookEndpointWithSecret']>(req, res, 201, { ...toWebhookEndpoint(endpoint), secret });
   });
   router.get('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
@@ -502,7 +505,7 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      toWebhookEndpoint(await updateWebhookEndpoint(ctx, id, patch)),
+      toWebhookEndpoint(await updateWebhookEndpoint(ctx, deps.webhookTargets, id, patch)),
     );
   });
   router.delete('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
