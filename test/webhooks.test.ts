@@ -7,7 +7,7 @@ import { sdkFor } from './support.js';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ webhooks: { pollMs: 30 } });
+  server = await startTestServer({ env: { ROSTER_WEBHOOK_ALLOW_PRIVATE: 'true' }, webhooks: { pollMs: 30 } });
 });
 afterAll(async () => {
   await server?.close();

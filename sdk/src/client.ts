@@ -10,7 +10,7 @@ type Schemas = components['schemas'];
 export interface RosterOptions {
   /** Where the Roster server is, e.g. `https://roster.internal.example.com`. */
   baseUrl: string;
-  /** The management secret key (`rst_sk_…`). Keep it on your servers. */
+  /** The management secret key (`rst_sk_…`) or a scoped API key (`rst_ak_…`). Keep it on your servers. */
   secretKey: string;
   /** A fetch implementation (default: the global one). */
   fetch?: typeof fetch;
@@ -470,6 +470,24 @@ export function createRoster(options: RosterOptions) {
       unwrap(client.POST('/v1/signing_keys/rotate', { body })),
   };
 
+  const apiKeys = {
+    /**
+     * Creates a scoped API key (root key or `api_keys:write` scope); `key` is returned only here.
+     * Pass it as `secretKey` to another client.
+     */
+    create: (body: Schemas['ApiKeyCreate'], opts?: RequestOptions) =>
+      unwrap(client.POST('/v1/api_keys', { body, headers: headers(opts), signal: opts?.signal })),
+    /** Live API keys (never their secrets), oldest first. */
+    list: (params: ListParams = {}) =>
+      list<Schemas['ApiKey']>(
+        (after) => unwrap(client.GET('/v1/api_keys', { params: { query: { limit: params.limit, after } } })),
+        params.after,
+      ),
+    /** Revokes a key: it stops working at once. */
+    delete: ({ apiKeyId }: { apiKeyId: string }) =>
+      unwrapEmpty(client.DELETE('/v1/api_keys/{api_key_id}', { params: { path: { api_key_id: apiKeyId } } })),
+  };
+
   return {
     organizations,
     roles,
@@ -480,6 +498,7 @@ export function createRoster(options: RosterOptions) {
     webhooks,
     sessions,
     signingKeys,
+    apiKeys,
   };
 }
 

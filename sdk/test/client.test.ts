@@ -189,4 +189,39 @@ describe('lists', () => {
       user_name: 'ada',
     });
   });
+
+  it('creates, lists and revokes API keys', async () => {
+    const key = {
+      object: 'api_key',
+      id: 'key_1',
+      name: 'feed',
+      organization_id: 'org_1',
+      scopes: ['events:read'],
+      hint: 'rst_ak_…abcd',
+      created_at: '2026-11-28T00:00:00.000Z',
+    };
+    const { roster, requests } = setup((request) =>
+      request.method === 'POST'
+        ? json(201, { ...key, key: 'rst_ak_secret' })
+        : request.method === 'GET'
+          ? json(200, { data: [key], next_cursor: null })
+          : new Response(null, { status: 204 }),
+    );
+    const created = await roster.apiKeys.create(
+      { name: 'feed', organization_id: 'org_1', scopes: ['events:read'] },
+      { idempotencyKey: 'k1' },
+    );
+    expect(created.key).toBe('rst_ak_secret');
+    expect(requests[0]!.url).toBe('https://roster.test/v1/api_keys');
+    expect(requests[0]!.headers.get('idempotency-key')).toBe('k1');
+    expect(await requests[0]!.json()).toEqual({
+      name: 'feed',
+      organization_id: 'org_1',
+      scopes: ['events:read'],
+    });
+    expect((await roster.apiKeys.list().toArray()).map((k) => k.id)).toEqual(['key_1']);
+    await roster.apiKeys.delete({ apiKeyId: 'key_1' });
+    expect(requests[2]!.method).toBe('DELETE');
+    expect(requests[2]!.url).toBe('https://roster.test/v1/api_keys/key_1');
+  });
 });

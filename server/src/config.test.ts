@@ -98,3 +98,21 @@ describe('parseDuration / parseBytes', () => {
     ['1gb', undefined],
   ])('parseBytes(%j) = %j', (input, want) => expect(parseBytes(input)).toBe(want));
 });
+
+describe('webhook targets', () => {
+  it('private targets are refused unless allowed, and the allow-list is validated', () => {
+    const defaults = loadConfig({});
+    expect(defaults.webhookAllowPrivate).toBe(false);
+    expect(defaults.webhookAllowedTargets).toEqual([]);
+    const open = loadConfig({
+      ROSTER_WEBHOOK_ALLOW_PRIVATE: 'true',
+      ROSTER_WEBHOOK_ALLOWED_TARGETS: ' 10.0.0.0/8, fd00::/8 ,hooks.internal,192.168.1.5',
+    });
+    expect(open.webhookAllowPrivate).toBe(true);
+    expect(open.webhookAllowedTargets).toEqual(['10.0.0.0/8', 'fd00::/8', 'hooks.internal', '192.168.1.5']);
+    expect(() => loadConfig({ ROSTER_WEBHOOK_ALLOWED_TARGETS: '10.0.0.0/33' })).toThrow(
+      /ROSTER_WEBHOOK_ALLOWED_TARGETS must be a comma-separated list/,
+    );
+    expect(() => loadConfig({ ROSTER_WEBHOOK_ALLOW_PRIVATE: 'yes' })).toThrow(/must be true or false/);
+  });
+});

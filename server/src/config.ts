@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseAllowedTarget } from './events/webhook-target.js';
 
 /**
  * Configuration from the environment. This module is the only reader of `process.env`
@@ -118,6 +119,28 @@ const envSchema = z.object({
   ROSTER_DELETED_RETENTION: duration('30d'),
   ROSTER_EVENT_RETENTION: duration('30d', { min: 3_600_000 }),
   ROSTER_SYNC_LOG_RETENTION: duration('7d', { min: 3_600_000 }),
+  ROSTER_WEBHOOK_ALLOW_PRIVATE: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('false')
+    .transform((value) => value === 'true'),
+  ROSTER_WEBHOOK_ALLOWED_TARGETS: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      const entries = raw
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean);
+      const bad = entries.find((entry) => !parseAllowedTarget(entry));
+      if (bad !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a comma-separated list of CIDR ranges, addresses or host names ("${bad}" is none)`,
+        });
+        return z.NEVER;
+      }
+      return entries;
+    }),
 });
 
 export interface Config {
@@ -158,6 +181,10 @@ export interface Config {
   readonly deletedRetentionMs: number;
   readonly eventRetentionMs: number;
   readonly syncLogRetentionMs: number;
+  /** Webhooks may target private, loopback and link-local addresses. */
+  readonly webhookAllowPrivate: boolean;
+  /** CIDR ranges, addresses and host names webhooks may target although private. */
+  readonly webhookAllowedTargets: readonly string[];
 }
 
 export class ConfigError extends Error {
@@ -213,5 +240,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     deletedRetentionMs: e.ROSTER_DELETED_RETENTION,
     eventRetentionMs: e.ROSTER_EVENT_RETENTION,
     syncLogRetentionMs: e.ROSTER_SYNC_LOG_RETENTION,
+    webhookAllowPrivate: e.ROSTER_WEBHOOK_ALLOW_PRIVATE,
+    webhookAllowedTargets: e.ROSTER_WEBHOOK_ALLOWED_TARGETS,
   });
 }

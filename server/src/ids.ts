@@ -27,10 +27,12 @@ export type IdKind = keyof typeof ID_PREFIXES;
 
 /**
  * Secrets carry a product prefix so that a leaked one is recognisable (and matched by secret
- * scanners): `rst_sk_` management key, `rst_scim_` SCIM bearer token, `rst_rt_` refresh token.
+ * scanners): `rst_sk_` management (root) key, `rst_ak_` scoped API key, `rst_scim_` SCIM bearer
+ * token, `rst_rt_` refresh token.
  */
 export const SECRET_PREFIXES = {
   secretKey: 'rst_sk_',
+  apiKey: 'rst_ak_',
   scimToken: 'rst_scim_',
   refreshToken: 'rst_rt_',
   webhookSecret: 'whsec_',

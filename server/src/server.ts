@@ -8,6 +8,7 @@ import { type Database, openDatabase } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { SyncLogWriter } from './directory/sync-log.js';
 import { Sequencer } from './events/sequencer.js';
+import { type Lookup, WebhookTargets } from './events/webhook-target.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { answerStarting, createRequestListener } from './http/app.js';
 import { ConnectionTracker } from './http/connections.js';
@@ -47,7 +48,10 @@ export interface StartOptions {
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
   /** Webhook delivery tuning (tests use short backoffs). */
-  webhooks?: Partial<Pick<DispatcherOptions, 'baseBackoffMs' | 'timeoutMs' | 'pollMs' | 'fetch'>>;
+  webhooks?: Partial<Pick<DispatcherOptions, 'baseBackoffMs' | 'timeoutMs' | 'pollMs' | 'leaseMs'>> & {
+    /** Name resolution of webhook hosts (tests resolve names without DNS). */
+    lookup?: Lookup;
+  };
 }
 
 export class StartupError extends Error {
@@ -148,6 +152,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await database.close();
     throw new StartupError(`cannot load the signing keys: ${(error as Error).message}`, { cause: error });
   }
+  const { lookup, ...dispatcherOptions } = options.webhooks ?? {};
+  const webhookTargets = new WebhookTargets({
+    allowPrivate: config.webhookAllowPrivate,
+    allowed: config.webhookAllowedTargets,
+    ...(lookup ? { lookup } : {}),
+  });
   const listener = createRequestListener({
     ctx,
     database,
@@ -160,13 +170,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,
     signingKeys,
+    webhookTargets,
     refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
   });
   await sequencer.start();
   handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);
   maintenance.start();
-  const webhooks = new WebhookDispatcher({ ctx, keyRing, ...options.webhooks });
+  const webhooks = new WebhookDispatcher({ ctx, keyRing, targets: webhookTargets, ...dispatcherOptions });
   webhooks.start();
   sequencer.onAdvance(() => webhooks.wake());
 

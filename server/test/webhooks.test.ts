@@ -45,6 +45,8 @@ beforeAll(async () => {
   url = await hook.start();
   server = await startTestServer({
     now: () => clock ?? new Date(),
+    // The receiver listens on loopback: allowed by the operator's allow-list.
+    env: { ROSTER_WEBHOOK_ALLOWED_TARGETS: '127.0.0.1' },
     webhooks: { baseBackoffMs: 20, pollMs: 30 },
   });
 });

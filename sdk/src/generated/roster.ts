@@ -731,6 +731,56 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/api_keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List API keys
+         * @description Live keys, oldest first (never their secrets). Needs the root key or the `api_keys:write`
+         *     scope; a key confined to an organization sees only that organization's keys.
+         */
+        get: operations["listApiKeys"];
+        put?: never;
+        /**
+         * Create an API key
+         * @description The `key` is shown in this response only; Roster keeps its SHA-256 digest. Needs the root key
+         *     or the `api_keys:write` scope. A key that creates keys can grant only scopes it holds itself,
+         *     and a key confined to an organization creates keys confined to that organization only
+         *     (`organization_id` defaults to it; another organization is `404`).
+         */
+        post: operations["createApiKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/api_keys/{api_key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                api_key_id: components["schemas"]["ApiKeyId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an API key
+         * @description The key stops working at once, in every server process.
+         */
+        delete: operations["deleteApiKey"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -765,7 +815,7 @@ export interface components {
          * @description Machine-readable error code; new codes may be added.
          * @enum {string}
          */
-        ErrorCode: "unauthorized" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "invalid_cursor" | "cursor_expired" | "user_inactive" | "not_a_member" | "session_revoked" | "session_expired" | "invalid_refresh_token" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
+        ErrorCode: "unauthorized" | "forbidden" | "not_found" | "route_not_found" | "method_not_allowed" | "invalid_json" | "validation_failed" | "unsupported_media_type" | "payload_too_large" | "slug_taken" | "role_exists" | "role_in_use" | "role_builtin" | "member_exists" | "managed_by_idp" | "idempotency_key_reused" | "idempotency_in_progress" | "invalid_cursor" | "cursor_expired" | "user_inactive" | "not_a_member" | "session_revoked" | "session_expired" | "invalid_refresh_token" | "conflict" | "rate_limited" | "service_unavailable" | "internal_error";
         ErrorDetail: {
             /** @description Dotted path of the offending field, e.g. `scim.base_url`. */
             path: string;
@@ -1214,7 +1264,11 @@ export interface components {
         WebhookEndpointCreate: {
             /**
              * Format: uri
-             * @description An http or https URL.
+             * @description An http or https URL. A host that is or resolves to a loopback, private, link-local,
+             *     carrier-grade NAT, unique-local or other reserved address is refused (`400`,
+             *     `details[].code: forbidden_target`) unless the operator allows it
+             *     (`ROSTER_WEBHOOK_ALLOW_PRIVATE`, `ROSTER_WEBHOOK_ALLOWED_TARGETS`); it is checked
+             *     again at every delivery. Redirects are not followed.
              */
             url: string;
             description?: string;
@@ -1249,7 +1303,13 @@ export interface components {
              */
             outcome: "delivered" | "failed" | "gave_up";
             response_status: number | null;
+            /**
+             * @description `HTTP <status>` for a non-2xx answer; `no HTTP response` when the connection failed or
+             *     timed out, whatever the reason (the server log has it: a delivery record must not tell
+             *     a closed port from a filtered one); or why the target was refused.
+             */
             error: string | null;
+            /** @description Time to the response; 0 when there was none. */
             duration_ms: number;
             created_at: components["schemas"]["Timestamp"];
         };
@@ -1358,6 +1418,52 @@ export interface components {
                 [key: string]: unknown;
             })[];
         };
+        /** @example key_01jdq3x0v8m4w2c7f9k1n5r6t8 */
+        ApiKeyId: string;
+        /**
+         * @description What an API key may do, within its organization when it has one:
+         *     `read`: every GET; `write`: every change, and every GET (write implies read);
+         *     `events:read`: `GET /v1/events` only (a revocation list or feed follower);
+         *     `sessions:write`: create, read and revoke sessions (an app's sign-in back end);
+         *     `api_keys:write`: list, create and revoke API keys, granting only scopes the key holds.
+         *     Operations on the whole instance (creating organizations, changing roles, rotating signing
+         *     keys) need a key without an organization.
+         * @enum {string}
+         */
+        ApiKeyScope: "read" | "write" | "events:read" | "sessions:write" | "api_keys:write";
+        ApiKey: {
+            /** @constant */
+            object: "api_key";
+            id: components["schemas"]["ApiKeyId"];
+            name: string;
+            /** @description The only organization the key reaches; `null` reaches every organization. */
+            organization_id: components["schemas"]["OrganizationId"] | null;
+            scopes: components["schemas"]["ApiKeyScope"][];
+            /** @description The key's prefix and last four characters, e.g. `rst_ak_…x9Qz`. */
+            hint: string;
+            created_at: components["schemas"]["Timestamp"];
+        };
+        ApiKeyWithSecret: {
+            /** @constant */
+            object: "api_key";
+            id: components["schemas"]["ApiKeyId"];
+            name: string;
+            organization_id: components["schemas"]["OrganizationId"] | null;
+            scopes: components["schemas"]["ApiKeyScope"][];
+            hint: string;
+            created_at: components["schemas"]["Timestamp"];
+            /** @description The secret (`rst_ak_…`), sent as `Authorization: Bearer <key>`. Shown only in this response. */
+            key: string;
+        };
+        ApiKeyCreate: {
+            name: string;
+            organization_id?: components["schemas"]["OrganizationId"];
+            scopes: components["schemas"]["ApiKeyScope"][];
+        };
+        ApiKeyList: {
+            data: components["schemas"]["ApiKey"][];
+            next_cursor: components["schemas"]["NextCursor"];
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid (`details` names it). */
@@ -1400,6 +1506,15 @@ export interface components {
                  *       }
                  *     }
                  */
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description The API key's scopes do not allow this operation (`forbidden`). */
+        Forbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
                 "application/json": components["schemas"]["ErrorResponse"];
             };
         };
@@ -1533,8 +1648,15 @@ export type SigningKey = components['schemas']['SigningKey'];
 export type SigningKeyList = components['schemas']['SigningKeyList'];
 export type SigningKeyRotate = components['schemas']['SigningKeyRotate'];
 export type Jwks = components['schemas']['Jwks'];
+export type ApiKeyId = components['schemas']['ApiKeyId'];
+export type ApiKeyScope = components['schemas']['ApiKeyScope'];
+export type ApiKey = components['schemas']['ApiKey'];
+export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
+export type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
+export type ApiKeyList = components['schemas']['ApiKeyList'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
+export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
@@ -1617,6 +1739,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createOrganization: {
@@ -1649,6 +1772,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
         };
     };
@@ -1673,6 +1797,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1695,6 +1820,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1729,6 +1855,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
         };
@@ -1765,6 +1892,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1807,6 +1935,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
         };
@@ -1833,6 +1962,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1856,6 +1986,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
         };
@@ -1892,6 +2023,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1916,6 +2048,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -1944,6 +2077,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createRole: {
@@ -1986,6 +2120,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
         };
     };
@@ -2010,6 +2145,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2032,6 +2168,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
         };
@@ -2069,6 +2206,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2099,6 +2237,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2134,6 +2273,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2158,6 +2298,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2180,6 +2321,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2214,6 +2356,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2238,6 +2381,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2281,6 +2425,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2305,6 +2450,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2348,6 +2494,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2376,6 +2523,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2410,6 +2558,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2445,6 +2594,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getUser: {
@@ -2468,6 +2618,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2498,6 +2649,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     getGroup: {
@@ -2521,6 +2673,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2551,6 +2704,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2579,6 +2733,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     listEvents: {
@@ -2615,6 +2770,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             /** @description The cursor predates the retained events (`cursor_expired`); resynchronise from a snapshot. */
             410: {
                 headers: {
@@ -2651,6 +2807,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     createWebhookEndpoint: {
@@ -2692,6 +2849,8 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
         };
     };
@@ -2716,6 +2875,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2738,6 +2898,7 @@ export interface operations {
                 content?: never;
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2772,6 +2933,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2802,6 +2964,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2835,6 +2998,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             /** @description The user is inactive (`user_inactive`) or not a member of the organization (`not_a_member`). */
             409: {
@@ -2916,6 +3080,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2940,6 +3105,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2971,6 +3137,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -2995,6 +3162,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -3017,6 +3185,7 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
         };
     };
     rotateSigningKey: {
@@ -3043,6 +3212,102 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    listApiKeys: {
+        parameters: {
+            query?: {
+                /** @description Page size, 1 to 100. */
+                limit?: components["parameters"]["Limit"];
+                /** @description The `next_cursor` of the previous page. */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of API keys. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+        };
+    };
+    createApiKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes a POST safe to retry: the same key with the same body answers the first response
+                 *     again (for 24 hours); the same key with another body is `409 idempotency_key_reused`.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "name": "acme revocation feed",
+                 *       "organization_id": "org_01jdq3x0v8m4w2c7f9k1n5r6t8",
+                 *       "scopes": [
+                 *         "events:read"
+                 *       ]
+                 *     }
+                 */
+                "application/json": components["schemas"]["ApiKeyCreate"];
+            };
+        };
+        responses: {
+            /** @description Created, with its secret. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiKeyWithSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    deleteApiKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                api_key_id: components["schemas"]["ApiKeyId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
         };
     };
     getJwks: {
@@ -3075,7 +3340,7 @@ type ReadonlyArray<T> = [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
-export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "user_inactive", "not_a_member", "session_revoked", "session_expired", "invalid_refresh_token", "conflict", "rate_limited", "service_unavailable", "internal_error"];
+export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "forbidden", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "user_inactive", "not_a_member", "session_revoked", "session_expired", "invalid_refresh_token", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
@@ -3089,3 +3354,4 @@ export const sessionRevokeReasonValues: ReadonlyArray<FlattenedDeepRequired<comp
 export const signingAlgValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SigningAlg"]> = ["ES256", "EdDSA"];
 export const signingKeyStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SigningKey"]["state"]> = ["next", "active", "retiring"];
 export const jwksKeysKtyValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Jwks"]["keys"]["kty"]> = ["EC", "OKP"];
+export const apiKeyScopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ApiKeyScope"]> = ["read", "write", "events:read", "sessions:write", "api_keys:write"];

@@ -12,7 +12,12 @@ export type JsonObject = { [key: string]: unknown };
 export interface ApiKeysTable {
   id: string;
   key_hash: string;
-  source: 'generated' | 'env';
+  /** `generated`: the root key made at first boot; `api`: a key created through /v1/api_keys. */
+  source: 'generated' | 'env' | 'api';
+  name: string | null;
+  organization_id: string | null;
+  scopes: Json<string[]>;
+  hint: string | null;
   created_at: Timestamp;
   revoked_at: NullableTimestamp;
 }
@@ -303,3 +308,4 @@ export type SessionRow = Selectable<SessionsTable>;
 export type EventRow = Selectable<EventsTable>;
 export type WebhookEndpointRow = Selectable<WebhookEndpointsTable>;
 export type WebhookDeliveryRow = Selectable<WebhookDeliveriesTable>;
+export type ApiKeyRow = Selectable<ApiKeysTable>;

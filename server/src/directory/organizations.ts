@@ -82,7 +82,7 @@ export async function getOrganization(ctx: Context, id: string): Promise<Organiz
 
 export async function listOrganizations(
   ctx: Context,
-  options: { limit: number; after?: string | undefined },
+  options: { limit: number; after?: string | undefined; organizationId?: string | undefined },
 ): Promise<Page<ReturnType<typeof toOrganization>>> {
   const after = decodeCursor(options.after);
   let query = ctx.db
@@ -91,6 +91,7 @@ export async function listOrganizations(
     .orderBy('id')
     .limit(options.limit + 1);
   if (after !== undefined) query = query.where('id', '>', after);
+  if (options.organizationId !== undefined) query = query.where('id', '=', options.organizationId);
   const rows = await query.execute();
   return toPage(rows, options.limit, (row) => row.id, toOrganization);
 }

@@ -4,11 +4,12 @@ import { sql } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { WebhookDeliveryRow, WebhookEndpointRow } from '../db/schema.js';
-import { notFound } from '../errors.js';
+import { ApiError, notFound } from '../errors.js';
 import { newId, newSecret } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { encodeEventCursor } from './feed.js';
+import { postToTarget, WebhookTargetRefused, WebhookTargets } from './webhook-target.js';
 
 /**
  * Webhooks: each endpoint follows the feed with its own cursor, so deliveries to one endpoint are
@@ -58,12 +59,26 @@ export interface WebhookEndpointInput {
   enabled?: boolean | undefined;
 }
 
+/** Refuses (400) a URL whose host resolves to an address webhooks may not reach (webhook-target.ts). */
+async function checkTarget(targets: WebhookTargets, url: string): Promise<void> {
+  try {
+    await targets.resolve(url);
+  } catch (error) {
+    if (!(error instanceof WebhookTargetRefused)) throw error;
+    throw new ApiError(400, 'validation_failed', `url: ${error.message}`, {
+      details: [{ path: 'url', code: 'forbidden_target', message: error.message }],
+    });
+  }
+}
+
 /** Creates an endpoint that receives events from now on; the secret is returned once. */
 export async function createWebhookEndpoint(
   ctx: Context,
   keyRing: KeyRing,
+  targets: WebhookTargets,
   input: WebhookEndpointInput,
 ): Promise<{ endpoint: WebhookEndpointRow; secret: string }> {
+  await checkTarget(targets, input.url);
   const secret = newSecret('webhookSecret');
   const now = ctx.now();
   const head = await ctx.db
@@ -93,7 +108,7 @@ export async function createWebhookEndpoint(
 
 export async function listWebhookEndpoints(
   ctx: Context,
-  options: { limit: number; after?: string | undefined },
+  options: { limit: number; after?: string | undefined; organizationId?: string | undefined },
 ): Promise<Page<Schemas['WebhookEndpoint']>> {
   const after = decodeCursor(options.after);
   let query = ctx.db
@@ -102,6 +117,8 @@ export async function listWebhookEndpoints(
     .orderBy('id')
     .limit(options.limit + 1);
   if (after !== undefined) query = query.where('id', '>', after);
+  if (options.organizationId !== undefined)
+    query = query.where('organization_id', '=', options.organizationId);
   return toPage(await query.execute(), options.limit, (row) => row.id, toWebhookEndpoint);
 }
 
@@ -117,9 +134,11 @@ export async function getWebhookEndpoint(ctx: Context, id: string): Promise<Webh
 
 export async function updateWebhookEndpoint(
   ctx: Context,
+  targets: WebhookTargets,
   id: string,
   patch: Partial<WebhookEndpointInput>,
 ): Promise<WebhookEndpointRow> {
+  if (patch.url !== undefined) await checkTarget(targets, patch.url);
   const changes: Record<string, unknown> = { updated_at: ctx.now() };
   if (patch.url !== undefined) changes.url = patch.url;
   if (patch.description !== undefined) changes.description = patch.description;
@@ -170,30 +189,41 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 const GIVE_UP_AFTER_MS = 24 * 3_600_000;
+/** The one error text of a delivery that got no HTTP response, whatever the reason. */
+export const NO_RESPONSE = 'no HTTP response';
 const MAX_BACKOFF_MS = 3_600_000;
 const BATCH = 50;
 
 export interface DispatcherOptions {
   ctx: Context;
   keyRing: KeyRing;
-  fetch?: typeof fetch;
+  /** Where deliveries may go; checked again at every attempt (default: no private addresses). */
+  targets?: WebhookTargets;
   /** How often due endpoints are looked for (they are also woken when the feed advances). */
   pollMs?: number;
   /** Per-request timeout. */
   timeoutMs?: number;
   /** First retry delay; doubles per attempt up to an hour. */
   baseBackoffMs?: number;
+  /**
+   * How long a claim on an endpoint lasts; renewed before every attempt. Default: the request
+   * timeout plus 20 s, so that a lease renewed before an attempt outlives the attempt.
+   */
+  leaseMs?: number;
 }
 
 /**
- * Delivers webhooks. Runs in every server process; an endpoint is leased (30 s, renewed per batch)
- * by one process at a time, with `for update skip locked`, so deliveries to an endpoint stay in
- * order whatever the number of processes.
+ * Delivers webhooks. Runs in every server process; an endpoint is leased by one process at a time
+ * (claimed with `for update skip locked`). The lease is renewed before every attempt and every
+ * write of the endpoint's state is conditional on still holding it at the cursor this process read:
+ * a process that lost its lease (stalled past it) stops before sending anything more, so two
+ * processes never deliver to one endpoint at once and deliveries stay in order.
  */
 export class WebhookDispatcher {
   readonly #ctx: Context;
   readonly #keyRing: KeyRing;
-  readonly #fetch: typeof fetch;
+  readonly #targets: WebhookTargets;
+  readonly #leaseMs: number;
   readonly #pollMs: number;
   readonly #timeoutMs: number;
   readonly #baseBackoffMs: number;
@@ -206,9 +236,10 @@ export class WebhookDispatcher {
   constructor(options: DispatcherOptions) {
     this.#ctx = options.ctx;
     this.#keyRing = options.keyRing;
-    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#targets = options.targets ?? new WebhookTargets();
     this.#pollMs = options.pollMs ?? 1000;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#leaseMs = options.leaseMs ?? this.#timeoutMs + 20_000;
     this.#baseBackoffMs = options.baseBackoffMs ?? 2000;
   }
 
@@ -262,7 +293,7 @@ export class WebhookDispatcher {
   async #pass(): Promise<void> {
     const now = this.#ctx.now();
     const { rows: claimed } = await sql<WebhookEndpointRow>`
-      update webhook_endpoints set lease_owner = ${this.#owner}, lease_until = ${new Date(now.getTime() + 30_000)}
+      update webhook_endpoints set lease_owner = ${this.#owner}, lease_until = ${new Date(now.getTime() + this.#leaseMs)}
       where id in (
         select w.id from webhook_endpoints w
         where w.enabled and w.next_attempt_at <= ${now} and (w.lease_until is null or w.lease_until < ${now})
@@ -295,6 +326,17 @@ export class WebhookDispatcher {
         .limit(BATCH)
         .execute();
       for (const event of events) {
+        // Renew the lease before each attempt, and stop if it was lost or the cursor moved.
+        const renewed = await this.#ctx.db
+          .updateTable('webhook_endpoints')
+          .set({ lease_until: new Date(this.#ctx.now().getTime() + this.#leaseMs) })
+          .where('id', '=', current.id)
+          .where('lease_owner', '=', this.#owner)
+          .where('cursor_position', '=', current.cursor_position)
+          .returningAll()
+          .executeTakeFirst();
+        if (!renewed) return;
+        current = renewed;
         const body = JSON.stringify({
           object: 'event',
           id: event.id,
@@ -312,7 +354,7 @@ export class WebhookDispatcher {
           (current.first_failure_at && now.getTime() - current.first_failure_at.getTime() >= GIVE_UP_AFTER_MS)
         ) {
           await this.#record(current, event, attempt, outcome.ok ? 'delivered' : 'gave_up', outcome);
-          current = await this.#ctx.db
+          const moved = await this.#ctx.db
             .updateTable('webhook_endpoints')
             .set({
               cursor_position: event.position,
@@ -321,8 +363,12 @@ export class WebhookDispatcher {
               next_attempt_at: now,
             })
             .where('id', '=', current.id)
+            .where('lease_owner', '=', this.#owner)
+            .where('cursor_position', '=', current.cursor_position)
             .returningAll()
-            .executeTakeFirstOrThrow();
+            .executeTakeFirst();
+          if (!moved) return;
+          current = moved;
           continue;
         }
         await this.#record(current, event, attempt, 'failed', outcome);
@@ -335,6 +381,8 @@ export class WebhookDispatcher {
             next_attempt_at: new Date(now.getTime() + backoff),
           })
           .where('id', '=', current.id)
+          .where('lease_owner', '=', this.#owner)
+          .where('cursor_position', '=', current.cursor_position)
           .execute();
         return;
       }
@@ -358,9 +406,11 @@ export class WebhookDispatcher {
     const started = performance.now();
     const timestamp = Math.floor(this.#ctx.now().getTime() / 1000);
     try {
-      const response = await this.#fetch(endpoint.url, {
-        method: 'POST',
-        headers: {
+      // Checked at every attempt, not only at creation: the host may resolve elsewhere since.
+      const target = await this.#targets.resolve(endpoint.url);
+      const status = await postToTarget(
+        target,
+        {
           'Content-Type': 'application/json',
           'User-Agent': 'Roster-Webhooks/1',
           'Roster-Event-Id': eventId,
@@ -368,25 +418,27 @@ export class WebhookDispatcher {
           'Roster-Signature': signWebhook(secret, timestamp, body),
         },
         body,
-        redirect: 'manual',
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      // The receiver's body is never used: do not read (and buffer) what it chose to send.
-      await response.body?.cancel().catch(() => undefined);
-      const ok = response.status >= 200 && response.status < 300;
+        this.#timeoutMs,
+      );
+      const ok = status >= 200 && status < 300;
       return {
         ok,
-        status: response.status,
-        error: ok ? null : `HTTP ${response.status}`,
+        status,
+        error: ok ? null : `HTTP ${status}`,
         durationMs: performance.now() - started,
       };
     } catch (error) {
-      return {
-        ok: false,
-        status: null,
-        error: (error as Error).message.slice(0, 500),
-        durationMs: performance.now() - started,
-      };
+      if (error instanceof WebhookTargetRefused) {
+        return { ok: false, status: null, error: error.message, durationMs: 0 };
+      }
+      // The delivery record is readable through the API: it must not tell a refused connection
+      // from a filtered port or a timeout (a port scanner's oracle), by its text or its duration.
+      // The operator finds the cause in the log.
+      this.#ctx.log.info(
+        { err: error, webhook_endpoint_id: endpoint.id, event_id: eventId },
+        'webhook delivery got no HTTP response',
+      );
+      return { ok: false, status: null, error: NO_RESPONSE, durationMs: 0 };
     }
   }
 

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import type { ApiKeyVerifier } from '../api-keys.js';
+import { type ApiKeyVerifier, Authenticator } from '../api-keys.js';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
 import { ApiError, parseInput } from '../errors.js';
+import type { WebhookTargets } from '../events/webhook-target.js';
 import type { KeyRing } from '../key-ring.js';
 import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
 import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
@@ -34,6 +35,7 @@ export interface AppDeps {
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
   keyRing: KeyRing;
   signingKeys: SigningKeys;
+  webhookTargets: WebhookTargets;
   /** Per-session limit of POST /v1/sessions/refresh. */
   refreshRateLimiter: RateLimiter;
 }
@@ -169,12 +171,13 @@ export function createApp(deps: AppDeps): Express {
     '/v1',
     v1Router({
       ctx: deps.ctx,
-      apiKeys: deps.apiKeys,
+      authenticator: new Authenticator(deps.apiKeys, deps.ctx.db),
       bodyLimitBytes: deps.bodyLimitBytes,
       syncLog: deps.syncLog,
       waitForFeed: deps.waitForFeed,
       keyRing: deps.keyRing,
       signingKeys: deps.signingKeys,
+      webhookTargets: deps.webhookTargets,
     }),
   );
   app.use((req: Request) => {

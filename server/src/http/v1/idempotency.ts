@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Context } from '../../context.js';
 import { ApiError } from '../../errors.js';
 import { hashSecret } from '../../ids.js';
+import type { KeyRing } from '../../key-ring.js';
 
 const TTL_MS = 24 * 3_600_000;
 
@@ -11,8 +12,13 @@ const TTL_MS = 24 * 3_600_000;
  * that response again (`Idempotent-Replayed: true`) without running twice; the same key with a
  * different body, or while the first is still running, is a 409. A 5xx is not stored, so the
  * request can be retried. Keys live 24 hours.
+ *
+ * The stored response is encrypted with the key ring: responses carry secrets shown once (SCIM
+ * tokens, session and refresh tokens, webhook secrets, API keys), and a retry after a lost response
+ * must still receive them, or the client could only rotate what it just created. The key is also
+ * scoped to the caller (`principalId`): one API key never replays another's response.
  */
-export function idempotency(ctx: Context) {
+export function idempotency(ctx: Context, keyRing: KeyRing, principalId: (req: Request) => string) {
   return async (req: Request, res: Response, next: NextFunction) => {
     const key = req.headers['idempotency-key'];
     if (req.method !== 'POST' || key === undefined) {
@@ -24,7 +30,7 @@ export function idempotency(ctx: Context) {
         details: [{ path: 'Idempotency-Key', code: 'invalid', message: 'must be 1 to 200 characters' }],
       });
     }
-    const keyHash = hashSecret(`${req.method} ${req.baseUrl}${req.path} ${key}`);
+    const keyHash = hashSecret(`${principalId(req)} ${req.method} ${req.baseUrl}${req.path} ${key}`);
     const requestHash = hashSecret(JSON.stringify(req.body ?? null));
     const now = ctx.now();
     // An expired key is free again (the purge job may not have run yet).
@@ -70,7 +76,7 @@ export function idempotency(ctx: Context) {
       }
       res.status(row.status).set('Idempotent-Replayed', 'true');
       if (row.response === null) res.end();
-      else res.type('application/json').send(row.response);
+      else res.type('application/json').send(keyRing.decrypt(row.response));
       return;
     }
 
@@ -81,7 +87,7 @@ export function idempotency(ctx: Context) {
         ? ctx.db.deleteFrom('idempotency_keys').where('key_hash', '=', keyHash).execute()
         : ctx.db
             .updateTable('idempotency_keys')
-            .set({ status, response: text ?? null })
+            .set({ status, response: text === undefined ? null : keyRing.encrypt(text) })
             .where('key_hash', '=', keyHash)
             .execute();
     };

@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { ApiKeyVerifier } from '../../api-keys.js';
+import { type Authenticator, createApiKey, listApiKeys, revokeApiKey } from '../../api-keys.js';
 import type { Context } from '../../context.js';
 import type { Schemas } from '../../contract.js';
 import {
@@ -42,6 +42,7 @@ import { scimBaseUrl, toConnection, toOrganization } from '../../directory/seria
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
 import { decodeEventCursor, positionBefore, readFeedWaiting } from '../../events/feed.js';
+import type { WebhookTargets } from '../../events/webhook-target.js';
 import {
   createWebhookEndpoint,
   deleteWebhookEndpoint,
@@ -63,9 +64,11 @@ import {
 } from '../../sessions/sessions.js';
 import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
 import { rejectUnsafeJsonInput } from '../json-input.js';
+import { assertInReach, authenticate, authorize, organizationFilter } from './access.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
 import {
+  ApiKeyCreate,
   AttributeMappingsUpdate,
   ConnectionCreate,
   ConnectionUpdate,
@@ -93,32 +96,16 @@ import { apiChange, pathId, pathParam, send, withEventCursor } from './util.js';
 
 export interface V1Deps {
   ctx: Context;
-  apiKeys: ApiKeyVerifier;
+  /** The root key and the scoped API keys. */
+  authenticator: Authenticator;
   bodyLimitBytes: number;
   syncLog: SyncLogWriter;
   keyRing: KeyRing;
   signingKeys: SigningKeys;
+  /** Where webhooks may go (checked when an endpoint's URL is set). */
+  webhookTargets: WebhookTargets;
   /** Resolves when the feed head passes `after` (or on timeout): the long-poll of GET /v1/events. */
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
-}
-
-const unauthorized = () =>
-  new ApiError(
-    401,
-    'unauthorized',
-    'Missing or invalid secret key. Send "Authorization: Bearer <secret key>".',
-    {
-      headers: { 'WWW-Authenticate': 'Bearer realm="roster"' },
-    },
-  );
-
-function requireSecretKey(apiKeys: ApiKeyVerifier) {
-  return (req: Request, _res: Response, next: NextFunction) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match || !apiKeys.verify(match[1]!)) throw unauthorized();
-    next();
-  };
 }
 
 function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
@@ -161,11 +148,14 @@ function idFilter(
 export function v1Router(deps: V1Deps): Router {
   const { ctx } = deps;
   const router = express.Router();
-  router.use(requireSecretKey(deps.apiKeys));
+  router.use(authenticate(deps.authenticator));
+  router.use(authorize);
   router.use(requireJsonBody);
   router.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
   router.use(rejectUnsafeJsonInput);
-  router.use(idempotency(ctx));
+  router.use(idempotency(ctx, deps.keyRing, (req) => req.principal.id));
+  // Every handler below that names a resource first checks that it is in the key's reach
+  // (assertInReach), and every list narrows itself to it (organizationFilter).
 
   // Organizations
   router.post('/organizations', async (req, res) => {
@@ -178,15 +168,20 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      await withEventCursor(ctx, () => listOrganizations(ctx, query)),
+      await withEventCursor(ctx, () =>
+        listOrganizations(ctx, { ...query, organizationId: organizationFilter(req, undefined) }),
+      ),
     );
   });
   router.get('/organizations/:organization_id', async (req, res) => {
-    const row = await getOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
+    const row = await getOrganization(ctx, organizationId);
     send<Schemas['Organization']>(req, res, 200, toOrganization(row));
   });
   router.patch('/organizations/:organization_id', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const patch = parseInput(OrganizationUpdate, req.body ?? {});
     send<Schemas['Organization']>(
       req,
@@ -196,13 +191,16 @@ export function v1Router(deps: V1Deps): Router {
     );
   });
   router.delete('/organizations/:organization_id', async (req, res) => {
-    await deleteOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
+    await deleteOrganization(ctx, organizationId);
     res.status(204).end();
   });
 
   // Memberships
   router.get('/organizations/:organization_id/memberships', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const query = parseInput(MembershipListQuery, req.query, 'query');
     send<Schemas['MembershipList']>(
       req,
@@ -213,6 +211,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/organizations/:organization_id/memberships', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const input = parseInput(MembershipCreate, req.body ?? {});
     send<Schemas['Membership']>(
       req,
@@ -223,11 +222,13 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const id = pathId(req, 'membership_id', 'membership', 'membership');
     send<Schemas['Membership']>(req, res, 200, await getMembership(ctx, organizationId, id));
   });
   router.patch('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const id = pathId(req, 'membership_id', 'membership', 'membership');
     const { role } = parseInput(MembershipUpdate, req.body ?? {});
     send<Schemas['Membership']>(
@@ -239,11 +240,13 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.delete('/organizations/:organization_id/memberships/:membership_id', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     await deleteMembership(ctx, organizationId, pathId(req, 'membership_id', 'membership', 'membership'));
     res.status(204).end();
   });
   router.get('/memberships/:membership_id/explain', async (req, res) => {
     const id = pathId(req, 'membership_id', 'membership', 'membership');
+    await assertInReach(ctx, req, 'memberships', id, 'membership');
     send<Schemas['MembershipExplanation']>(req, res, 200, await explainMembership(ctx, id));
   });
 
@@ -271,6 +274,7 @@ export function v1Router(deps: V1Deps): Router {
   // Connections
   router.get('/organizations/:organization_id/connections', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const query = parseInput(ListQuery, req.query, 'query');
     send<Schemas['ConnectionList']>(
       req,
@@ -285,22 +289,28 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      await withEventCursor(ctx, () => listConnections(ctx, query)),
+      await withEventCursor(ctx, () =>
+        listConnections(ctx, { ...query, organizationId: organizationFilter(req, undefined) }),
+      ),
     );
   });
   router.post('/organizations/:organization_id/connections', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const input = parseInput(ConnectionCreate, req.body ?? {});
     const { connection, token } = await createConnection(ctx, organizationId, input);
     const resource = toConnection(connection, ctx.settings.publicUrl);
     send<Schemas['ConnectionWithToken']>(req, res, 201, { ...resource, scim: { ...resource.scim, token } });
   });
   router.get('/connections/:connection_id', async (req, res) => {
-    const row = await getConnection(ctx, pathId(req, 'connection_id', 'connection', 'connection'));
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
+    const row = await getConnection(ctx, id);
     send<Schemas['Connection']>(req, res, 200, toConnection(row, ctx.settings.publicUrl));
   });
   router.patch('/connections/:connection_id', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const input = parseInput(ConnectionUpdate, req.body ?? {});
     send<Schemas['Connection']>(
       req,
@@ -310,11 +320,14 @@ export function v1Router(deps: V1Deps): Router {
     );
   });
   router.delete('/connections/:connection_id', async (req, res) => {
-    await deleteConnection(ctx, pathId(req, 'connection_id', 'connection', 'connection'));
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
+    await deleteConnection(ctx, id);
     res.status(204).end();
   });
   router.post('/connections/:connection_id/scim_tokens', async (req, res) => {
     const connectionId = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', connectionId, 'connection');
     const input = parseInput(ScimTokenRotate, req.body ?? {});
     const graceMs =
       input.previous_token_grace_seconds === undefined
@@ -331,10 +344,12 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/connections/:connection_id/role_mappings', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     send<Schemas['RoleMappings']>(req, res, 200, await getRoleMappings(ctx, id));
   });
   router.put('/connections/:connection_id/role_mappings', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const { mappings } = parseInput(RoleMappingsUpdate, req.body ?? {});
     send<Schemas['RoleMappings']>(
       req,
@@ -345,10 +360,12 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/connections/:connection_id/attribute_mappings', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     send<Schemas['AttributeMappings']>(req, res, 200, await getAttributeMappings(ctx, id));
   });
   router.put('/connections/:connection_id/attribute_mappings', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const { mappings } = parseInput(AttributeMappingsUpdate, req.body ?? {});
     send<Schemas['AttributeMappings']>(
       req,
@@ -359,6 +376,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/connections/:connection_id/sync', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const { failures } = parseInput(SyncHealthQuery, req.query, 'query');
     await deps.syncLog.flush();
     send<Schemas['SyncHealth']>(req, res, 200, await getSyncHealth(ctx, id, failures));
@@ -371,7 +389,10 @@ export function v1Router(deps: V1Deps): Router {
       listUsers(ctx, {
         limit: q.limit,
         after: q.after,
-        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+        organizationId: organizationFilter(
+          req,
+          idFilter(q.organization_id, 'organization', 'organization_id'),
+        ),
         connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
         email: q.email,
         userName: q.user_name,
@@ -381,7 +402,9 @@ export function v1Router(deps: V1Deps): Router {
     send<Schemas['UserList']>(req, res, 200, page);
   });
   router.get('/users/:user_id', async (req, res) => {
-    send<Schemas['User']>(req, res, 200, await getUser(ctx, pathId(req, 'user_id', 'user', 'user')));
+    const id = pathId(req, 'user_id', 'user', 'user');
+    await assertInReach(ctx, req, 'users', id, 'user');
+    send<Schemas['User']>(req, res, 200, await getUser(ctx, id));
   });
   router.get('/groups', async (req, res) => {
     const q = parseInput(GroupListQuery, req.query, 'query');
@@ -389,17 +412,23 @@ export function v1Router(deps: V1Deps): Router {
       listGroups(ctx, {
         limit: q.limit,
         after: q.after,
-        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+        organizationId: organizationFilter(
+          req,
+          idFilter(q.organization_id, 'organization', 'organization_id'),
+        ),
         connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
       }),
     );
     send<Schemas['GroupList']>(req, res, 200, page);
   });
   router.get('/groups/:group_id', async (req, res) => {
-    send<Schemas['Group']>(req, res, 200, await getGroup(ctx, pathId(req, 'group_id', 'group', 'group')));
+    const id = pathId(req, 'group_id', 'group', 'group');
+    await assertInReach(ctx, req, 'groups', id, 'group');
+    send<Schemas['Group']>(req, res, 200, await getGroup(ctx, id));
   });
   router.get('/groups/:group_id/members', async (req, res) => {
     const id = pathId(req, 'group_id', 'group', 'group');
+    await assertInReach(ctx, req, 'groups', id, 'group');
     const query = parseInput(ListQuery, req.query, 'query');
     send<Schemas['UserList']>(
       req,
@@ -430,7 +459,10 @@ export function v1Router(deps: V1Deps): Router {
               : undefined,
         limit: q.limit,
         types: q.types,
-        organizationId: idFilter(q.organization_id, 'organization', 'organization_id'),
+        organizationId: organizationFilter(
+          req,
+          idFilter(q.organization_id, 'organization', 'organization_id'),
+        ),
       },
       q.wait * 1000,
       deps.waitForFeed,
@@ -446,37 +478,47 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      await withEventCursor(ctx, () => listWebhookEndpoints(ctx, query)),
+      await withEventCursor(ctx, () =>
+        listWebhookEndpoints(ctx, { ...query, organizationId: organizationFilter(req, undefined) }),
+      ),
     );
   });
   router.post('/webhook_endpoints', async (req, res) => {
     const input = parseInput(WebhookEndpointCreate, req.body ?? {});
-    const { endpoint, secret } = await createWebhookEndpoint(ctx, deps.keyRing, input);
+    const reach = req.principal.organizationId;
+    if (reach !== null) {
+      // A confined key's endpoints receive its organization's events only.
+      input.organization_id ??= reach;
+      await assertInReach(ctx, req, 'organizations', input.organization_id, 'organization');
+    }
+    const { endpoint, secret } = await createWebhookEndpoint(ctx, deps.keyRing, deps.webhookTargets, input);
     send<Schemas['WebhookEndpointWithSecret']>(req, res, 201, { ...toWebhookEndpoint(endpoint), secret });
   });
   router.get('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
     const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    await assertInReach(ctx, req, 'webhook_endpoints', id, 'webhook endpoint');
     send<Schemas['WebhookEndpoint']>(req, res, 200, toWebhookEndpoint(await getWebhookEndpoint(ctx, id)));
   });
   router.patch('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
     const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    await assertInReach(ctx, req, 'webhook_endpoints', id, 'webhook endpoint');
     const patch = parseInput(WebhookEndpointUpdate, req.body ?? {});
     send<Schemas['WebhookEndpoint']>(
       req,
       res,
       200,
-      toWebhookEndpoint(await updateWebhookEndpoint(ctx, id, patch)),
+      toWebhookEndpoint(await updateWebhookEndpoint(ctx, deps.webhookTargets, id, patch)),
     );
   });
   router.delete('/webhook_endpoints/:webhook_endpoint_id', async (req, res) => {
-    await deleteWebhookEndpoint(
-      ctx,
-      pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint'),
-    );
+    const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    await assertInReach(ctx, req, 'webhook_endpoints', id, 'webhook endpoint');
+    await deleteWebhookEndpoint(ctx, id);
     res.status(204).end();
   });
   router.get('/webhook_endpoints/:webhook_endpoint_id/deliveries', async (req, res) => {
     const id = pathId(req, 'webhook_endpoint_id', 'webhookEndpoint', 'webhook endpoint');
+    await assertInReach(ctx, req, 'webhook_endpoints', id, 'webhook endpoint');
     const query = parseInput(ListQuery, req.query, 'query');
     send<Schemas['WebhookDeliveryList']>(
       req,
@@ -489,6 +531,8 @@ export function v1Router(deps: V1Deps): Router {
   // Sessions (POST /v1/sessions/refresh is mounted apart: it takes no secret key, see app.ts)
   router.post('/sessions', async (req, res) => {
     const input = parseInput(SessionCreate, req.body ?? {});
+    await assertInReach(ctx, req, 'organizations', input.organization_id, 'organization');
+    await assertInReach(ctx, req, 'users', input.user_id, 'user');
     send<Schemas['SessionTokens']>(
       req,
       res,
@@ -498,14 +542,17 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/sessions/:session_id', async (req, res) => {
     const id = pathId(req, 'session_id', 'session', 'session');
+    await assertInReach(ctx, req, 'sessions', id, 'session');
     send<Schemas['Session']>(req, res, 200, await getSession(ctx, id));
   });
   router.post('/sessions/:session_id/revoke', async (req, res) => {
     const id = pathId(req, 'session_id', 'session', 'session');
+    await assertInReach(ctx, req, 'sessions', id, 'session');
     send<Schemas['Session']>(req, res, 200, await revokeSession(ctx, id));
   });
   router.get('/users/:user_id/sessions', async (req, res) => {
     const id = pathId(req, 'user_id', 'user', 'user');
+    await assertInReach(ctx, req, 'users', id, 'user');
     const query = parseInput(SessionListQuery, req.query, 'query');
     send<Schemas['SessionList']>(
       req,
@@ -516,6 +563,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/users/:user_id/sessions/revoke_all', async (req, res) => {
     const id = pathId(req, 'user_id', 'user', 'user');
+    await assertInReach(ctx, req, 'users', id, 'user');
     send<Schemas['SessionsRevoked']>(req, res, 200, { revoked: await revokeUserSessions(ctx, id) });
   });
 
@@ -531,6 +579,25 @@ export function v1Router(deps: V1Deps): Router {
       'signing key rotated',
     );
     send<Schemas['SigningKey']>(req, res, 200, toSigningKey(key));
+  });
+
+  // API keys (only the root key or the api_keys:write scope reach here: see authorize)
+  router.get('/api_keys', async (req, res) => {
+    const query = parseInput(ListQuery, req.query, 'query');
+    send<Schemas['ApiKeyList']>(req, res, 200, await listApiKeys(ctx, req.principal, query));
+  });
+  router.post('/api_keys', async (req, res) => {
+    const input = parseInput(ApiKeyCreate, req.body ?? {});
+    const created = await createApiKey(ctx, req.principal, input);
+    req.log.info(
+      { api_key_id: created.id, organization_id: created.organization_id, scopes: created.scopes },
+      'API key created',
+    );
+    send<Schemas['ApiKeyWithSecret']>(req, res, 201, created);
+  });
+  router.delete('/api_keys/:api_key_id', async (req, res) => {
+    await revokeApiKey(ctx, req.principal, pathId(req, 'api_key_id', 'apiKey', 'API key'));
+    res.status(204).end();
   });
 
   router.use((req: Request) => {

@@ -200,6 +200,18 @@ export const SessionListQuery = ListQuery.extend({
   status: z.enum(['active', 'revoked', 'expired']).optional(),
 });
 
+export const ApiKeyCreate = z.strictObject({
+  name: z.string().trim().min(1).max(200),
+  organization_id: z
+    .string()
+    .regex(/^org_[0-9a-z]{26}$/, 'must be an organization id')
+    .optional(),
+  scopes: z
+    .array(z.enum(['read', 'write', 'events:read', 'sessions:write', 'api_keys:write']))
+    .min(1)
+    .max(10),
+});
+
 export const SigningKeyRotate = z.strictObject({
   alg: z.enum(['ES256', 'EdDSA']).optional(),
   revoke_previous: z.boolean().optional(),
@@ -232,3 +244,4 @@ contract<Same<z.input<typeof WebhookEndpointUpdate>, Schemas['WebhookEndpointUpd
 contract<Same<z.input<typeof SessionCreate>, Schemas['SessionCreate']>>();
 contract<Same<z.input<typeof SessionRefresh>, Schemas['SessionRefresh']>>();
 contract<Same<z.input<typeof SigningKeyRotate>, Schemas['SigningKeyRotate']>>();
+contract<Same<z.input<typeof ApiKeyCreate>, Schemas['ApiKeyCreate']>>();
