@@ -93,7 +93,9 @@ describe(`refresh reuse interval (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embe
           refreshAt(cluster.processes[i % cluster.processes.length]!, token),
         ),
       );
-      expect(results.map((r) => [r.status, r.body.error?.code ?? round])).toEqual(Array(12).fill([200, round]));
+      expect(results.map((r) => [r.status, r.body.error?.code ?? round])).toEqual(
+        Array(12).fill([200, round]),
+      );
       const pairs = new Set(results.map((r) => r.body.refresh_token));
       expect(pairs.size).toBe(1);
       // The same session token too: the same claims, issue and expiry times.
