@@ -48,6 +48,7 @@ const nodeCrypto: CryptoBackend<KeyObject> = {
 
 /** The parts of an Express request the middleware reads (and where it puts the session). */
 export interface RequestLike {
+  method?: string;
   headers: Record<string, string | string[] | undefined>;
   auth?: RosterAuth | null;
 }
@@ -93,7 +94,7 @@ export function createNodeSessionVerifier(options: Omit<SessionVerifierOptions, 
   return createSessionVerifier({ ...options, crypto: nodeCrypto as CryptoBackend });
 }
 
-const STATUS: Partial<Record<SignedOutReason, number>> = { roster_unavailable: 503 };
+const STATUS: Partial<Record<SignedOutReason, number>> = { roster_unavailable: 503, origin_not_allowed: 403 };
 
 function run(
   verifier: SessionVerifier,

@@ -229,6 +229,57 @@ describe.each(backends)('verifyToken (%s)', (_name, create) => {
     revoked.clear();
     expect((await v.verifyToken(await token())).status).toBe('signed_in');
   });
+
+  it('stops using a key Roster unpublished within jwksMaxAgeMs (default 60 s), and old keys when the JWKS is down', async () => {
+    let published: JWK[] = [keys.es.jwk, keys.ed.jwk];
+    let up = true;
+    const srv = server({ jwks: () => published });
+    let now = NOW;
+    const v = verifier({
+      now: () => now,
+      fetch: async (input, init) => (up ? srv.fetch(input, init) : new Response('down', { status: 503 })),
+    });
+    const t = () => token({ iat: now / 1000 - 1 });
+    expect((await v.verifyToken(await t())).status).toBe('signed_in');
+    // rotate with revoke_previous: the ES256 key leaves the JWKS.
+    published = [keys.ed.jwk];
+    now += 59_000;
+    expect((await v.verifyToken(await t())).status).toBe('signed_in');
+    now += 2_000;
+    expect(await v.verifyToken(await t())).toMatchObject({ reason: 'unknown_key' });
+    expect((await v.verifyToken(await token({ alg: 'EdDSA', iat: now / 1000 - 1 }))).status).toBe(
+      'signed_in',
+    );
+    // Roster unreachable: keys past their age are not trusted any more.
+    up = false;
+    now += 61_000;
+    expect(await v.verifyToken(await token({ alg: 'EdDSA', iat: now / 1000 - 1 }))).toMatchObject({
+      reason: 'roster_unavailable',
+    });
+  });
+
+  it('requires aud when asked to (audience), and ignores it otherwise', async () => {
+    const withAud = (aud: unknown) => token({ payload: { ...claims, aud } });
+    const v = verifier({ audience: ['org_1', 'org_2'] });
+    expect((await v.verifyToken(await withAud('org_1'))).status).toBe('signed_in');
+    expect((await v.verifyToken(await withAud(['org_9', 'org_2']))).status).toBe('signed_in');
+    expect(await v.verifyToken(await withAud('org_3'))).toMatchObject({ reason: 'wrong_audience' });
+    expect(await v.verifyToken(await token())).toMatchObject({ reason: 'wrong_audience' });
+    expect((await verifier().verifyToken(await withAud('org_3'))).status).toBe('signed_in');
+  });
+
+  it('says role_changed when the revocation list holds a newer role for the member', async () => {
+    let stale = true;
+    const v = verifier({
+      revocations: { isRevoked: () => false, isStale: (c) => stale && c.org_role === 'admin' },
+    });
+    expect(await v.verifyToken(await token())).toMatchObject({
+      status: 'signed_out',
+      reason: 'role_changed',
+    });
+    stale = false;
+    expect((await v.verifyToken(await token())).status).toBe('signed_in');
+  });
 });
 
 describe('authenticate: bearer, cookies and the refresh flow', () => {
@@ -245,9 +296,9 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
     expect(
       (await v.authenticate(new Request(ISSUER, { headers: { authorization: `Bearer ${t}` } }))).status,
     ).toBe('signed_in');
-    expect((await v.authenticate({ headers: { cookie: `other=1; roster_session=${t}` } })).status).toBe(
-      'signed_in',
-    );
+    expect(
+      (await v.authenticate({ headers: { cookie: `other=1; __Host-roster_session=${t}` } })).status,
+    ).toBe('signed_in');
     expect(await v.authenticate({ headers: {} })).toMatchObject({ reason: 'missing_token', setCookie: [] });
   });
 
@@ -262,7 +313,9 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
     });
     const v = createSessionVerifier({ baseUrl: ISSUER, fetch: srv.fetch, now: () => NOW });
     const expired = await token({ iat: NOW / 1000 - 3600 });
-    const request = () => ({ headers: { cookie: `roster_session=${expired}; roster_refresh=rst_rt_old` } });
+    const request = () => ({
+      headers: { cookie: `__Host-roster_session=${expired}; __Host-roster_refresh=rst_rt_old` },
+    });
     const results = await Promise.all([
       v.authenticate(request()),
       v.authenticate(request()),
@@ -273,15 +326,15 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
       expect(result.status).toBe('signed_in');
       expect(result.setCookie).toHaveLength(2);
       expect(result.setCookie[0]).toMatch(
-        /^roster_session=.+; Path=\/; HttpOnly; Secure; SameSite=Lax; Max-Age=86400$/,
+        /^__Host-roster_session=.+; Path=\/; HttpOnly; Secure; SameSite=Lax; Max-Age=86400$/,
       );
-      expect(result.setCookie[1]).toMatch(/^roster_refresh=rst_rt_new;/);
+      expect(result.setCookie[1]).toMatch(/^__Host-roster_refresh=rst_rt_new;/);
     }
   });
 
   it('clears the cookies when the refresh is refused, keeps them when Roster is down', async () => {
     const expired = await token({ iat: NOW / 1000 - 3600 });
-    const headers = { cookie: `roster_session=${expired}; roster_refresh=rst_rt_dead` };
+    const headers = { cookie: `__Host-roster_session=${expired}; __Host-roster_refresh=rst_rt_dead` };
     const refused = createSessionVerifier({
       baseUrl: ISSUER,
       now: () => NOW,
@@ -293,8 +346,8 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
     const result = await refused.authenticate({ headers });
     expect(result).toMatchObject({ status: 'signed_out', reason: 'user_inactive' });
     expect(result.setCookie).toEqual([
-      'roster_session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0',
-      'roster_refresh=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0',
+      '__Host-roster_session=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0',
+      '__Host-roster_refresh=; Path=/; HttpOnly; Secure; SameSite=Lax; Max-Age=0',
     ]);
     const down = createSessionVerifier({
       baseUrl: ISSUER,
@@ -312,18 +365,126 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
     const v = createSessionVerifier({ baseUrl: ISSUER, fetch: srv.fetch, now: () => NOW });
     const forged = await token({ key: keys.other.privateKey });
     expect(
-      await v.authenticate({ headers: { cookie: `roster_session=${forged}; roster_refresh=x` } }),
+      await v.authenticate({
+        headers: { cookie: `__Host-roster_session=${forged}; __Host-roster_refresh=x` },
+      }),
     ).toMatchObject({
       reason: 'invalid_signature',
     });
     const expired = await token({ iat: NOW / 1000 - 3600 });
     expect(
-      await v.authenticate({ headers: { authorization: `Bearer ${expired}`, cookie: 'roster_refresh=x' } }),
+      await v.authenticate({
+        headers: { authorization: `Bearer ${expired}`, cookie: '__Host-roster_refresh=x' },
+      }),
     ).toMatchObject({
       reason: 'token_expired',
     });
     expect(srv.calls.refresh).toBe(0);
   });
+
+  it('names the cookies __Host-… by default, plainly for plain-http development', async () => {
+    const fresh = await tokens(NOW / 1000);
+    const secure = createSessionVerifier({ baseUrl: ISSUER, fetch: server().fetch, now: () => NOW });
+    expect(secure.sessionCookies(fresh).map((c) => c.split('=')[0])).toEqual([
+      '__Host-roster_session',
+      '__Host-roster_refresh',
+    ]);
+    for (const cookie of secure.sessionCookies(fresh)) {
+      expect(cookie).toMatch(/; Path=\/;/);
+      expect(cookie).toMatch(/; Secure;/);
+      expect(cookie).not.toMatch(/Domain=/);
+    }
+    const dev = createSessionVerifier({
+      baseUrl: ISSUER,
+      fetch: server().fetch,
+      now: () => NOW,
+      cookies: { secure: false },
+    });
+    expect(dev.sessionCookies(fresh).map((c) => c.split('=')[0])).toEqual([
+      'roster_session',
+      'roster_refresh',
+    ]);
+    const t = await token();
+    expect((await dev.authenticate({ headers: { cookie: `roster_session=${t}` } })).status).toBe('signed_in');
+    // A cookie without the prefix (e.g. planted by a subdomain) is not read by a secure verifier.
+    expect(await secure.authenticate({ headers: { cookie: `roster_session=${t}` } })).toMatchObject({
+      reason: 'missing_token',
+    });
+  });
+
+  it('with SameSite=None, unsafe cookie requests need an allowed Origin', async () => {
+    const t = await token();
+    const make = (cookies: SessionVerifierOptions['cookies']) =>
+      createSessionVerifier({ baseUrl: ISSUER, fetch: server().fetch, now: () => NOW, cookies });
+    const none = make({ sameSite: 'none' });
+    const request = (method: string, origin?: string) => ({
+      method,
+      headers: {
+        host: 'app.example.com',
+        cookie: `__Host-roster_session=${t}`,
+        ...(origin ? { origin } : {}),
+      },
+    });
+    expect(await none.authenticate(request('POST', 'https://evil.example'))).toMatchObject({
+      status: 'signed_out',
+      reason: 'origin_not_allowed',
+    });
+    expect(await none.authenticate(request('DELETE'))).toMatchObject({ reason: 'origin_not_allowed' });
+    expect((await none.authenticate(request('POST', 'https://app.example.com'))).status).toBe('signed_in');
+    expect((await none.authenticate(request('GET', 'https://evil.example'))).status).toBe('signed_in');
+    // Bearer tokens are not sent by browsers on their own: no origin check.
+    expect(
+      (
+        await none.authenticate({
+          method: 'POST',
+          headers: { authorization: `Bearer ${t}`, origin: 'https://evil.example' },
+        })
+      ).status,
+    ).toBe('signed_in');
+    const listed = make({ sameSite: 'none', allowedOrigins: ['https://spa.example.com/'] });
+    expect((await listed.authenticate(request('PUT', 'https://spa.example.com'))).status).toBe('signed_in');
+    expect(await listed.authenticate(request('PUT', 'https://app.example.com'))).toMatchObject({
+      reason: 'origin_not_allowed',
+    });
+    // Lax cookies are not sent on cross-site POSTs: nothing to check.
+    expect((await make({}).authenticate(request('POST', 'https://evil.example'))).status).toBe('signed_in');
+  });
+
+  it('refreshes a role_changed cookie token transparently', async () => {
+    const fresh = {
+      ...(await tokens(NOW / 1000)),
+      token: await token({ payload: { ...claims, org_role: 'viewer' } }),
+    };
+    const srv = server({ refresh: () => Response.json(fresh) });
+    const v = createSessionVerifier({
+      baseUrl: ISSUER,
+      fetch: srv.fetch,
+      now: () => NOW,
+      revocations: { isRevoked: () => false, isStale: (c) => c.org_role !== 'viewer' },
+    });
+    const result = await v.authenticate({
+      headers: { cookie: `__Host-roster_session=${await token()}; __Host-roster_refresh=rst_rt_old` },
+    });
+    expect(result).toMatchObject({ status: 'signed_in', auth: { role: 'viewer' } });
+    expect(srv.calls.refresh).toBe(1);
+  });
+
+  it('keeps at most 10,000 refreshes in its de-duplication map', async () => {
+    const srv = { calls: { refresh: 0 } };
+    const fetch = async () => {
+      srv.calls.refresh++;
+      return new Response('{"error":{"code":"session_revoked"}}', { status: 401 });
+    };
+    const v = createSessionVerifier({ baseUrl: ISSUER, fetch, now: () => NOW });
+    const present = (i: number) =>
+      v.authenticate({ headers: { cookie: `__Host-roster_refresh=rst_rt_${i}` } });
+    for (let i = 0; i <= 10_000; i++) await present(i);
+    expect(srv.calls.refresh).toBe(10_001);
+    await present(10_000); // remembered
+    expect(srv.calls.refresh).toBe(10_001);
+    await present(0); // the oldest was dropped
+    expect(srv.calls.refresh).toBe(10_002);
+  }, 30_000);
 });
 
 describe('permissions', () => {

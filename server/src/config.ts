@@ -96,6 +96,7 @@ const envSchema = z.object({
   ROSTER_SESSION_LIFETIME: duration('30d', { min: 60_000 }),
   ROSTER_SIGNING_ALG: z.enum(['ES256', 'EdDSA'], { error: 'must be ES256 or EdDSA' }).default('ES256'),
   ROSTER_REFRESH_RATE_LIMIT: positiveInt(5, 1_000_000),
+  ROSTER_REFRESH_REUSE_INTERVAL: duration('10s', { max: 60_000 }),
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_AUTH_FAILURE_RATE_LIMIT: positiveInt(10, 1_000_000),
@@ -170,6 +171,11 @@ export interface Config {
   readonly signingAlg: 'ES256' | 'EdDSA';
   /** Refreshes per second per session (token bucket, per process). */
   readonly refreshRateLimit: number;
+  /**
+   * How long a just-rotated refresh token still answers its successor pair (idempotently) instead
+   * of revoking the session as stolen: parallel requests and replicas racing one refresh cookie.
+   */
+  readonly refreshReuseIntervalMs: number;
   readonly scimTokenGraceMs: number;
   /** SCIM requests per second per connection, per server process. */
   readonly scimRateLimit: number;
@@ -232,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sessionLifetimeMs: e.ROSTER_SESSION_LIFETIME,
     signingAlg: e.ROSTER_SIGNING_ALG,
     refreshRateLimit: e.ROSTER_REFRESH_RATE_LIMIT,
+    refreshReuseIntervalMs: e.ROSTER_REFRESH_REUSE_INTERVAL,
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
     authFailureRateLimit: e.ROSTER_AUTH_FAILURE_RATE_LIMIT,

@@ -40,6 +40,7 @@ export type Settings = Pick<
   Config,
   | 'sessionTtlMs'
   | 'sessionLifetimeMs'
+  | 'refreshReuseIntervalMs'
   | 'scimTokenGraceMs'
   | 'deletedRetentionMs'
   | 'eventRetentionMs'

@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sql } from 'kysely';
@@ -16,6 +16,7 @@ import type { Logger } from './log.js';
  */
 export class KeyRing {
   readonly #key: Buffer;
+  readonly #macKeys = new Map<string, Buffer>();
 
   constructor(key: Buffer) {
     if (key.length !== 32) throw new Error('the encryption key must be 32 bytes');
@@ -35,6 +36,20 @@ export class KeyRing {
     const decipher = createDecipheriv('aes-256-gcm', this.#key, raw.subarray(0, 12));
     decipher.setAuthTag(raw.subarray(12, 28));
     return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
+  }
+
+  /**
+   * A keyed digest (HMAC-SHA-256) under a subkey derived for `purpose` (HKDF), never the
+   * encryption key itself: values that must be re-computable from a secret the client presents,
+   * yet unforgeable from what the database holds (a refresh token's successor).
+   */
+  mac(purpose: string, data: string): Buffer {
+    let key = this.#macKeys.get(purpose);
+    if (!key) {
+      key = Buffer.from(hkdfSync('sha256', this.#key, Buffer.alloc(0), `roster mac: ${purpose}`, 32));
+      this.#macKeys.set(purpose, key);
+    }
+    return createHmac('sha256', key).update(data, 'utf8').digest();
   }
 }
 

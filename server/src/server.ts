@@ -135,6 +135,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       publicUrl,
       sessionTtlMs: config.sessionTtlMs,
       sessionLifetimeMs: config.sessionLifetimeMs,
+      refreshReuseIntervalMs: config.refreshReuseIntervalMs,
       scimTokenGraceMs: config.scimTokenGraceMs,
       deletedRetentionMs: config.deletedRetentionMs,
       eventRetentionMs: config.eventRetentionMs,

@@ -4,29 +4,28 @@
  *    (`@roster/sdk/express`, `authenticate` of an `Authorization: Bearer` request) over distinct
  *    tokens, next to raw `node:crypto` verification of the same signatures in the same run, for
  *    ES256 and EdDSA; and the WebCrypto verifier (`verifySession`, edge runtimes) for reference.
- * 2. Refresh latency on PostgreSQL (DATABASE_URL) through the built server: sequential refreshes,
- *    then 16 sessions refreshing concurrently.
+ * 2. Refresh through the built server, on PostgreSQL (DATABASE_URL) and on PGlite: one session
+ *    refreshing back to back, then 16 sessions concurrently; next to the machine's limits for the
+ *    same work measured in the same run (one ES256 signature with node:crypto; one
+ *    `UPDATE … RETURNING` of a session row through pg), and Roster's figures as a ratio of them.
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
-import { createPublicKey, verify } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createRoster, createSessionVerifier } from '@roster/sdk';
 import { createNodeSessionVerifier } from '@roster/sdk/express';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
-import { arg, freshDatabase, startRoster } from '../../server/bench/lib.js';
+import pg from 'pg';
+import { arg, Client, freshDatabase, startRoster } from '../../server/bench/lib.js';
 
 const TOKENS = arg('tokens', 20_000);
 const REFRESHES = arg('refreshes', 2_000);
 const CONCURRENCY = arg('concurrency', 16);
 const ISSUER = 'https://roster.bench';
-
-function stats(values: number[]) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p: number) =>
-    sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-  return `p50 ${at(50).toFixed(2)} ms  p95 ${at(95).toFixed(2)} ms  p99 ${at(99).toFixed(2)} ms  max ${sorted[sorted.length - 1]?.toFixed(2)} ms`;
-}
 
 async function verification(alg: 'ES256' | 'EdDSA') {
   const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
@@ -107,90 +106,170 @@ async function verification(alg: 'ES256' | 'EdDSA') {
   );
 }
 
-async function refreshLatency() {
-  const adminUrl = process.env.DATABASE_URL;
-  if (!adminUrl) {
-    console.log('\nrefresh latency: skipped (set DATABASE_URL to measure it on PostgreSQL)');
-    return;
-  }
-  const database = await freshDatabase(adminUrl);
-  const secretKey = `rst_sk_bench_${'x'.repeat(40)}`;
-  try {
-    const server = await startRoster({
-      DATABASE_URL: database.url,
-      ROSTER_SECRET_KEY: secretKey,
-      ROSTER_REFRESH_RATE_LIMIT: '1000000',
-    });
-    try {
-      const roster = createRoster({ baseUrl: server.url, secretKey });
-      const org = await roster.organizations.create({ name: 'Bench' });
-      const members = [];
-      for (let i = 0; i < CONCURRENCY; i++) {
-        members.push(
-          await roster.organizations.addMember({ organizationId: org.id, email: `m${i}@bench.test` }),
-        );
-      }
-      const refreshOnce = async (refreshToken: string) => {
-        const response = await fetch(`${server.url}/v1/sessions/refresh`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ refresh_token: refreshToken }),
-        });
-        const body = (await response.json()) as { refresh_token: string };
-        if (response.status !== 200) throw new Error(`refresh answered ${response.status}`);
-        return body.refresh_token;
-      };
-
-      // Sequential: one session refreshing back to back.
-      let token = (await roster.sessions.create({ user_id: members[0]!.user.id, organization_id: org.id }))
-        .refresh_token;
-      for (let i = 0; i < 100; i++) token = await refreshOnce(token); // warm-up
-      const sequential: number[] = [];
-      for (let i = 0; i < REFRESHES; i++) {
+/** Latencies and throughput of `count` operations run by `concurrency` workers. */
+async function measure(count: number, concurrency: number, op: (worker: number) => Promise<void>) {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, worker) => {
+      while (next++ < count) {
         const t0 = performance.now();
-        token = await refreshOnce(token);
-        sequential.push(performance.now() - t0);
+        await op(worker);
+        latencies.push(performance.now() - t0);
       }
-      console.log(`\nrefresh on PostgreSQL, one session, ${REFRESHES} in a row:`);
-      console.log(`  ${stats(sequential)}`);
+    }),
+  );
+  const sorted = latencies.sort((a, b) => a - b);
+  const at = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return { perSecond: count / ((performance.now() - started) / 1000), p50: at(50), p99: at(99) };
+}
 
-      // Concurrent: CONCURRENCY sessions of different users.
-      const tokens = await Promise.all(
-        members.map(
-          async (m) =>
-            (await roster.sessions.create({ user_id: m.user.id, organization_id: org.id })).refresh_token,
-        ),
-      );
-      const concurrent: number[] = [];
-      const per = Math.ceil(REFRESHES / CONCURRENCY);
-      const started = performance.now();
-      await Promise.all(
-        tokens.map(async (initial) => {
-          let t = initial;
-          for (let i = 0; i < per; i++) {
-            const t0 = performance.now();
-            t = await refreshOnce(t);
-            concurrent.push(performance.now() - t0);
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      console.log(
-        `\nrefresh on PostgreSQL, ${CONCURRENCY} sessions concurrently, ${concurrent.length} refreshes:`,
-      );
-      console.log(`  ${(concurrent.length / seconds).toFixed(0)} refreshes/s   ${stats(concurrent)}`);
-    } finally {
-      await server.stop();
-    }
+type Measured = Awaited<ReturnType<typeof measure>>;
+
+/** The machine's limit for the signing half of a refresh: ES256 signatures with node:crypto, one core. */
+function signLimit(): number {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const input = Buffer.from(`${'a'.repeat(36)}.${'b'.repeat(260)}`, 'latin1');
+  const n = 5_000;
+  let best = 0;
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    for (let i = 0; i < n; i++) sign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    best = Math.max(best, n / ((performance.now() - started) / 1000));
+  }
+  return best;
+}
+
+/**
+ * The machine's limit for the database half of a refresh: one `UPDATE … RETURNING` of a session
+ * row through `pg` (prepared), from this process, on the server's database.
+ */
+async function updateLimit(databaseUrl: string, sessionIds: string[]) {
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: CONCURRENCY });
+  try {
+    const update = (id: string) =>
+      pool.query({
+        name: 'bench_update_session',
+        text: 'update sessions set last_refreshed_at = now() where id = $1 returning *',
+        values: [id],
+      });
+    await measure(200, CONCURRENCY, (w) => update(sessionIds[w % sessionIds.length]!).then(() => undefined));
+    const one = await measure(REFRESHES / 2, 1, () => update(sessionIds[0]!).then(() => undefined));
+    const many = await measure(REFRESHES, CONCURRENCY, (w) =>
+      update(sessionIds[w % sessionIds.length]!).then(() => undefined),
+    );
+    return { one, many };
   } finally {
-    await database.drop();
+    await pool.end();
+  }
+}
+
+async function refreshBench(env: Record<string, string>) {
+  const secretKey = `rst_sk_bench_${'x'.repeat(40)}`;
+  const server = await startRoster({
+    ...env,
+    ROSTER_SECRET_KEY: secretKey,
+    ROSTER_REFRESH_RATE_LIMIT: '1000000',
+  });
+  try {
+    const roster = createRoster({ baseUrl: server.url, secretKey });
+    const org = await roster.organizations.create({ name: 'Bench' });
+    const members = [];
+    for (let i = 0; i < CONCURRENCY; i++) {
+      members.push(
+        await roster.organizations.addMember({ organizationId: org.id, email: `m${i}@bench.test` }),
+      );
+    }
+    const client = new Client(server.url, CONCURRENCY);
+    const refreshOnce = async (refreshToken: string) => {
+      const reply = await client.request(
+        'POST',
+        '/v1/sessions/refresh',
+        { 'content-type': 'application/json' },
+        { refresh_token: refreshToken },
+      );
+      if (reply.status !== 200) throw new Error(`refresh answered ${reply.status}: ${reply.body}`);
+      return (JSON.parse(reply.body) as { refresh_token: string }).refresh_token;
+    };
+    const created = await Promise.all(
+      members.map((m) => roster.sessions.create({ user_id: m.user.id, organization_id: org.id })),
+    );
+    const tokens = created.map((c) => c.refresh_token);
+    const sessionIds = created.map((c) => c.id);
+    // Warm-up, then one session in a row, then every session at once (each worker its own session).
+    await measure(200, CONCURRENCY, async (w) => {
+      tokens[w] = await refreshOnce(tokens[w]!);
+    });
+    const one = await measure(REFRESHES / 2, 1, async () => {
+      tokens[0] = await refreshOnce(tokens[0]!);
+    });
+    const many = await measure(REFRESHES, CONCURRENCY, async (w) => {
+      tokens[w] = await refreshOnce(tokens[w]!);
+    });
+    client.close();
+    return { one, many, sessionIds };
+  } finally {
+    await server.stop();
+  }
+}
+
+const row = (name: string, m: Measured, extra = '') =>
+  console.log(
+    `  ${name.padEnd(44)}${m.perSecond.toFixed(0).padStart(7)} /s   p50 ${m.p50.toFixed(2).padStart(6)} ms   p99 ${m.p99.toFixed(2).padStart(6)} ms${extra}`,
+  );
+
+async function refreshes() {
+  const sign = signLimit();
+  console.log(`\nrefresh: ${REFRESHES} refreshes per phase, ${CONCURRENCY} sessions concurrently`);
+  console.log(`  machine limit: ES256 signature, node:crypto, one core      ${sign.toFixed(0)} /s`);
+
+  const adminUrl = process.env.DATABASE_URL;
+  if (adminUrl) {
+    const database = await freshDatabase(adminUrl);
+    try {
+      const roster = await refreshBench({ DATABASE_URL: database.url });
+      const limit = await updateLimit(database.url, roster.sessionIds);
+      console.log('PostgreSQL:');
+      row('machine limit: UPDATE … RETURNING, 1 client', limit.one);
+      row(`machine limit: UPDATE … RETURNING, ${CONCURRENCY} clients`, limit.many);
+      const bound = Math.min(limit.many.perSecond, sign);
+      row(
+        'roster refresh, 1 session',
+        roster.one,
+        `   ${(limit.one.p50 / roster.one.p50).toFixed(2)}x limit (p50)`,
+      );
+      row(
+        `roster refresh, ${CONCURRENCY} sessions`,
+        roster.many,
+        `   ${(roster.many.perSecond / bound).toFixed(2)}x limit (aims: ≥ 1,000 /s, p99 < 50 ms, ≥ 0.5x)`,
+      );
+    } finally {
+      await database.drop();
+    }
+  } else {
+    console.log('PostgreSQL: skipped (set DATABASE_URL)');
+  }
+
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'roster-bench-sessions-'));
+  try {
+    const roster = await refreshBench({ ROSTER_DATA_DIR: dataDir });
+    console.log('PGlite (embedded, one connection):');
+    row('roster refresh, 1 session', roster.one);
+    row(
+      `roster refresh, ${CONCURRENCY} sessions`,
+      roster.many,
+      `   ${(roster.many.perSecond / sign).toFixed(2)}x signature limit`,
+    );
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 async function main() {
   await verification('ES256');
   await verification('EdDSA');
-  await refreshLatency();
+  await refreshes();
 }
 
 main().catch((error) => {

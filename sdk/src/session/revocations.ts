@@ -22,6 +22,18 @@ interface RevokedSession {
   until: number;
 }
 
+/** A member's role as of its last change: tokens with another role are stale. */
+interface MemberRole {
+  role: string;
+  until: number;
+}
+
+/** A role's permissions as of its last change: tokens of that role with others are stale. */
+interface RolePermissions {
+  permissions: ReadonlySet<string>;
+  until: number;
+}
+
 interface RevokedUser {
   /** Tokens issued (iat, seconds) before this are rejected. */
   before: number;
@@ -33,6 +45,13 @@ interface RevokedUser {
  * default), so a revoked session would otherwise stay usable until its token expires; this list
  * follows the events feed (`session.revoked`, plus `user.deactivated` and `user.deleted`) and makes
  * the verifier reject such tokens within about a second of the revocation.
+ *
+ * Role and permission changes too: `membership.updated` (a mapping change, a group change, a
+ * pinned role) gives a member's new role, `role.updated` a role's new permissions; a token that
+ * carries another role or other permissions is then stale (`role_changed`), and the middleware
+ * refreshes it (with session cookies) to one with the new ones. The comparison is by content, not
+ * by time: a token issued a moment after the change from data read a moment before it is still
+ * caught, and a refreshed token passes at once.
  *
  * Memory is bounded by the revocations of one token lifetime: each entry is dropped when the last
  * token it could concern has expired (`session.revoked` events carry `token_expires_at`).
@@ -54,7 +73,12 @@ export function createRevocationList(options: RevocationListOptions) {
     'session.revoked',
     'user.deactivated',
     'user.deleted',
+    'membership.updated',
+    'role.updated',
   ];
+  const members = new Map<string, MemberRole>();
+  const roles = new Map<string, RolePermissions>();
+  const memberKey = (organizationId: string, userId: string) => `${organizationId} ${userId}`;
   let following: Promise<void> | undefined;
   let sweptAt = 0;
 
@@ -63,6 +87,8 @@ export function createRevocationList(options: RevocationListOptions) {
     sweptAt = at;
     for (const [id, entry] of sessions) if (entry.until <= at) sessions.delete(id);
     for (const [id, entry] of users) if (entry.until <= at) users.delete(id);
+    for (const [id, entry] of members) if (entry.until <= at) members.delete(id);
+    for (const [id, entry] of roles) if (entry.until <= at) roles.delete(id);
   }
 
   function apply(event: { type: string; created_at: string; data: Record<string, unknown> }): void {
@@ -78,6 +104,20 @@ export function createRevocationList(options: RevocationListOptions) {
       // A minute of margin covers clock skew between Roster and this process.
       const until = (Number.isFinite(tokensUntil) ? tokensUntil : createdAt + lookbackMs) + 60_000;
       if (until > at) sessions.set(id, { until });
+    } else if (event.type === 'membership.updated') {
+      // Tokens issued before the change (or from data read just before it) expire within a token
+      // lifetime of it: remembered that long, like a revoked user.
+      const user = event.data.user as { id?: unknown } | undefined;
+      const { organization_id: organizationId, role } = event.data;
+      if (typeof user?.id !== 'string' || typeof organizationId !== 'string' || typeof role !== 'string')
+        return;
+      const until = createdAt + lookbackMs;
+      if (until > at) members.set(memberKey(organizationId, user.id), { role, until });
+    } else if (event.type === 'role.updated') {
+      const { key, permissions } = event.data;
+      if (typeof key !== 'string' || !Array.isArray(permissions)) return;
+      const until = createdAt + lookbackMs;
+      if (until > at) roles.set(key, { permissions: new Set(permissions.map(String)), until });
     } else {
       const id = event.data.id;
       if (typeof id !== 'string' || !Number.isFinite(createdAt)) return;
@@ -146,10 +186,22 @@ export function createRevocationList(options: RevocationListOptions) {
       const user = users.get(claims.sub);
       return user !== undefined && user.until > at && claims.iat < user.before;
     },
-    /** Entries held (sessions and users); drops to zero as revocations age out. */
+    isStale(claims: Pick<SessionClaims, 'sub' | 'org_id' | 'org_role' | 'org_permissions'>): boolean {
+      if (members.size === 0 && roles.size === 0) return false;
+      const at = now();
+      const member = members.get(memberKey(claims.org_id, claims.sub));
+      if (member && member.until > at && member.role !== claims.org_role) return true;
+      const role = roles.get(claims.org_role);
+      if (!role || role.until <= at) return false;
+      return (
+        role.permissions.size !== new Set(claims.org_permissions).size ||
+        !claims.org_permissions.every((p) => role.permissions.has(p))
+      );
+    },
+    /** Entries held (sessions, users, members, roles); drops to zero as changes age out. */
     get size(): number {
       sweep(now(), true);
-      return sessions.size + users.size;
+      return sessions.size + users.size + members.size + roles.size;
     },
     /** Stops following the feed. */
     async stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import {
   clearedSessionCookies,
+  originAllowed,
   parseCookies,
   type ResolvedCookieOptions,
   resolveCookieOptions,
@@ -16,6 +17,11 @@ export interface SessionClaims {
   sub: string;
   /** The session id. */
   sid: string;
+  /**
+   * The audience: the organization id (tokens signed before it was added lack it). See the
+   * verifier's `audience` option.
+   */
+  aud?: string | string[];
   org_id: string;
   org_role: string;
   org_permissions: string[];
@@ -50,12 +56,21 @@ export type SignedOutReason =
   | 'unknown_key'
   | 'invalid_signature'
   | 'wrong_issuer'
+  /** `aud` is not one of the verifier's `audience` (another organization's token). */
+  | 'wrong_audience'
   | 'token_expired'
   | 'token_not_yet_valid'
   /** Signed, but a claim Roster always sets is missing or of the wrong type. */
   | 'invalid_claims'
   /** Revoked (revocation list, or the refresh was refused for that reason). */
   | 'session_revoked'
+  /**
+   * The member's role or permissions changed after the token was issued (revocation list): a
+   * refresh gets a token with the new ones. With session cookies the middleware refreshes by itself.
+   */
+  | 'role_changed'
+  /** A cookie-authenticated unsafe request from an origin not allowed (`SameSite=None` cookies). */
+  | 'origin_not_allowed'
   | 'session_expired'
   | 'user_inactive'
   | 'not_a_member'
@@ -72,6 +87,8 @@ export type AuthenticateResult = SessionResult & { setCookie: string[] };
 /** What the verifier asks a revocation list (see `createRevocationList`). */
 export interface RevocationCheck {
   isRevoked(claims: Pick<SessionClaims, 'sid' | 'sub' | 'iat'>): boolean;
+  /** True when the token's role or permissions are no longer the member's (a refresh updates them). */
+  isStale?(claims: Pick<SessionClaims, 'sub' | 'org_id' | 'org_role' | 'org_permissions'>): boolean;
 }
 
 export interface SessionVerifierOptions {
@@ -79,13 +96,23 @@ export interface SessionVerifierOptions {
   baseUrl: string;
   /** Expected `iss`: the server's ROSTER_PUBLIC_URL. Default: `baseUrl`. */
   issuer?: string;
+  /**
+   * Required `aud`: the organization id(s) this app serves. Tokens of any other organization (and
+   * tokens without `aud`, signed before Roster set it) are refused as `wrong_audience`. Default:
+   * `aud` is not checked.
+   */
+  audience?: string | string[];
   /** Default: `<baseUrl>/.well-known/jwks.json`. */
   jwksUrl?: string;
   /** Tolerated clock difference for `exp` and `nbf`. Default 5 s. */
   clockSkewSeconds?: number;
   /** Least time between two JWKS fetches caused by an unknown `kid`. Default 30 s. */
   jwksCooldownMs?: number;
-  /** The JWKS is fetched again after this long. Default 10 min. */
+  /**
+   * Keys are used for at most this long after they were fetched; then the JWKS is fetched again,
+   * so that a key Roster unpublished (`rotate` with `revoke_previous`) stops verifying within it.
+   * If Roster cannot be reached then, verification answers `roster_unavailable`. Default 60 s.
+   */
   jwksMaxAgeMs?: number;
   /** Session cookies (read, and written after a refresh); `false` reads the Authorization header only. */
   cookies?: SessionCookieOptions | false;
@@ -154,17 +181,23 @@ class JwksCache {
     this.#now = now;
   }
 
+  /** The key for `kid` when it is known and fresh, without waiting (the common case). */
+  peek(kid: string): LoadedKey | undefined {
+    return this.#now() - this.#fetchedAt <= this.#maxAgeMs ? this.#keys.get(kid) : undefined;
+  }
+
   /** The key for `kid`, `undefined` when the JWKS has none, or throws when the JWKS cannot be had. */
   async get(kid: string): Promise<LoadedKey | undefined> {
-    const now = this.#now();
-    if (now - this.#fetchedAt > this.#maxAgeMs) await this.#refresh().catch(() => undefined);
+    if (this.#now() - this.#fetchedAt > this.#maxAgeMs) await this.#refresh().catch(() => undefined);
+    // Keys past their age are not used, even when the JWKS cannot be fetched again: a key Roster
+    // revoked must stop verifying within maxAgeMs.
+    if (this.#now() - this.#fetchedAt > this.#maxAgeMs) {
+      throw new Error(`the JWKS at ${this.#url} could not be fetched`);
+    }
     let key = this.#keys.get(kid);
     if (!key && this.#now() - this.#attemptedAt >= this.#cooldownMs) {
       await this.#refresh().catch(() => undefined);
       key = this.#keys.get(kid);
-    }
-    if (!key && this.#fetchedAt === Number.NEGATIVE_INFINITY) {
-      throw new Error(`the JWKS at ${this.#url} could not be fetched`);
     }
     return key;
   }
@@ -225,6 +258,7 @@ const REFRESHABLE = new Set<SignedOutReason>([
   'missing_token',
   'token_expired',
   'session_revoked',
+  'role_changed',
   'unknown_key',
 ]);
 
@@ -261,28 +295,32 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     fetchImpl,
     backend,
     options.jwksCooldownMs ?? 30_000,
-    options.jwksMaxAgeMs ?? 600_000,
+    options.jwksMaxAgeMs ?? 60_000,
     now,
   );
 
-  async function verifyToken(token: string | null | undefined): Promise<SessionResult> {
-    if (!token) return signedOut('missing_token', 'No session token.');
-    if (token.length > MAX_TOKEN_LENGTH) return signedOut('malformed_token', 'The token is too long.');
-    const first = token.indexOf('.');
-    const second = token.indexOf('.', first + 1);
-    if (
-      first <= 0 ||
-      second <= first + 1 ||
-      second === token.length - 1 ||
-      token.indexOf('.', second + 1) !== -1
-    ) {
-      return signedOut('malformed_token', 'Not a compact JWT.');
-    }
+  const audiences =
+    options.audience === undefined
+      ? undefined
+      : new Set(Array.isArray(options.audience) ? options.audience : [options.audience]);
+
+  // Decoded protected headers, by their encoded form: every token a key signs has the same header,
+  // so it is decoded once per key, not once per token. Bounded: a header is attacker-chosen.
+  const headers = new Map<string, { alg: SessionAlg; kid: string } | SessionResult>();
+
+  function headerOf(encoded: string): { alg: SessionAlg; kid: string } | SessionResult {
+    const known = headers.get(encoded);
+    if (known) return known;
+    const parsed = parseHeader(encoded);
+    if (headers.size >= 64) headers.clear();
+    headers.set(encoded, parsed);
+    return parsed;
+  }
+
+  function parseHeader(encoded: string): { alg: SessionAlg; kid: string } | SessionResult {
     let header: { alg?: unknown; kid?: unknown; typ?: unknown; crit?: unknown };
-    let signature: Uint8Array;
     try {
-      header = JSON.parse(backend.base64urlText(token.slice(0, first)));
-      signature = backend.base64url(token.slice(second + 1));
+      header = JSON.parse(backend.base64urlText(encoded));
     } catch {
       return signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
     }
@@ -299,21 +337,53 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     if (header.typ !== undefined && header.typ !== 'JWT')
       return signedOut('malformed_token', 'typ is not JWT.');
     if (!isString(header.kid)) return signedOut('malformed_token', 'The token has no kid.');
-    const alg = header.alg as SessionAlg;
+    return { alg: header.alg as SessionAlg, kid: header.kid };
+  }
 
-    let key: LoadedKey | undefined;
-    try {
-      key = await jwks.get(header.kid);
-    } catch (error) {
-      return signedOut('roster_unavailable', (error as Error).message);
+  /**
+   * Verifies a token. Nothing about a token's verdict is cached: each call checks the signature,
+   * `exp` against the clock and the revocation list as they are now. Without waiting for anything
+   * when the key is known and fresh (no promise per step on the hot path).
+   */
+  async function verifyToken(token: string | null | undefined): Promise<SessionResult> {
+    if (!token) return signedOut('missing_token', 'No session token.');
+    if (token.length > MAX_TOKEN_LENGTH) return signedOut('malformed_token', 'The token is too long.');
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    if (
+      first <= 0 ||
+      second <= first + 1 ||
+      second === token.length - 1 ||
+      token.indexOf('.', second + 1) !== -1
+    ) {
+      return signedOut('malformed_token', 'Not a compact JWT.');
     }
-    if (!key) return signedOut('unknown_key', `No published key has kid ${JSON.stringify(header.kid)}.`);
-    if (key.alg !== alg)
-      return signedOut('unsupported_algorithm', `Key ${header.kid} is for ${key.alg}, not ${alg}.`);
-    if (signature.length !== 64) return signedOut('invalid_signature', 'The signature has the wrong length.');
-    let valid: boolean;
+    const header = headerOf(token.slice(0, first));
+    if ('status' in header) return header;
+    const { alg, kid } = header;
+    let signature: Uint8Array;
     try {
-      valid = await backend.verify(alg, key.key, token.slice(0, second), signature);
+      signature = backend.base64url(token.slice(second + 1));
+    } catch {
+      return signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
+    }
+
+    let key = jwks.peek(kid);
+    if (!key) {
+      try {
+        key = await jwks.get(kid);
+      } catch (error) {
+        return signedOut('roster_unavailable', (error as Error).message);
+      }
+    }
+    if (!key) return signedOut('unknown_key', `No published key has kid ${JSON.stringify(kid)}.`);
+    if (key.alg !== alg)
+      return signedOut('unsupported_algorithm', `Key ${kid} is for ${key.alg}, not ${alg}.`);
+    if (signature.length !== 64) return signedOut('invalid_signature', 'The signature has the wrong length.');
+    let valid: boolean | Promise<boolean>;
+    try {
+      valid = backend.verify(alg, key.key, token.slice(0, second), signature);
+      if (typeof valid !== 'boolean') valid = await valid;
     } catch {
       valid = false;
     }
@@ -333,6 +403,18 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
         'wrong_issuer',
         `iss is ${JSON.stringify(claims.iss)}, expected ${JSON.stringify(issuer)}.`,
       );
+    if (audiences) {
+      const aud = claims.aud;
+      const ok = Array.isArray(aud)
+        ? aud.some((a) => audiences.has(a))
+        : typeof aud === 'string' && audiences.has(aud);
+      if (!ok) {
+        return signedOut(
+          'wrong_audience',
+          `aud is ${JSON.stringify(aud)}, expected one of ${JSON.stringify([...audiences])}.`,
+        );
+      }
+    }
     if (!isNumber(claims.exp) || !isNumber(claims.iat))
       return signedOut('invalid_claims', 'exp and iat are required.');
     const nowSeconds = now() / 1000;
@@ -353,6 +435,8 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     const verified = claims as SessionClaims;
     if (options.revocations?.isRevoked(verified))
       return signedOut('session_revoked', 'The session was revoked.');
+    if (options.revocations?.isStale?.(verified))
+      return signedOut('role_changed', "The member's role or permissions changed: refresh the session.");
     return {
       status: 'signed_in',
       auth: {
@@ -370,9 +454,11 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
   }
 
   // Refreshes in flight or just done, by refresh token: parallel requests of one browser share one
-  // refresh instead of spending the token twice (which the server treats as theft).
+  // refresh instead of spending the token twice. Bounded: past MAX_REFRESHES entries the oldest go
+  // (a flood of made-up refresh cookies must not grow memory without bound).
   const refreshes = new Map<string, { outcome: Promise<RefreshOutcome>; until: number }>();
   const REMEMBER_MS = 15_000;
+  const MAX_REFRESHES = 10_000;
 
   async function callRefresh(refreshToken: string): Promise<RefreshOutcome> {
     let response: Response;
@@ -415,7 +501,13 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     const at = now();
     const known = refreshes.get(refreshToken);
     if (known && known.until > at) return known.outcome;
-    if (refreshes.size > 1000) for (const [k, v] of refreshes) if (v.until <= at) refreshes.delete(k);
+    if (known) refreshes.delete(refreshToken);
+    // Map order is insertion order, and every entry is remembered equally long: the oldest (and the
+    // expired ones) come first, so this stops at the first entry to keep.
+    for (const [k, v] of refreshes) {
+      if (v.until > at && refreshes.size < MAX_REFRESHES) break;
+      refreshes.delete(k);
+    }
     const outcome = callRefresh(refreshToken);
     refreshes.set(refreshToken, { outcome, until: at + REMEMBER_MS });
     return outcome;
@@ -427,6 +519,7 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
    * in `setCookie`), and a refused refresh clears both cookies.
    */
   async function authenticate(request: {
+    method?: string;
     headers: Headers | Record<string, string | string[] | undefined>;
   }): Promise<AuthenticateResult> {
     const get = (name: string): string | undefined => {
@@ -439,6 +532,15 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     if (bearer) return { ...(await verifyToken(bearer)), setCookie: [] };
     if (!cookies) return { ...signedOut('missing_token', 'No Authorization header.'), setCookie: [] };
 
+    if (!originAllowed(cookies, request.method, get('origin'), get('host'))) {
+      return {
+        ...signedOut(
+          'origin_not_allowed',
+          `Origin ${JSON.stringify(get('origin') ?? null)} may not use the session cookie for ${request.method}.`,
+        ),
+        setCookie: [],
+      };
+    }
     const jar = parseCookies(get('cookie'));
     const result = await verifyToken(jar.get(cookies.sessionName));
     const refreshToken = jar.get(cookies.refreshName);
@@ -484,7 +586,9 @@ function verifierFor(options: SessionVerifierOptions): SessionVerifier {
   const key = JSON.stringify([
     options.baseUrl,
     options.issuer,
+    options.audience,
     options.jwksUrl,
+    options.jwksMaxAgeMs,
     options.cookies,
     options.refresh,
     options.clockSkewSeconds,

@@ -141,7 +141,7 @@ export function createApp(deps: AppDeps): Express {
 
   // Public keys of session tokens: cacheable (the next key is published before it signs).
   app.get('/.well-known/jwks.json', (_req, res) => {
-    res.setHeader('Cache-Control', 'public, max-age=300, stale-while-revalidate=60');
+    res.setHeader('Cache-Control', 'public, max-age=60');
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.type('application/json').send(deps.signingKeys.jwks());
   });
@@ -158,8 +158,14 @@ export function createApp(deps: AppDeps): Express {
     express.json({ limit: 4096, type: ['application/json', 'application/*+json'] }),
     async (req: Request, res: Response) => {
       const input = parseInput(SessionRefresh, req.body ?? {});
-      const issued = await refreshSession(deps.ctx, deps.signingKeys, input.refresh_token, (sessionId) =>
-        deps.refreshRateLimiter.take(sessionId),
+      const issued = await refreshSession(
+        deps.ctx,
+        {
+          keys: deps.signingKeys,
+          keyRing: deps.keyRing,
+          limit: (sessionId) => deps.refreshRateLimiter.take(sessionId),
+        },
+        input.refresh_token,
       );
       res.setHeader('Cache-Control', 'no-store');
       send(req, res, 200, toSessionTokens(issued));

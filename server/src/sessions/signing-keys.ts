@@ -1,4 +1,5 @@
-import { exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from 'jose';
+import { createPrivateKey, type KeyObject, sign as signBytes } from 'node:crypto';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { DB, SigningKeysTable } from '../db/schema.js';
@@ -25,8 +26,8 @@ export interface SigningKeyInfo {
 
 interface LoadedKey extends SigningKeyInfo {
   public_jwk: PublicJwk;
-  /** Imported on first use: only the active key signs. */
-  privateKey?: ReturnType<typeof importJWK>;
+  /** Imported on first use (only the active key signs), then kept across reloads. */
+  signer?: { privateKey: KeyObject; header: string };
   encryptedPrivateKey: string;
 }
 
@@ -117,7 +118,7 @@ export class SigningKeys {
       expires_at: row.expires_at,
       public_jwk: row.public_jwk as unknown as PublicJwk,
       encryptedPrivateKey: row.private_key,
-      privateKey: previous.get(row.kid)?.privateKey,
+      signer: previous.get(row.kid)?.signer,
     }));
     this.#jwks = JSON.stringify({ keys: this.published().map((k) => k.public_jwk) });
   }
@@ -149,19 +150,38 @@ export class SigningKeys {
     }));
   }
 
-  /** Signs a JWT with the active key. */
-  async sign(claims: Record<string, unknown>, issuedAt: Date, expiresAt: Date): Promise<string> {
+  /**
+   * Signs a JWT with the active key: node:crypto with the key object imported once and the
+   * protected header encoded once per key, synchronously (no WebCrypto promise or thread-pool hop:
+   * this is on the path of every refresh).
+   */
+  sign(claims: Record<string, unknown>, issuedAt: Date, expiresAt: Date): string {
     const key = this.#keys.find((k) => k.state === 'active');
     if (!key) throw new Error('no active signing key (start() was not called)');
-    key.privateKey ??= importJWK(JSON.parse(this.#keyRing.decrypt(key.encryptedPrivateKey)) as JWK, key.alg);
+    key.signer ??= {
+      privateKey: createPrivateKey({
+        key: JSON.parse(this.#keyRing.decrypt(key.encryptedPrivateKey)) as import('node:crypto').JsonWebKey,
+        format: 'jwk',
+      }),
+      header: base64url(JSON.stringify({ alg: key.alg, kid: key.kid, typ: 'JWT' })),
+    };
     const iat = Math.floor(issuedAt.getTime() / 1000);
-    return new SignJWT(claims)
-      .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT' })
-      .setIssuer(this.#ctx.settings.publicUrl)
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(Math.floor(expiresAt.getTime() / 1000))
-      .sign(await key.privateKey);
+    const payload = base64url(
+      JSON.stringify({
+        ...claims,
+        iss: this.#ctx.settings.publicUrl,
+        iat,
+        nbf: iat,
+        exp: Math.floor(expiresAt.getTime() / 1000),
+      }),
+    );
+    const signingInput = `${key.signer.header}.${payload}`;
+    const signature = signBytes(
+      key.alg === 'ES256' ? 'sha256' : null,
+      Buffer.from(signingInput, 'latin1'),
+      key.alg === 'ES256' ? { key: key.signer.privateKey, dsaEncoding: 'ieee-p1363' } : key.signer.privateKey,
+    );
+    return `${signingInput}.${signature.toString('base64url')}`;
   }
 
   /**
@@ -235,4 +255,8 @@ export class SigningKeys {
       .execute();
     return kid;
   }
+}
+
+function base64url(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
 }
