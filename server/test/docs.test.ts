@@ -9,7 +9,7 @@ describe('the pages for people', () => {
     server = await startTestServer();
   });
   afterAll(async () => {
-    await server.close();
+    await server?.close();
   });
 
   const browser = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
