@@ -5,6 +5,10 @@ export default defineConfig({
   entry: { index: 'src/index.ts', express: 'src/express.ts' },
   // node:crypto, in the Node-only express entry.
   external: [/^node:/],
+  // openapi-fetch is bundled: required from the CommonJS build, esbuild's Node-mode interop hands
+  // `createClient` the module object instead of its default export (TypeError at createRoster).
+  // Its types still come from the dependency.
+  noExternal: ['openapi-fetch'],
   removeNodeProtocol: false,
   format: ['esm', 'cjs'],
   dts: true,

@@ -9,7 +9,10 @@ async function main(): Promise<void> {
     config = loadConfig(process.env);
   } catch (error) {
     if (error instanceof ConfigError) {
-      process.stderr.write(`roster: invalid configuration: ${error.message}\n`);
+      process.stderr.write(
+        `roster: invalid configuration: ${error.message}\n` +
+          'Fix or unset that variable and start again (the README lists every variable and its default).\n',
+      );
       process.exit(1);
     }
     throw error;
@@ -27,22 +30,15 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  if (running.generatedSecretKey) {
-    process.stderr.write(
-      [
-        '',
-        'Roster generated a management API secret key. It is shown only this once (Roster keeps a hash):',
-        '',
-        `    ${running.generatedSecretKey}`,
-        '',
-        'Use it as "Authorization: Bearer <key>" on /v1, or set ROSTER_SECRET_KEY to choose your own.',
-        '',
-        '',
-      ].join('\n'),
-    );
-  }
+  process.stderr.write(startupBanner(running));
   log.info(
-    { url: running.url, public_url: running.publicUrl, database: running.database.kind },
+    {
+      url: running.url,
+      public_url: running.publicUrl,
+      docs: `${running.publicUrl}/docs`,
+      api: `${running.publicUrl}/v1`,
+      database: running.database.kind,
+    },
     `roster listening on ${running.url}`,
   );
 
@@ -66,7 +62,46 @@ async function main(): Promise<void> {
   process.on('SIGINT', stop);
 }
 
+/**
+ * What a person reads on start: the URLs that matter, and where the management key is (the
+ * generated one in full, only on the start that generated it).
+ */
+function startupBanner(running: Awaited<ReturnType<typeof startServer>>): string {
+  const base = running.publicUrl;
+  const lines = [
+    '',
+    `Roster is listening on ${running.url}`,
+    `  API reference     ${base}/docs`,
+    `  management API    ${base}/v1   (Authorization: Bearer <secret key>)`,
+    `  SCIM (per IdP)    ${base}/scim/v2/<connection id>`,
+    '',
+  ];
+  if (running.generatedSecretKey) {
+    lines.push(
+      'Roster generated a management API secret key. It is shown only this once (Roster keeps a hash):',
+      '',
+      `    ${running.generatedSecretKey}`,
+      '',
+      'Use it as "Authorization: Bearer <key>" on /v1, or set ROSTER_SECRET_KEY to choose your own.',
+      '',
+    );
+  } else if (running.secretKeySource === 'generated') {
+    lines.push(
+      'Management key: the one generated and shown at the first start. Lost it? Start with',
+      'ROSTER_SECRET_KEY set to a key of your own (32+ characters, e.g. openssl rand -hex 32): while',
+      'it is set, it is the only key accepted.',
+      '',
+    );
+  } else {
+    lines.push('Management key: ROSTER_SECRET_KEY.', '');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
 main().catch((error: unknown) => {
-  process.stderr.write(`roster: failed to start: ${(error as Error)?.message ?? String(error)}\n`);
+  process.stderr.write(
+    `roster: failed to start: ${(error as Error)?.message ?? String(error)}\n` +
+      'Run with LOG_LEVEL=debug for details; the README (Configuration) lists every setting.\n',
+  );
   process.exit(1);
 });

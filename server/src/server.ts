@@ -36,6 +36,8 @@ export interface RunningServer {
   readonly connections: ConnectionTracker;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
+  /** Where the management key comes from: ROSTER_SECRET_KEY, or generated (now or at an earlier boot). */
+  readonly secretKeySource: 'configured' | 'generated';
   /** Graceful stop: no new connections, in-flight requests finish, then the database closes. */
   close(): Promise<void>;
 }
@@ -84,18 +86,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const applied = await migrateToLatest(database.db);
     if (applied.length > 0) log.info({ migrations: applied }, 'database migrated');
   } catch (error) {
-    throw new StartupError(`cannot open the database: ${(error as Error).message}`, { cause: error });
+    throw new StartupError(
+      `cannot open the database: ${(error as Error).message}. ${databaseRecovery(config)}`,
+      { cause: error },
+    );
   }
 
-  const { verifier, generatedKey } = await setUpSecretKey(database.db, config.secretKey);
-  const keyRing = await loadKeyRing({
-    configuredKey: config.encryptionKey,
-    database,
-    // The embedded database opened from the config keeps its key in its data directory; an
-    // injected database (tests) keeps it in the database.
-    dataDir: options.database || config.databaseUrl ? undefined : config.dataDir,
-    log,
-  });
+  let keyRing: KeyRing;
+  try {
+    keyRing = await loadKeyRing({
+      configuredKey: config.encryptionKey,
+      database,
+      // The embedded database opened from the config keeps its key in its data directory; an
+      // injected database (tests) keeps it in the database.
+      dataDir: options.database || config.databaseUrl ? undefined : config.dataDir,
+      log,
+    });
+  } catch (error) {
+    await database.close();
+    throw new StartupError(
+      `cannot load the encryption key: ${(error as Error).message}. Set ROSTER_ENCRYPTION_KEY to the base64 key that encrypted this data (openssl rand -base64 32 makes a new one for a new database).`,
+      { cause: error },
+    );
+  }
 
   const server: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 });
   // The socket must be bound before the services start (they need the public URL, which may carry
@@ -112,13 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await once(server, 'listening');
   } catch (error) {
     await database.close();
-    const reason =
-      (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
-        ? 'address already in use'
-        : (error as Error).message;
-    throw new StartupError(`cannot listen on ${config.host}:${config.port}: ${reason} (set PORT or HOST)`, {
-      cause: error,
-    });
+    throw new StartupError(listenFailure(config, error as NodeJS.ErrnoException), { cause: error });
   }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -151,7 +158,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   } catch (error) {
     server.close();
     await database.close();
-    throw new StartupError(`cannot load the signing keys: ${(error as Error).message}`, { cause: error });
+    throw new StartupError(
+      `cannot load the signing keys: ${(error as Error).message}. They are encrypted with ROSTER_ENCRYPTION_KEY (or ${config.databaseUrl ? 'the key stored in the database' : 'ROSTER_DATA_DIR/encryption.key'}): start with the key that encrypted them.`,
+      { cause: error },
+    );
   }
   const { lookup, ...dispatcherOptions } = options.webhooks ?? {};
   const webhookTargets = new WebhookTargets({
@@ -159,6 +169,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     allowed: config.webhookAllowedTargets,
     ...(lookup ? { lookup } : {}),
   });
+  try {
+    await sequencer.start();
+  } catch (error) {
+    signingKeys.stop();
+    server.close();
+    await database.close();
+    throw new StartupError(
+      `cannot read the events feed: ${(error as Error).message}. ${databaseRecovery(config)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  // The management key is generated last, once the socket is bound and nothing else can fail: a
+  // start that fails must not store a key it never showed (the next start would show none).
+  const { verifier, generatedKey } = await setUpSecretKey(database.db, config.secretKey);
   const listener = createRequestListener({
     ctx,
     database,
@@ -174,7 +200,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhookTargets,
     refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
   });
-  await sequencer.start();
   handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);
   maintenance.start();
@@ -220,6 +245,29 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     signingKeys,
     connections,
     generatedSecretKey: generatedKey,
+    secretKeySource: config.secretKey ? 'configured' : 'generated',
     close,
   };
+}
+
+/** How to get past a database that cannot be opened, read or migrated. */
+function databaseRecovery(config: Config): string {
+  return config.databaseUrl
+    ? 'Check that PostgreSQL runs and that DATABASE_URL (user, password, host, port, database) is right, then start again.'
+    : `The embedded database lives in ROSTER_DATA_DIR (${config.dataDir}): stop the other process using it, or set ROSTER_DATA_DIR to another directory (moving the old one away starts from an empty database).`;
+}
+
+/** Why the socket could not be bound, and what to start with instead. */
+function listenFailure(config: Config, error: NodeJS.ErrnoException): string {
+  const where = `${config.host}:${config.port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: address already in use. Another program (maybe another Roster) listens there: stop it, or start on another port, e.g. PORT=${config.port === 0 ? 3001 : config.port + 1} npm start (PORT=0 picks a free one).`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied. Ports below 1024 need privileges: set PORT to 1024 or above.`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: this machine has no such address. Set HOST to one of its addresses (127.0.0.1, or 0.0.0.0 for all).`;
+    default:
+      return `cannot listen on ${where}: ${error.message}. Set PORT or HOST.`;
+  }
 }

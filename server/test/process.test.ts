@@ -76,7 +76,10 @@ describe('the server process', () => {
   it('exits with code 1 and one line naming the variable on bad configuration', async () => {
     const child = run({ ...baseEnv, PORT: 'http' });
     expect(await child.exited).toBe(1);
-    expect(child.stderr).toBe('roster: invalid configuration: PORT must be a port number (got "http")\n');
+    expect(child.stderr).toBe(
+      'roster: invalid configuration: PORT must be a port number (got "http")\n' +
+        'Fix or unset that variable and start again (the README lists every variable and its default).\n',
+    );
     expect(child.stdout).toBe('');
   });
 
@@ -88,6 +91,9 @@ describe('the server process', () => {
 
     const key = /^\s+(rst_sk_[A-Za-z0-9_-]{43})$/m.exec(first.stderr)?.[1];
     expect(key).toBeDefined();
+    // The start-up banner names the URLs that matter.
+    expect(first.stderr).toContain(`API reference     ${url}/docs`);
+    expect(first.stderr).toContain(`management API    ${url}/v1`);
     // Structured logs: every stdout line is a JSON object.
     for (const line of first.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
 
@@ -120,6 +126,8 @@ describe('the server process', () => {
     const second = run(baseEnv);
     const url2 = await waitFor(() => listeningUrl(second));
     expect(second.stderr).not.toContain('rst_sk_');
+    // ...but it says how to get in without it.
+    expect(second.stderr).toContain('Lost it? Start with');
     const list = await fetch(`${url2}/v1/organizations`, { headers: { authorization: `Bearer ${key}` } });
     expect(list.status).toBe(200);
     expect(((await list.json()) as { data: unknown[] }).data).toHaveLength(1);
@@ -210,12 +218,46 @@ describe('the server process', () => {
       const clash = run({ ...baseEnv, PORT: port, ROSTER_DATA_DIR: otherDir });
       expect(await clash.exited).toBe(1);
       expect(clash.stderr).toBe(
-        `roster: cannot listen on 127.0.0.1:${port}: address already in use (set PORT or HOST)\n`,
+        `roster: cannot listen on 127.0.0.1:${port}: address already in use. Another program (maybe another Roster) listens there: stop it, or start on another port, e.g. PORT=${Number(port) + 1} npm start (PORT=0 picks a free one).\n`,
       );
     } finally {
       rmSync(otherDir, { recursive: true, force: true });
     }
     holder.process.kill('SIGTERM');
     await holder.exited;
+  });
+
+  it('a first start that cannot listen stores no key: the next start prints one that works', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const otherDir = mkdtempSync(path.join(tmpdir(), 'roster-process-'));
+    let dbEnv: Record<string, string> = {};
+    let otherDb: TestDatabase | undefined;
+    if (process.env.DATABASE_URL) {
+      otherDb = await createTestDatabase();
+      await otherDb.database.close();
+      dbEnv = { DATABASE_URL: otherDb.url! };
+    }
+    try {
+      const failed = run({ ...baseEnv, ...dbEnv, PORT: String(port), ROSTER_DATA_DIR: otherDir });
+      expect(await failed.exited).toBe(1);
+      expect(failed.stderr).toContain('address already in use');
+      expect(failed.stderr).not.toContain('rst_sk_');
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+
+      const next = run({ ...baseEnv, ...dbEnv, PORT: String(port), ROSTER_DATA_DIR: otherDir });
+      const url = await waitFor(() => listeningUrl(next));
+      const key = /^\s+(rst_sk_[A-Za-z0-9_-]{43})$/m.exec(next.stderr)?.[1];
+      expect(key).toBeDefined();
+      const list = await fetch(`${url}/v1/organizations`, { headers: { authorization: `Bearer ${key}` } });
+      expect(list.status).toBe(200);
+      next.process.kill('SIGTERM');
+      expect(await next.exited).toBe(0);
+    } finally {
+      blocker.close();
+      rmSync(otherDir, { recursive: true, force: true });
+      await otherDb?.drop();
+    }
   });
 });

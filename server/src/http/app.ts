@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type ApiKeyVerifier, Authenticator } from '../api-keys.js';
 import type { Context } from '../context.js';
@@ -13,6 +11,7 @@ import type { KeyRing } from '../key-ring.js';
 import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
 import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
+import { docsRouter } from './docs.js';
 import { requestContext, requestIdOf } from './request-context.js';
 import { createScimHandler, SCIM_CONTENT_TYPE } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
@@ -38,20 +37,6 @@ export interface AppDeps {
   webhookTargets: WebhookTargets;
   /** Per-session limit of POST /v1/sessions/refresh. */
   refreshRateLimiter: RateLimiter;
-}
-
-const require = createRequire(import.meta.url);
-
-/** The contract and its rendered reference, read once (they ship with @roster/openapi). */
-function loadDocs(): { yaml: string; html: string | undefined } {
-  const yaml = readFileSync(require.resolve('@roster/openapi/roster.yaml'), 'utf8');
-  let html: string | undefined;
-  try {
-    html = readFileSync(require.resolve('@roster/openapi/docs.html'), 'utf8');
-  } catch {
-    html = undefined; // not built (npm run build -w @roster/openapi)
-  }
-  return { yaml, html };
 }
 
 /**
@@ -123,21 +108,7 @@ export function createApp(deps: AppDeps): Express {
     }
   });
 
-  const docs = loadDocs();
-  app.get('/openapi.yaml', (_req, res) => {
-    res.type('application/yaml').send(docs.yaml);
-  });
-  app.get('/docs', (req, res) => {
-    if (!docs.html) {
-      sendApiError(
-        req,
-        res,
-        new ApiError(404, 'route_not_found', 'API reference not built: run npm run build.'),
-      );
-      return;
-    }
-    res.type('html').send(docs.html);
-  });
+  app.use(docsRouter({ publicUrl: deps.ctx.settings.publicUrl }));
 
   // Public keys of session tokens: cacheable (the next key is published before it signs).
   app.get('/.well-known/jwks.json', (_req, res) => {
