@@ -68,6 +68,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (await openDatabase({
         url: config.databaseUrl,
         dataDir: config.dataDir,
+        pgliteSharedBuffers: config.pgliteSharedBuffers,
         poolSize: config.databasePoolSize,
         onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
       }));

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
 import pg from 'pg';
+import { DEFAULT_PGLITE_SHARED_BUFFERS, openPgliteInstance } from './pglite.js';
 import { PGlitePool } from './pglite-pool.js';
 import type { DB } from './schema.js';
 
@@ -30,6 +31,8 @@ export interface DatabaseOptions {
   url?: string | undefined;
   /** PGlite data directory; undefined (with no url) means in memory. */
   dataDir?: string | undefined;
+  /** PGlite's PostgreSQL `shared_buffers` in bytes (ROSTER_PGLITE_SHARED_BUFFERS). */
+  pgliteSharedBuffers?: number;
   poolSize?: number;
   /** Called for errors of idle pooled connections, which would otherwise crash the process. */
   onError?: (error: Error) => void;
@@ -41,7 +44,7 @@ const pgTypes = new pg.TypeOverrides();
 pgTypes.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir);
+  return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir, options);
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
@@ -77,7 +80,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   };
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Database> {
+async function openPglite(dataDir: string | undefined, options: DatabaseOptions): Promise<Database> {
   let unlock = () => {};
   if (dataDir) {
     mkdirSync(path.resolve(dataDir), { recursive: true });
@@ -85,8 +88,9 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   }
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir ? path.resolve(dataDir, 'pgdata') : undefined);
-    await pglite.waitReady;
+    pglite = await openPgliteInstance(dataDir ? path.resolve(dataDir, 'pgdata') : undefined, {
+      sharedBuffers: options.pgliteSharedBuffers ?? DEFAULT_PGLITE_SHARED_BUFFERS,
+    });
   } catch (error) {
     unlock();
     throw error;
