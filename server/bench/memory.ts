@@ -14,7 +14,7 @@
  * sampled every 100 ms; "peak" is the kernel's high-water mark of that process. On PostgreSQL the
  * database's own processes are not in it: the table shows the database's size instead.
  *
- *   DATABASE_URL=postgres://… npm run bench:memory -- --users=10000 --lookup-seconds=60
+ *   DATABASE_URL=postgres://… npm run bench:memory -- --users=10000 --lookup-seconds=60 [--only=postgres]
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -39,6 +39,8 @@ const CONCURRENCY = arg('concurrency', 16);
 const IDLE_SECONDS = arg('idle-seconds', 30);
 const LOOKUP_SECONDS = arg('lookup-seconds', 60);
 const BATCH = 50;
+/** `--only=pglite` or `--only=postgres` runs one of the two. */
+const ONLY = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 const MB = 1024 * 1024;
 
 /** The server process's memory, from the kernel's accounting. */
@@ -352,17 +354,19 @@ async function main() {
   const results: { name: string; figures: Figures }[] = [];
 
   const dataDir = path.join(os.tmpdir(), `roster-bench-memory-${randomBytes(4).toString('hex')}`);
-  console.log(`PGlite (ROSTER_DATA_DIR=${dataDir}):`);
-  try {
-    results.push({
-      name: 'PGlite',
-      figures: await measure({ ...base, ROSTER_DATA_DIR: dataDir }, async () => directorySize(dataDir)),
-    });
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
+  if (ONLY !== 'postgres') {
+    console.log(`PGlite (ROSTER_DATA_DIR=${dataDir}):`);
+    try {
+      results.push({
+        name: 'PGlite',
+        figures: await measure({ ...base, ROSTER_DATA_DIR: dataDir }, async () => directorySize(dataDir)),
+      });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 
-  if (adminUrl) {
+  if (adminUrl && ONLY !== 'pglite') {
     const database = await freshDatabase(adminUrl);
     console.log(`PostgreSQL (${database.name}):`);
     try {
