@@ -237,3 +237,29 @@ export function arg(name: string, fallback: number): number {
   const match = process.argv.find((a) => a.startsWith(`--${name}=`));
   return match ? Number(match.split('=')[1]) : fallback;
 }
+
+/** A SCIM connection to benchmark against: the server, its SCIM base path and bearer token. */
+export interface Target {
+  url: string;
+  base: string;
+  token: string;
+}
+
+/** Creates an organization and a SCIM connection of `provider` through /v1 with the secret key. */
+export async function setUpRoster(url: string, secretKey: string, provider: string): Promise<Target> {
+  const client = new Client(url, 1);
+  const headers = { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' };
+  const org = JSON.parse(
+    (await client.request('POST', '/v1/organizations', headers, { name: 'Bench Org' })).body,
+  );
+  const conn = JSON.parse(
+    (
+      await client.request('POST', `/v1/organizations/${org.id}/connections`, headers, {
+        name: 'Bench',
+        provider,
+      })
+    ).body,
+  );
+  client.close();
+  return { url, base: new URL(conn.scim.base_url).pathname, token: conn.scim.token };
+}

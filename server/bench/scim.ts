@@ -15,8 +15,10 @@ import {
   type PhaseResult,
   phase,
   printTable,
+  setUpRoster,
   startRoster,
   startStub,
+  type Target,
 } from './lib.js';
 
 const USERS = arg('users', 10_000);
@@ -27,30 +29,6 @@ const PHASES = (
   process.argv.find((a) => a.startsWith('--phases='))?.split('=')[1] ??
   'create,lookup,patch,group,list,deactivate'
 ).split(',');
-
-interface Target {
-  url: string;
-  base: string;
-  token: string;
-}
-
-async function setUpRoster(url: string, secretKey: string): Promise<Target> {
-  const client = new Client(url, 1);
-  const headers = { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' };
-  const org = JSON.parse(
-    (await client.request('POST', '/v1/organizations', headers, { name: 'Bench Org' })).body,
-  );
-  const conn = JSON.parse(
-    (
-      await client.request('POST', `/v1/organizations/${org.id}/connections`, headers, {
-        name: 'Bench',
-        provider: 'okta',
-      })
-    ).body,
-  );
-  client.close();
-  return { url, base: new URL(conn.scim.base_url).pathname, token: conn.scim.token };
-}
 
 const userBody = (userName: string, i: number) => ({
   schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
@@ -179,7 +157,7 @@ async function main() {
   const roster = await startRoster(env);
   let rosterResults: Record<string, PhaseResult>;
   try {
-    rosterResults = await workload(await setUpRoster(roster.url, secretKey));
+    rosterResults = await workload(await setUpRoster(roster.url, secretKey, 'okta'));
     if (process.env.BENCH_STATEMENTS && database) await printStatements(database.url);
   } finally {
     await roster.stop();

@@ -9,6 +9,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       databaseUrl: undefined,
       dataDir: '.roster',
+      pgliteSharedBuffers: 16 * 1024 * 1024,
       secretKey: undefined,
       publicUrl: undefined,
       logLevel: 'info',
@@ -25,6 +26,7 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       DATABASE_URL: 'postgres://u:p@db:5432/roster',
       ROSTER_DATA_DIR: '/var/lib/roster',
+      ROSTER_PGLITE_SHARED_BUFFERS: '64mb',
       ROSTER_SECRET_KEY: 'rst_sk_0123456789abcdef0123456789abcdef',
       ROSTER_PUBLIC_URL: 'https://roster.example.com/',
       LOG_LEVEL: 'debug',
@@ -37,6 +39,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       databaseUrl: 'postgres://u:p@db:5432/roster',
       dataDir: '/var/lib/roster',
+      pgliteSharedBuffers: 64 * 1024 * 1024,
       publicUrl: 'https://roster.example.com',
       logLevel: 'debug',
       sessionTtlMs: 300_000,
@@ -61,6 +64,8 @@ describe('loadConfig', () => {
     [{ ROSTER_SESSION_TTL: 'soon' }, /^ROSTER_SESSION_TTL must be a duration/],
     [{ ROSTER_SESSION_TTL: '1s' }, /^ROSTER_SESSION_TTL must be a duration .* between 5s/],
     [{ ROSTER_BODY_LIMIT: 'huge' }, /^ROSTER_BODY_LIMIT must be a size/],
+    [{ ROSTER_PGLITE_SHARED_BUFFERS: '512kb' }, /^ROSTER_PGLITE_SHARED_BUFFERS must be a size .*between 1mb/],
+    [{ ROSTER_PGLITE_SHARED_BUFFERS: '2048mb' }, /^ROSTER_PGLITE_SHARED_BUFFERS must be a size/],
     [{ ROSTER_SCIM_RATE_LIMIT: '0' }, /^ROSTER_SCIM_RATE_LIMIT must be at least 1/],
   ])('rejects %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);

@@ -75,6 +75,17 @@ const envSchema = z.object({
     .enum(['connect', 'none'], { error: 'must be "connect" or "none"' })
     .default('connect'),
   ROSTER_DATA_DIR: z.string().min(1, 'must not be empty').default('.roster'),
+  ROSTER_PGLITE_SHARED_BUFFERS: z
+    .string()
+    .default('16mb')
+    .transform((raw, ctx) => {
+      const bytes = parseBytes(raw);
+      if (bytes === undefined || bytes < 1024 * 1024 || bytes > 1024 * 1024 * 1024) {
+        ctx.addIssue({ code: 'custom', message: 'must be a size such as "16mb" (between 1mb and 1024mb)' });
+        return z.NEVER;
+      }
+      return bytes;
+    }),
   ROSTER_SECRET_KEY: z
     .string()
     .min(32, 'must be at least 32 characters (leave it unset to have one generated)')
@@ -160,6 +171,8 @@ export interface Config {
   /** `connect`: SET the timeouts on each new connection; `none`: leave them to the role (PgBouncer). */
   readonly databaseSessionSettings: 'connect' | 'none';
   readonly dataDir: string;
+  /** PostgreSQL `shared_buffers` of the embedded database, in bytes. */
+  readonly pgliteSharedBuffers: number;
   readonly secretKey: string | undefined;
   /** Externally visible base URL without a trailing slash; unset means `http://HOST:PORT` as bound. */
   readonly publicUrl: string | undefined;
@@ -230,6 +243,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseIdleInTransactionTimeoutMs: e.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT,
     databaseSessionSettings: e.DATABASE_SESSION_SETTINGS,
     dataDir: e.ROSTER_DATA_DIR,
+    pgliteSharedBuffers: e.ROSTER_PGLITE_SHARED_BUFFERS,
     secretKey: e.ROSTER_SECRET_KEY,
     publicUrl: e.ROSTER_PUBLIC_URL,
     encryptionKey: e.ROSTER_ENCRYPTION_KEY,

@@ -74,6 +74,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       (await openDatabase({
         url: config.databaseUrl,
         dataDir: config.dataDir,
+        pgliteSharedBuffers: config.pgliteSharedBuffers,
         poolSize: config.databasePoolSize,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
         queueLimit: config.databaseQueueLimit,

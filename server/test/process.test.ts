@@ -166,6 +166,51 @@ describe('the server process', () => {
     },
   );
 
+  it('keeps every acknowledged write when the process is killed (SIGKILL) right after', async () => {
+    const key = 'rst_sk_durability_test_key_0123456789abcdef';
+    const otherDir = mkdtempSync(path.join(tmpdir(), 'roster-process-'));
+    const env = { ...baseEnv, ROSTER_DATA_DIR: otherDir, ROSTER_SECRET_KEY: key };
+    const headers = { authorization: `Bearer ${key}`, 'content-type': 'application/json' };
+    try {
+      const first = run(env);
+      const url = await waitFor(() => listeningUrl(first));
+      const created = await fetch(`${url}/v1/organizations`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ name: 'Durable' }),
+      });
+      expect(created.status).toBe(201);
+      const orgId = ((await created.json()) as { id: string }).id;
+      // Writes in flight when the kill comes: every one answered 201 before it must be there after.
+      const acknowledged: string[] = [];
+      const writes = Array.from({ length: 20 }, async (_, i) => {
+        const response = await fetch(`${url}/v1/organizations/${orgId}/connections`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify({ name: `Conn ${i}`, provider: 'generic' }),
+        }).catch(() => undefined);
+        if (response?.status === 201) {
+          acknowledged.push(((await response.json()) as { id: string }).id);
+          if (acknowledged.length === 10) first.process.kill('SIGKILL');
+        }
+      });
+      await Promise.all(writes);
+      expect(await first.exited).toBe(null);
+      expect(acknowledged.length).toBeGreaterThanOrEqual(10);
+
+      const second = run(env);
+      const url2 = await waitFor(() => listeningUrl(second));
+      const list = await fetch(`${url2}/v1/organizations/${orgId}/connections?limit=100`, { headers });
+      expect(list.status).toBe(200);
+      const ids = ((await list.json()) as { data: { id: string }[] }).data.map((c) => c.id);
+      expect(ids).toEqual(expect.arrayContaining(acknowledged));
+      second.process.kill('SIGTERM');
+      expect(await second.exited).toBe(0);
+    } finally {
+      rmSync(otherDir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('answers every request while it starts: 503 with Retry-After until ready, never a hung connection', async () => {
     const port = await new Promise<number>((resolve) => {
       const probe = createServer().listen(0, '127.0.0.1', () => {

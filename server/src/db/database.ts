@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
 import pg from 'pg';
 import { DatabaseUnavailableError } from './errors.js';
+import { DEFAULT_PGLITE_SHARED_BUFFERS, openPgliteInstance } from './pglite.js';
 import { PGlitePool } from './pglite-pool.js';
 import type { DB } from './schema.js';
 
@@ -31,6 +32,8 @@ export interface DatabaseOptions {
   url?: string | undefined;
   /** PGlite data directory; undefined (with no url) means in memory. */
   dataDir?: string | undefined;
+  /** PGlite's PostgreSQL `shared_buffers` in bytes (ROSTER_PGLITE_SHARED_BUFFERS). */
+  pgliteSharedBuffers?: number;
   poolSize?: number;
   /** Called for errors of idle pooled connections, which would otherwise crash the process. */
   onError?: (error: Error) => void;
@@ -142,8 +145,9 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   }
   let pglite: PGlite;
   try {
-    pglite = new PGlite(dataDir ? path.resolve(dataDir, 'pgdata') : undefined);
-    await pglite.waitReady;
+    pglite = await openPgliteInstance(dataDir ? path.resolve(dataDir, 'pgdata') : undefined, {
+      sharedBuffers: options.pgliteSharedBuffers ?? DEFAULT_PGLITE_SHARED_BUFFERS,
+    });
   } catch (error) {
     unlock();
     throw error;
