@@ -190,7 +190,7 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      toOrganization(await updateOrganization(ctx, organizationId, patch)),
+      toOrganization(await updateOrganization(ctx, organizationId, patch, apiChange(req, ctx.now()))),
     );
   });
   router.delete('/organizations/:organization_id', async (req, res) => {
