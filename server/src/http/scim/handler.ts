@@ -710,7 +710,8 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
 
     handle(call).catch((error: unknown) => {
       const scimError = toScimError(error);
-      if (scimError.status >= 500 && scimError.status !== 501)
+      // 501 and a held deprovision's 503 (deprovision-guard.ts) are answers, not failures.
+      if (scimError.status >= 500 && scimError.status !== 501 && scimError.status !== 503)
         log.error({ err: error }, 'unhandled SCIM error');
       call.scimType = scimError.scimType;
       call.detail = scimError.detail;
