@@ -90,6 +90,22 @@ export async function connectionWithGuard(
   return { ...toConnection(row, ctx.settings.publicUrl), deprovision_guard: toDeprovisionGuard(guard) };
 }
 
+/** Where the count starts: the window's start, or the last release (or enabling) if later. */
+function countingSince(guard: DeprovisionGuardRow, now: Date): Date {
+  const windowStart = new Date(now.getTime() - guard.window_seconds * 1000);
+  return guard.counting_since.getTime() > windowStart.getTime() ? guard.counting_since : windowStart;
+}
+
+/** The connection row, locked: every guard change takes it before the guard row. */
+function lockConnectionRow(trx: Transaction<DB>, connectionId: string) {
+  return trx
+    .selectFrom('connections')
+    .selectAll()
+    .where('id', '=', connectionId)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
 /** The lower of the two limits; a percentage is of the population, rounded up (never 0 for 1+ users). */
 export function guardLimit(
   guard: Pick<DeprovisionGuardRow, 'max_in_window' | 'max_percent'>,
@@ -123,8 +139,7 @@ export async function admitDeprovision(
   if (!guard?.enabled) return;
   if (guard.suspended_until && guard.suspended_until.getTime() > now.getTime()) return;
   if (guard.held_at) throw new DeprovisionRefused(connectionId, userId, undefined);
-  const windowStart = new Date(now.getTime() - guard.window_seconds * 1000);
-  const since = guard.counting_since.getTime() > windowStart.getTime() ? guard.counting_since : windowStart;
+  const since = countingSince(guard, now);
   // Distinct users: an IdP that deactivates and later deletes one user counts it once.
   const { rows } = await sql<{ in_window: number; already: boolean; population: number }>`
     select
@@ -185,12 +200,7 @@ async function holdDeprovisioning(
 ): Promise<void> {
   await ctx.transaction(async (trx) => {
     // Lock order of every guard change: connection row, then guard row.
-    const connection = await trx
-      .selectFrom('connections')
-      .selectAll()
-      .where('id', '=', connectionId)
-      .forUpdate()
-      .executeTakeFirst();
+    const connection = await lockConnectionRow(trx, connectionId);
     if (connection?.state !== 'active') return;
     const now = ctx.now();
     const guard = await trx
@@ -237,8 +247,7 @@ async function recentDeprovisions(
   guard: DeprovisionGuardRow,
   now: Date,
 ) {
-  const windowStart = new Date(now.getTime() - guard.window_seconds * 1000);
-  const since = guard.counting_since.getTime() > windowStart.getTime() ? guard.counting_since : windowStart;
+  const since = countingSince(guard, now);
   const rows = await trx
     .selectFrom('deprovisions as d')
     .leftJoin('users as u', 'u.id', 'd.user_id')
@@ -359,12 +368,7 @@ export async function releaseGuard(
   windowSeconds: number | undefined,
 ): Promise<Schemas['Connection']> {
   return ctx.transaction(async (trx) => {
-    const connection = await trx
-      .selectFrom('connections')
-      .selectAll()
-      .where('id', '=', connectionId)
-      .forUpdate()
-      .executeTakeFirst();
+    const connection = await lockConnectionRow(trx, connectionId);
     if (!connection || connection.state === 'deleted') throw notFound('connection', connectionId);
     const now = ctx.now();
     const until = windowSeconds === undefined ? null : new Date(now.getTime() + windowSeconds * 1000);

@@ -2,7 +2,6 @@ import type { Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { AttributeMapping, DB, JsonObject, LastChange, RoleSource } from '../db/schema.js';
-import { notFound } from '../errors.js';
 import {
   applyAttributeMappings,
   applyRoleMappings,
@@ -11,6 +10,7 @@ import {
   roleMappingsError,
 } from './connections.js';
 import { canonicalJson } from './history.js';
+import { assertOrganization } from './memberships.js';
 import { userDisplayName } from './memberships-core.js';
 import { applyOrganizationUpdate, type OrganizationInput, organizationUpdateError } from './organizations.js';
 
@@ -197,12 +197,7 @@ export async function previewOrganizationUpdate(
   patch: Partial<OrganizationInput>,
   change: LastChange,
 ): Promise<Schemas['ChangePreview']> {
-  const found = await ctx.db
-    .selectFrom('organizations')
-    .select('id')
-    .where('id', '=', organizationId)
-    .executeTakeFirst();
-  if (!found) throw notFound('organization', organizationId);
+  await assertOrganization(ctx, organizationId);
   try {
     return await preview(ctx, { organizationId }, (trx) =>
       applyOrganizationUpdate(ctx, trx, organizationId, patch, change),
