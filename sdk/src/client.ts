@@ -184,6 +184,45 @@ export function createRoster(options: RosterOptions) {
           params: { path: { membership_id: membershipId } },
         }),
       ),
+    /** What an update would do to members' roles (a new default role), without changing anything. */
+    previewUpdate: ({
+      organizationId,
+      ...body
+    }: { organizationId: string } & Schemas['OrganizationUpdate']) =>
+      unwrap(
+        client.POST('/v1/organizations/{organization_id}/preview', {
+          params: { path: { organization_id: organizationId } },
+          body,
+        }),
+      ),
+    /**
+     * The members as they were at an events cursor (`asOf`; the head when omitted), with a digest
+     * (see {@link snapshotDigest}); `members: false` answers the count and digest only.
+     */
+    snapshot: ({
+      organizationId,
+      asOf,
+      members,
+    }: {
+      organizationId: string;
+      asOf?: string;
+      members?: boolean;
+    }) =>
+      unwrap(
+        client.GET('/v1/organizations/{organization_id}/snapshot', {
+          params: {
+            path: { organization_id: organizationId },
+            query: { as_of: asOf, members: members === undefined ? undefined : members ? 'true' : 'false' },
+          },
+        }),
+      ),
+    /** The net member changes between two events cursors (`to`: the head when omitted), each with its event. */
+    diff: ({ organizationId, from, to }: { organizationId: string; from: string; to?: string }) =>
+      unwrap(
+        client.GET('/v1/organizations/{organization_id}/diff', {
+          params: { path: { organization_id: organizationId }, query: { from, to } },
+        }),
+      ),
     listConnections: ({ organizationId, ...params }: { organizationId: string } & ListParams) =>
       list<Schemas['Connection']>(
         (after) =>
@@ -285,6 +324,28 @@ export function createRoster(options: RosterOptions) {
           body: { mappings },
         }),
       ),
+    /** Who would change role, from what to what and why, under these mappings; changes nothing. */
+    previewRoleMappings: ({
+      connectionId,
+      mappings,
+    }: { connectionId: string } & Schemas['RoleMappingsUpdate']) =>
+      unwrap(
+        client.POST('/v1/connections/{connection_id}/role_mappings/preview', {
+          params: { path: { connection_id: connectionId } },
+          body: { mappings },
+        }),
+      ),
+    /**
+     * Releases a held deprovisioning guard: the IdP's retries go through. With `window` (e.g. `"2h"`)
+     * every deprovision passes for that long; without, the count restarts now.
+     */
+    releaseDeprovisionGuard: ({ connectionId, window }: { connectionId: string; window?: string }) =>
+      unwrap(
+        client.POST('/v1/connections/{connection_id}/deprovision_guard/release', {
+          params: { path: { connection_id: connectionId } },
+          body: window === undefined ? {} : { window },
+        }),
+      ),
     getAttributeMappings: ({ connectionId }: { connectionId: string }) =>
       unwrap(
         client.GET('/v1/connections/{connection_id}/attribute_mappings', {
@@ -297,6 +358,17 @@ export function createRoster(options: RosterOptions) {
     }: { connectionId: string } & Schemas['AttributeMappingsUpdate']) =>
       unwrap(
         client.PUT('/v1/connections/{connection_id}/attribute_mappings', {
+          params: { path: { connection_id: connectionId } },
+          body: { mappings },
+        }),
+      ),
+    /** Whose metadata would change, from what to what, under these mappings; changes nothing. */
+    previewAttributeMappings: ({
+      connectionId,
+      mappings,
+    }: { connectionId: string } & Schemas['AttributeMappingsUpdate']) =>
+      unwrap(
+        client.POST('/v1/connections/{connection_id}/attribute_mappings/preview', {
           params: { path: { connection_id: connectionId } },
           body: { mappings },
         }),

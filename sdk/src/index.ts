@@ -11,6 +11,7 @@ export {
   type Roster,
   type RosterOptions,
 } from './client.js';
+export { snapshotDigest } from './directory.js';
 export { RosterError, type RosterErrorCode, type RosterErrorDetail } from './errors.js';
 export {
   createEventConsumer,
@@ -69,4 +70,11 @@ export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type Session = Schemas['Session'];
 export type SessionTokens = Schemas['SessionTokens'];
 export type SigningKey = Schemas['SigningKey'];
+export type DeprovisionGuard = Schemas['DeprovisionGuard'];
+export type ChangePreview = Schemas['ChangePreview'];
+export type MemberChange = Schemas['MemberChange'];
+export type DirectorySnapshot = Schemas['DirectorySnapshot'];
+export type SnapshotMember = Schemas['SnapshotMember'];
+export type DirectoryDiff = Schemas['DirectoryDiff'];
+export type DirectoryChange = Schemas['DirectoryChange'];
 export type { components, paths } from './generated/roster.js';

@@ -12,6 +12,7 @@ it('@roster/sdk exports exactly these values', () => {
     'createRevocationList',
     'createRoster',
     'createSessionVerifier',
+    'snapshotDigest',
     'verifySession',
     'verifyWebhook',
   ]);

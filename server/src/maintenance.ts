@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Context } from './context.js';
+import { foldIntoBaseline } from './directory/history.js';
 import { purgeSessions } from './sessions/sessions.js';
 import type { SigningKeys } from './sessions/signing-keys.js';
 
@@ -98,6 +99,8 @@ export class Maintenance {
         .limit(1)
         .executeTakeFirst();
       if (!last) return 0;
+      // The directory as of the dropped events lives on in the baseline (directory/history.ts).
+      await foldIntoBaseline(trx, Number(last.position));
       await trx
         .updateTable('event_feed')
         .set({ purged_through: sql<number>`greatest(purged_through, ${last.position}::bigint)` })

@@ -99,6 +99,25 @@ describe('organizations', () => {
     expect((await server.api('DELETE', `/v1/organizations/${id}`)).status).toBe(404);
   });
 
+  it('moves the members whose role is the default to a new default role, and only them', async () => {
+    const id = (await server.api('POST', '/v1/organizations', { body: { name: 'Default mover' } })).body.id;
+    const plain = await server.api('POST', `/v1/organizations/${id}/memberships`, {
+      body: { email: 'plain@default.test' },
+    });
+    const pinned = await server.api('POST', `/v1/organizations/${id}/memberships`, {
+      body: { email: 'pinned@default.test', role: 'member' },
+    });
+    expect(
+      (await server.api('PATCH', `/v1/organizations/${id}`, { body: { default_role: 'admin' } })).status,
+    ).toBe(200);
+    const role = async (membershipId: string) =>
+      (await server.api('GET', `/v1/organizations/${id}/memberships/${membershipId}`)).body.role;
+    expect(await role(plain.body.id)).toBe('admin');
+    expect(await role(pinned.body.id)).toBe('member');
+    const explained = await server.api('GET', `/v1/memberships/${plain.body.id}/explain`);
+    expect(explained.body).toMatchObject({ reason: 'default_role', default_role: 'admin', role: 'admin' });
+  });
+
   it('rejects a taken slug with 409 and derives a free one from the name', async () => {
     const first = await server.api('POST', '/v1/organizations', { body: { name: 'Globex', slug: 'globex' } });
     expect(first.status).toBe(201);

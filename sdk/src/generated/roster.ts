@@ -262,7 +262,16 @@ export interface paths {
         delete: operations["deleteConnection"];
         options?: never;
         head?: never;
-        /** Rename a connection */
+        /**
+         * Rename a connection, or configure its deprovisioning guard
+         * @description `deprovision_guard` turns on the deprovisioning circuit breaker: when the users this
+         *     connection deactivates or deletes within `window` would exceed `max_in_window` (or
+         *     `max_percent` of its users; the lower of the two when both are set), the SCIM request that
+         *     crosses the limit and every later deactivation or deletion answer `503` with `Retry-After`,
+         *     changing nothing; the connection's state becomes `deprovisioning_held` and a
+         *     `connection.deprovisioning_held` event carries the counts. Release it with
+         *     `POST /v1/connections/{connection_id}/deprovision_guard/release`.
+         */
         patch: operations["updateConnection"];
         trace?: never;
     };
@@ -784,6 +793,151 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/connections/{connection_id}/deprovision_guard/release": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Release a held deprovisioning guard
+         * @description The connection is `active` again and the IdP's retried deactivations and deletions go
+         *     through. Without `window` the count restarts now (the next deprovisions up to the limit
+         *     pass, then the guard trips again); with `window`, every deprovision passes for that long
+         *     (a reorganisation that really removes many people), and counting restarts when it ends.
+         */
+        post: operations["releaseDeprovisionGuard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{connection_id}/role_mappings/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview a role-mapping change
+         * @description Takes the body of `PUT /v1/connections/{connection_id}/role_mappings` and answers which
+         *     members would change role, from what to what, and why, without changing anything: the
+         *     update's own transaction runs and is rolled back.
+         */
+        post: operations["previewRoleMappings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/connections/{connection_id}/attribute_mappings/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview an attribute-mapping change
+         * @description Takes the body of `PUT /v1/connections/{connection_id}/attribute_mappings` and answers
+         *     whose `metadata` would change, from what to what, without changing anything.
+         */
+        post: operations["previewAttributeMappings"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization_id}/preview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Preview an organization update (a new default role)
+         * @description Takes the body of `PATCH /v1/organizations/{organization_id}` and answers which members
+         *     would change role (those whose role comes from the default role), without changing anything.
+         */
+        post: operations["previewOrganizationUpdate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization_id}/snapshot": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The organization's members as of an events cursor
+         * @description The members (with role, status and mapped attributes) as they were at `as_of`, a cursor of
+         *     the events feed (an event's `cursor`, a `next_cursor`, or a list's `event_cursor`); the
+         *     current head when omitted. Reaches back as far as the event retention. `digest` lets a
+         *     mirror compare itself cheaply: `"sha256:"` + the hex SHA-256 of each member's canonical JSON
+         *     (object keys sorted, no whitespace) followed by `\n`, in `membership_id` order.
+         */
+        get: operations["getDirectorySnapshot"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/organizations/{organization_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The net changes to the organization's members between two cursors
+         * @description Members added, removed, deactivated, reactivated or updated (attributes, role, metadata)
+         *     between `from` and `to`, each with its state at both ends and the last event that changed
+         *     it. Applying `after` (or removing, when null) to `snapshot(from)` gives `snapshot(to)`.
+         */
+        get: operations["getDirectoryDiff"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/.well-known/jwks.json": {
         parameters: {
             query?: never;
@@ -968,8 +1122,12 @@ export interface components {
          * @enum {string}
          */
         Provider: "okta" | "entra" | "google" | "onelogin" | "jumpcloud" | "generic";
-        /** @enum {string} */
-        ConnectionState: "active" | "deleted";
+        /**
+         * @description `deprovisioning_held`: the connection's deprovisioning guard tripped; SCIM deactivations and
+         *     deletions answer 503 until it is released (everything else keeps syncing).
+         * @enum {string}
+         */
+        ConnectionState: "active" | "deprovisioning_held" | "deleted";
         Connection: {
             /** @constant */
             object: "connection";
@@ -978,6 +1136,7 @@ export interface components {
             name: string;
             provider: components["schemas"]["Provider"];
             state: components["schemas"]["ConnectionState"];
+            deprovision_guard?: components["schemas"]["DeprovisionGuard"];
             scim: {
                 /**
                  * Format: uri
@@ -1127,7 +1286,8 @@ export interface components {
             event_cursor: components["schemas"]["EventCursor"];
         };
         ConnectionUpdate: {
-            name: string;
+            name?: string;
+            deprovision_guard?: components["schemas"]["DeprovisionGuardUpdate"];
         };
         RoleMapping: {
             /** @description The IdP group's displayName (matched case-insensitively) or externalId. */
@@ -1207,7 +1367,7 @@ export interface components {
          */
         EventCursor: string;
         /** @enum {string} */
-        EventType: "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" | "user.deleted" | "group.created" | "group.updated" | "group.deleted" | "group.user_added" | "group.user_removed" | "membership.created" | "membership.updated" | "membership.deleted" | "session.created" | "session.revoked" | "connection.created" | "connection.updated" | "connection.deleted" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted";
+        EventType: "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" | "user.deleted" | "group.created" | "group.updated" | "group.deleted" | "group.user_added" | "group.user_removed" | "membership.created" | "membership.updated" | "membership.deleted" | "session.created" | "session.revoked" | "connection.created" | "connection.updated" | "connection.deleted" | "connection.deprovisioning_held" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted";
         Event: {
             /** @constant */
             object: "event";
@@ -1470,6 +1630,132 @@ export interface components {
             data: components["schemas"]["ApiKey"][];
             next_cursor: components["schemas"]["NextCursor"];
         };
+        /** @description The connection's deprovisioning circuit breaker (off unless enabled). */
+        DeprovisionGuard: {
+            enabled: boolean;
+            /** @description Most users deactivated or deleted within the window. */
+            max_in_window: number | null;
+            /** @description Most users deactivated or deleted within the window, in percent of the connection's users (rounded up). */
+            max_percent: number | null;
+            /** @description The counting window, e.g. `1h` (from `1m` to `7d`). */
+            window: string;
+            /**
+             * Format: date-time
+             * @description Set by a release for a window; every deprovision passes until then.
+             */
+            suspended_until: string | null;
+            /**
+             * Format: date-time
+             * @description When the guard tripped; null unless the connection is `deprovisioning_held`.
+             */
+            held_at: string | null;
+        };
+        DeprovisionGuardUpdate: {
+            enabled: boolean;
+            max_in_window?: number | null;
+            max_percent?: number | null;
+            /**
+             * @description `1m` to `7d` (`s`, `m`, `h`, `d`).
+             * @default 1h
+             */
+            window?: string;
+        };
+        DeprovisionGuardRelease: {
+            /** @description Let every deprovision through for this long (`1m` to `7d`); omitted, the count restarts now. */
+            window?: string;
+        };
+        /** @description A role that would change, and why the new role applies. */
+        RoleChange: {
+            from: string;
+            to: string;
+            /** @enum {string} */
+            reason: "group_mapping" | "default_role" | "pinned";
+            group?: {
+                id: components["schemas"]["GroupId"];
+                name: string;
+            };
+            mapping?: {
+                group: string;
+                role: string;
+                precedence: number;
+            };
+            default_role?: string;
+        };
+        MemberChange: {
+            membership_id: components["schemas"]["MembershipId"];
+            user: components["schemas"]["MembershipUser"];
+            role?: components["schemas"]["RoleChange"];
+            /** @description Present when the metadata would change. */
+            metadata?: {
+                from: {
+                    [key: string]: unknown;
+                };
+                to: {
+                    [key: string]: unknown;
+                };
+                changed_keys: string[];
+            };
+        };
+        ChangePreview: {
+            /** @constant */
+            object: "change_preview";
+            organization_id: components["schemas"]["OrganizationId"];
+            connection_id: string | null;
+            /** @description Members considered (the connection's, or the organization's). */
+            members: number;
+            role_changes: number;
+            metadata_changes: number;
+            /** @description Every member who would change, in membership_id order. */
+            changes: components["schemas"]["MemberChange"][];
+        };
+        SnapshotMember: {
+            membership_id: components["schemas"]["MembershipId"];
+            user_id: components["schemas"]["UserId"];
+            user_name: string;
+            email: string | null;
+            name: string | null;
+            /** @description The user's `active`. */
+            active: boolean;
+            role: string;
+            status: components["schemas"]["MembershipStatus"];
+            source: components["schemas"]["MembershipSource"];
+            metadata: {
+                [key: string]: unknown;
+            };
+        };
+        DirectorySnapshot: {
+            /** @constant */
+            object: "directory_snapshot";
+            organization_id: components["schemas"]["OrganizationId"];
+            as_of: components["schemas"]["EventCursor"];
+            count: number;
+            /** @description `sha256:<hex>`; see the operation for the algorithm. */
+            digest: string;
+            /** @description In membership_id order (omitted with `members=false`). */
+            members?: components["schemas"]["SnapshotMember"][];
+        };
+        DirectoryChange: {
+            membership_id: components["schemas"]["MembershipId"];
+            /** @enum {string} */
+            change: "added" | "removed" | "deactivated" | "reactivated" | "updated";
+            changed_fields: string[];
+            before: components["schemas"]["SnapshotMember"] | null;
+            after: components["schemas"]["SnapshotMember"] | null;
+            /** @description The last event that changed this member between the two cursors. */
+            event: {
+                id: string;
+                type: components["schemas"]["EventType"];
+                cursor: components["schemas"]["EventCursor"];
+            };
+        };
+        DirectoryDiff: {
+            /** @constant */
+            object: "directory_diff";
+            organization_id: components["schemas"]["OrganizationId"];
+            from: components["schemas"]["EventCursor"];
+            to: components["schemas"]["EventCursor"];
+            changes: components["schemas"]["DirectoryChange"][];
+        };
     };
     responses: {
         /** @description The request is malformed or a field is invalid (`details` names it). */
@@ -1535,6 +1821,15 @@ export interface components {
         };
         /** @description The change conflicts with the current state (e.g. a slug that is taken). */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ErrorResponse"];
+            };
+        };
+        /** @description The cursor is past the event retention (`cursor_expired`). */
+        Gone: {
             headers: {
                 [name: string]: unknown;
             };
@@ -1660,11 +1955,22 @@ export type ApiKey = components['schemas']['ApiKey'];
 export type ApiKeyWithSecret = components['schemas']['ApiKeyWithSecret'];
 export type ApiKeyCreate = components['schemas']['ApiKeyCreate'];
 export type ApiKeyList = components['schemas']['ApiKeyList'];
+export type DeprovisionGuard = components['schemas']['DeprovisionGuard'];
+export type DeprovisionGuardUpdate = components['schemas']['DeprovisionGuardUpdate'];
+export type DeprovisionGuardRelease = components['schemas']['DeprovisionGuardRelease'];
+export type RoleChange = components['schemas']['RoleChange'];
+export type MemberChange = components['schemas']['MemberChange'];
+export type ChangePreview = components['schemas']['ChangePreview'];
+export type SnapshotMember = components['schemas']['SnapshotMember'];
+export type DirectorySnapshot = components['schemas']['DirectorySnapshot'];
+export type DirectoryChange = components['schemas']['DirectoryChange'];
+export type DirectoryDiff = components['schemas']['DirectoryDiff'];
 export type ResponseBadRequest = components['responses']['BadRequest'];
 export type ResponseUnauthorized = components['responses']['Unauthorized'];
 export type ResponseForbidden = components['responses']['Forbidden'];
 export type ResponseNotFound = components['responses']['NotFound'];
 export type ResponseConflict = components['responses']['Conflict'];
+export type ResponseGone = components['responses']['Gone'];
 export type ResponseServiceUnavailable = components['responses']['ServiceUnavailable'];
 export type ParameterLimit = components['parameters']['Limit'];
 export type ParameterAfter = components['parameters']['After'];
@@ -2342,11 +2648,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "name": "Acme Okta (production)"
-                 *     }
-                 */
                 "application/json": components["schemas"]["ConnectionUpdate"];
             };
         };
@@ -3316,6 +3617,195 @@ export interface operations {
             404: components["responses"]["NotFound"];
         };
     };
+    releaseDeprovisionGuard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                /**
+                 * @example {
+                 *       "window": "2h"
+                 *     }
+                 */
+                "application/json": components["schemas"]["DeprovisionGuardRelease"];
+            };
+        };
+        responses: {
+            /** @description The connection, released. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Connection"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    previewRoleMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RoleMappingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The members whose role would change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    previewAttributeMappings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                connection_id: components["parameters"]["ConnectionId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AttributeMappingsUpdate"];
+            };
+        };
+        responses: {
+            /** @description The members whose metadata would change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    previewOrganizationUpdate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "default_role": "viewer"
+                 *     }
+                 */
+                "application/json": components["schemas"]["OrganizationUpdate"];
+            };
+        };
+        responses: {
+            /** @description The members whose role would change. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ChangePreview"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+        };
+    };
+    getDirectorySnapshot: {
+        parameters: {
+            query?: {
+                as_of?: string;
+                /** @description `false` answers the count and digest only. */
+                members?: "true" | "false";
+            };
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The directory as of the cursor. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectorySnapshot"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+        };
+    };
+    getDirectoryDiff: {
+        parameters: {
+            query: {
+                from: string;
+                /** @description The current head when omitted. */
+                to?: string;
+            };
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The net changes, in membership_id order. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectoryDiff"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            410: components["responses"]["Gone"];
+        };
+    };
     getJwks: {
         parameters: {
             query?: never;
@@ -3345,15 +3835,16 @@ type ReadonlyArray<T> = [
 ] extends [
     unknown[]
 ] ? Readonly<Exclude<T, undefined>> : Readonly<Exclude<T, undefined>[]>;
+export const pathsV1OrganizationsOrganization_idSnapshotGetParametersQueryMembersValues: ReadonlyArray<FlattenedDeepRequired<paths>["/v1/organizations/{organization_id}/snapshot"]["get"]["parameters"]["query"]["members"]> = ["true", "false"];
 export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Health"]["status"]> = ["ok"];
 export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "forbidden", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "user_inactive", "not_a_member", "session_revoked", "session_expired", "invalid_refresh_token", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
 export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
-export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deleted"];
+export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deprovisioning_held", "deleted"];
 export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipExplanation"]["reason"]> = ["group_mapping", "default_role", "pinned"];
 export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];
-export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];
+export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "connection.deprovisioning_held", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];
 export const webhookDeliveryOutcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["outcome"]> = ["delivered", "failed", "gave_up"];
 export const sessionStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionStatus"]> = ["active", "revoked", "expired"];
 export const sessionRevokeReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionRevokeReason"]> = ["revoked", "all_revoked", "user_deactivated", "user_deleted", "membership_removed", "connection_deleted", "organization_deleted", "refresh_token_reused"];
@@ -3361,3 +3852,5 @@ export const signingAlgValues: ReadonlyArray<FlattenedDeepRequired<components>["
 export const signingKeyStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SigningKey"]["state"]> = ["next", "active", "retiring"];
 export const jwksKeysKtyValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Jwks"]["keys"]["kty"]> = ["EC", "OKP"];
 export const apiKeyScopeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ApiKeyScope"]> = ["read", "write", "events:read", "sessions:write", "api_keys:write"];
+export const roleChangeReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["RoleChange"]["reason"]> = ["group_mapping", "default_role", "pinned"];
+export const directoryChangeChangeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["DirectoryChange"]["change"]> = ["added", "removed", "deactivated", "reactivated", "updated"];

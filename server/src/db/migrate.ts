@@ -4,6 +4,7 @@ import * as m0002 from './migrations/0002-idempotency.js';
 import * as m0003 from './migrations/0003-webhooks.js';
 import * as m0004 from './migrations/0004-sessions.js';
 import * as m0005 from './migrations/0005-api-keys.js';
+import * as m0006 from './migrations/0006-safety-rails.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -16,6 +17,7 @@ const migrations: Record<string, Migration> = {
   '0003-webhooks': m0003,
   '0004-sessions': m0004,
   '0005-api-keys': m0005,
+  '0006-safety-rails': m0006,
 };
 
 export class MigrationError extends Error {

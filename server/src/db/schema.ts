@@ -43,12 +43,15 @@ export interface OrganizationsTable {
   updated_at: Timestamp;
 }
 
+/** `deprovisioning_held`: the deprovisioning guard tripped; SCIM deactivations and deletions answer 503. */
+export type ConnectionState = 'active' | 'deprovisioning_held' | 'deleted';
+
 export interface ConnectionsTable {
   id: string;
   organization_id: string;
   name: string;
   provider: string;
-  state: Generated<'active' | 'deleted'>;
+  state: Generated<ConnectionState>;
   attribute_mappings: Json<AttributeMapping[]>;
   created_at: Timestamp;
   updated_at: Timestamp;
@@ -208,6 +211,8 @@ export interface EventFeedTable {
   id: number;
   head: number;
   purged_through: number;
+  /** The position directory_baseline reflects (see directory/history.ts). */
+  baseline_through: Generated<number>;
 }
 
 export interface SyncLogTable {
@@ -271,6 +276,34 @@ export interface WebhookDeliveriesTable {
   created_at: Timestamp;
 }
 
+export interface DeprovisionGuardsTable {
+  connection_id: string;
+  enabled: boolean;
+  max_in_window: number | null;
+  max_percent: number | null;
+  window_seconds: number;
+  /** Deprovisions before this instant do not count (a release restarts the count). */
+  counting_since: Timestamp;
+  /** Until then the guard lets every deprovision through (a release "for a window"). */
+  suspended_until: NullableTimestamp;
+  held_at: NullableTimestamp;
+  updated_at: Timestamp;
+}
+
+export interface DeprovisionsTable {
+  id: Generated<number>;
+  connection_id: string;
+  user_id: string;
+  kind: 'deactivated' | 'deleted';
+  created_at: Timestamp;
+}
+
+export interface DirectoryBaselineTable {
+  organization_id: string;
+  membership_id: string;
+  member: Json<JsonObject>;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -294,6 +327,9 @@ export interface DB {
   instance_settings: InstanceSettingsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  deprovision_guards: DeprovisionGuardsTable;
+  deprovisions: DeprovisionsTable;
+  directory_baseline: DirectoryBaselineTable;
 }
 
 export type UserRow = Selectable<UsersTable>;
@@ -302,6 +338,7 @@ export type UserUpdate = Updateable<UsersTable>;
 export type GroupRow = Selectable<GroupsTable>;
 export type OrganizationRow = Selectable<OrganizationsTable>;
 export type ConnectionRow = Selectable<ConnectionsTable>;
+export type DeprovisionGuardRow = Selectable<DeprovisionGuardsTable>;
 export type MembershipRow = Selectable<MembershipsTable>;
 export type RoleRow = Selectable<RolesTable>;
 export type SessionRow = Selectable<SessionsTable>;

@@ -8,6 +8,12 @@ import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { digestsEqual, hashSecret, newId, newSecret, secretHint } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import {
+  configureGuard,
+  connectionWithGuard,
+  type GuardInput,
+  toDeprovisionGuard,
+} from './deprovision-guard.js';
 import { appendMembershipEvents, lockRoleInputs, resolveRoles } from './memberships-core.js';
 import { toConnection, toUser } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
@@ -103,7 +109,7 @@ export async function rotateScimToken(
       .selectFrom('connections')
       .selectAll()
       .where('id', '=', connectionId)
-      .where('state', '=', 'active')
+      .where('state', '<>', 'deleted')
       .forUpdate()
       .executeTakeFirst();
     if (!connection) throw notFound('connection', connectionId);
@@ -210,7 +216,8 @@ async function lookUpScimToken(
     ])
     .where('t.token_hash', '=', digest)
     .where('t.connection_id', '=', connectionId)
-    .where('c.state', '=', 'active')
+    // A held connection still syncs: only its deprovisions are refused (deprovision-guard.ts).
+    .where('c.state', '<>', 'deleted')
     .executeTakeFirst();
   if (!row || !digestsEqual(row.token_hash, digest)) return undefined;
   if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return undefined;
@@ -253,11 +260,25 @@ export async function listConnections(
       .executeTakeFirst();
     if (!organization) throw notFound('organization', options.organizationId);
   }
+  const guards = new Map(
+    rows.length === 0
+      ? []
+      : (
+          await ctx.db
+            .selectFrom('deprovision_guards')
+            .selectAll()
+            .where(sql<boolean>`connection_id = ${anyText(rows.map((row) => row.id))}`)
+            .execute()
+        ).map((guard) => [guard.connection_id, guard]),
+  );
   return toPage(
     rows,
     options.limit,
     (row) => row.id,
-    (row) => toConnection(row, ctx.settings.publicUrl),
+    (row) => ({
+      ...toConnection(row, ctx.settings.publicUrl),
+      deprovision_guard: toDeprovisionGuard(guards.get(row.id)),
+    }),
   );
 }
 
@@ -275,25 +296,33 @@ async function lockConnection(trx: Transaction<DB>, id: string): Promise<Connect
 export async function updateConnection(
   ctx: Context,
   id: string,
-  input: { name: string },
-): Promise<ConnectionRow> {
+  input: { name?: string | undefined; deprovision_guard?: GuardInput | undefined },
+): Promise<Schemas['Connection']> {
   return ctx.transaction(async (trx) => {
     const before = await lockConnection(trx, id);
-    if (before.name === input.name) return before;
+    if (before.state === 'deleted' && input.deprovision_guard) throw notFound('connection', id);
+    const now = ctx.now();
+    const changed: string[] = [];
+    if (input.name !== undefined && input.name !== before.name) changed.push('name');
+    if (input.deprovision_guard) {
+      changed.push(...(await configureGuard(trx, now, before, input.deprovision_guard)));
+    }
+    if (changed.length === 0) return connectionWithGuard(ctx, trx, before);
     const row = await trx
       .updateTable('connections')
-      .set({ name: input.name, updated_at: ctx.now() })
+      .set({ ...(input.name !== undefined ? { name: input.name } : {}), updated_at: now })
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirstOrThrow();
+    const resource = await connectionWithGuard(ctx, trx, row);
     await appendEvents(trx, [
       {
         type: 'connection.updated',
         organizationId: row.organization_id,
-        data: { ...toConnection(row, ctx.settings.publicUrl), changed_attributes: ['name'] },
+        data: { ...resource, changed_attributes: changed },
       },
     ]);
-    return row;
+    return resource;
   });
 }
 
@@ -383,6 +412,24 @@ export async function setRoleMappings(
   mappings: readonly { group: string; role: string }[],
   change: LastChange,
 ): Promise<Schemas['RoleMappings']> {
+  await checkMappedRoles(ctx, mappings);
+  try {
+    await ctx.transaction((trx) => applyRoleMappings(ctx, trx, connectionId, mappings, change));
+  } catch (error) {
+    throw roleMappingsError(error);
+  }
+  return getRoleMappings(ctx, connectionId);
+}
+
+/** A mapped role deleted between the check and the change: 409 (the error itself otherwise). */
+export function roleMappingsError(error: unknown): unknown {
+  if (isForeignKeyViolation(error))
+    return new ApiError(409, 'conflict', 'A mapped role was deleted meanwhile; retry.');
+  return error;
+}
+
+/** 400 naming the first mapping whose role does not exist. */
+export async function checkMappedRoles(ctx: Context, mappings: readonly { role: string }[]): Promise<void> {
   const known = new Set((await ctx.db.selectFrom('roles').select('key').execute()).map((r) => r.key));
   const unknown = mappings.findIndex((m) => !known.has(m.role));
   if (unknown !== -1) {
@@ -393,45 +440,49 @@ export async function setRoleMappings(
       ],
     });
   }
-  try {
-    await ctx.transaction(async (trx) => {
-      await lockRoleInputs(trx, connectionId, 'exclusive');
-      const connection = await lockConnection(trx, connectionId);
-      const now = ctx.now();
-      await trx.deleteFrom('role_mappings').where('connection_id', '=', connectionId).execute();
-      if (mappings.length > 0) {
-        await trx
-          .insertInto('role_mappings')
-          .values(
-            mappings.map((mapping, i) => ({
-              id: newId('roleMapping', now.getTime()),
-              organization_id: connection.organization_id,
-              connection_id: connectionId,
-              group_ref: mapping.group,
-              role_key: mapping.role,
-              precedence: i + 1,
-            })),
-          )
-          .execute();
-      }
-      await resolveRoles(trx, now, { connectionId }, change);
-      await appendEvents(trx, [
-        {
-          type: 'connection.updated',
-          organizationId: connection.organization_id,
-          data: {
-            ...toConnection(connection, ctx.settings.publicUrl),
-            changed_attributes: ['role_mappings'],
-          },
-        },
-      ]);
-    });
-  } catch (error) {
-    if (isForeignKeyViolation(error))
-      throw new ApiError(409, 'conflict', 'A mapped role was deleted meanwhile; retry.');
-    throw error;
+}
+
+/**
+ * The body of a role-mapping change, in the caller's transaction: what PUT commits and what the
+ * preview runs and rolls back.
+ */
+export async function applyRoleMappings(
+  ctx: Context,
+  trx: Transaction<DB>,
+  connectionId: string,
+  mappings: readonly { group: string; role: string }[],
+  change: LastChange,
+): Promise<void> {
+  await lockRoleInputs(trx, connectionId, 'exclusive');
+  const connection = await lockConnection(trx, connectionId);
+  const now = ctx.now();
+  await trx.deleteFrom('role_mappings').where('connection_id', '=', connectionId).execute();
+  if (mappings.length > 0) {
+    await trx
+      .insertInto('role_mappings')
+      .values(
+        mappings.map((mapping, i) => ({
+          id: newId('roleMapping', now.getTime()),
+          organization_id: connection.organization_id,
+          connection_id: connectionId,
+          group_ref: mapping.group,
+          role_key: mapping.role,
+          precedence: i + 1,
+        })),
+      )
+      .execute();
   }
-  return getRoleMappings(ctx, connectionId);
+  await resolveRoles(trx, now, { connectionId }, change);
+  await appendEvents(trx, [
+    {
+      type: 'connection.updated',
+      organizationId: connection.organization_id,
+      data: {
+        ...toConnection(connection, ctx.settings.publicUrl),
+        changed_attributes: ['role_mappings'],
+      },
+    },
+  ]);
 }
 
 export async function getAttributeMappings(
@@ -456,54 +507,63 @@ export async function setAttributeMappings(
   mappings: AttributeMapping[],
   change: LastChange,
 ): Promise<Schemas['AttributeMappings']> {
-  await ctx.transaction(async (trx) => {
-    const connection = await lockConnection(trx, connectionId);
-    const now = ctx.now();
-    await trx
-      .updateTable('connections')
-      .set({ attribute_mappings: JSON.stringify(mappings), updated_at: now })
-      .where('id', '=', connectionId)
-      .execute();
-    const members = await trx
-      .selectFrom('memberships as m')
-      .innerJoin('users as u', 'u.id', 'm.user_id')
-      .select(['m.id', 'm.metadata', 'u.attributes'])
-      .where('u.connection_id', '=', connectionId)
-      .where('u.deleted_at', 'is', null)
-      .execute();
-    const changed = members
-      .map((member) => ({
-        id: member.id,
-        before: member.metadata,
-        after: membershipMetadata(member.attributes, mappings),
-      }))
-      .filter((m) => JSON.stringify(m.before) !== JSON.stringify(m.after));
-    for (let i = 0; i < changed.length; i += 1000) {
-      const batch = changed.slice(i, i + 1000);
-      await sql`
+  await ctx.transaction((trx) => applyAttributeMappings(ctx, trx, connectionId, mappings, change));
+  ctx.scimAuthCache.clear();
+  return getAttributeMappings(ctx, connectionId);
+}
+
+/** The body of an attribute-mapping change, in the caller's transaction (PUT and its preview). */
+export async function applyAttributeMappings(
+  ctx: Context,
+  trx: Transaction<DB>,
+  connectionId: string,
+  mappings: AttributeMapping[],
+  change: LastChange,
+): Promise<void> {
+  const connection = await lockConnection(trx, connectionId);
+  const now = ctx.now();
+  await trx
+    .updateTable('connections')
+    .set({ attribute_mappings: JSON.stringify(mappings), updated_at: now })
+    .where('id', '=', connectionId)
+    .execute();
+  const members = await trx
+    .selectFrom('memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.id', 'm.metadata', 'u.attributes'])
+    .where('u.connection_id', '=', connectionId)
+    .where('u.deleted_at', 'is', null)
+    .execute();
+  const changed = members
+    .map((member) => ({
+      id: member.id,
+      before: member.metadata,
+      after: membershipMetadata(member.attributes, mappings),
+    }))
+    .filter((m) => JSON.stringify(m.before) !== JSON.stringify(m.after));
+  for (let i = 0; i < changed.length; i += 1000) {
+    const batch = changed.slice(i, i + 1000);
+    await sql`
         update memberships m set metadata = v.metadata::jsonb, updated_at = ${now}, last_change = ${JSON.stringify(change)}::jsonb
         from unnest(${batch.map((b) => b.id)}::text[], ${batch.map((b) => JSON.stringify(b.after))}::text[]) as v(id, metadata)
         where m.id = v.id`.execute(trx);
-    }
-    await appendMembershipEvents(
-      trx,
-      'membership.updated',
-      changed.map((c) => c.id),
-      ['metadata'],
-    );
-    await appendEvents(trx, [
-      {
-        type: 'connection.updated',
-        organizationId: connection.organization_id,
-        data: {
-          ...toConnection(connection, ctx.settings.publicUrl),
-          changed_attributes: ['attribute_mappings'],
-        },
+  }
+  await appendMembershipEvents(
+    trx,
+    'membership.updated',
+    changed.map((c) => c.id),
+    ['metadata'],
+  );
+  await appendEvents(trx, [
+    {
+      type: 'connection.updated',
+      organizationId: connection.organization_id,
+      data: {
+        ...toConnection(connection, ctx.settings.publicUrl),
+        changed_attributes: ['attribute_mappings'],
       },
-    ]);
-  });
-  ctx.scimAuthCache.clear();
-  return getAttributeMappings(ctx, connectionId);
+    },
+  ]);
 }
 
 /** Sync health from the SCIM request log: when the IdP last called, volumes and errors, last failures. */

@@ -34,7 +34,7 @@ function likePrefix(value: string): string {
   return `${value.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-async function assertOrganization(ctx: Context, organizationId: string): Promise<void> {
+export async function assertOrganization(ctx: Context, organizationId: string): Promise<void> {
   const found = await ctx.db
     .selectFrom('organizations')
     .select('id')

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import { isForeignKeyViolation, isUniqueViolation } from '../db/errors.js';
-import type { DB, JsonObject, OrganizationRow } from '../db/schema.js';
+import type { DB, JsonObject, LastChange, OrganizationRow } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { appendMembershipEvents, lockRoleInputs } from './memberships-core.js';
 import { toOrganization } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
 
@@ -100,44 +101,88 @@ export async function updateOrganization(
   ctx: Context,
   id: string,
   patch: Partial<OrganizationInput>,
+  change: LastChange,
 ): Promise<OrganizationRow> {
   try {
-    return await ctx.transaction(async (trx) => {
-      const before = await lockOrganization(trx, id);
-      const changes: Record<string, unknown> = {};
-      if (patch.name !== undefined && patch.name !== before.name) changes.name = patch.name;
-      if (patch.slug !== undefined && patch.slug !== before.slug) changes.slug = patch.slug;
-      if (patch.default_role !== undefined && patch.default_role !== before.default_role) {
-        changes.default_role = patch.default_role;
-      }
-      if (
-        patch.metadata !== undefined &&
-        JSON.stringify(patch.metadata) !== JSON.stringify(before.metadata)
-      ) {
-        changes.metadata = JSON.stringify(patch.metadata);
-      }
-      const changed = Object.keys(changes);
-      if (changed.length === 0) return before;
-      const row = await trx
-        .updateTable('organizations')
-        .set({ ...changes, updated_at: ctx.now() })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      await appendEvents(trx, [
-        {
-          type: 'organization.updated',
-          organizationId: id,
-          data: { ...toOrganization(row), changed_attributes: changed },
-        },
-      ]);
-      return row;
-    });
+    return await ctx.transaction((trx) => applyOrganizationUpdate(ctx, trx, id, patch, change));
   } catch (error) {
-    if (isUniqueViolation(error, 'organizations_slug_key')) throw slugTaken(patch.slug ?? '');
-    if (isForeignKeyViolation(error)) throw unknownRole(patch.default_role ?? '');
-    throw error;
+    throw organizationUpdateError(error, patch);
   }
+}
+
+/** The API error for a database error of an organization update (the error itself otherwise). */
+export function organizationUpdateError(error: unknown, patch: Partial<OrganizationInput>): unknown {
+  if (isUniqueViolation(error, 'organizations_slug_key')) return slugTaken(patch.slug ?? '');
+  if (isForeignKeyViolation(error)) return unknownRole(patch.default_role ?? '');
+  return error;
+}
+
+/**
+ * The body of an organization update, in the caller's transaction (PATCH and its preview). A new
+ * default role is the role of every member whose role comes from the default (none of their IdP
+ * groups is mapped, and it is not pinned), in the same transaction.
+ */
+export async function applyOrganizationUpdate(
+  ctx: Context,
+  trx: Transaction<DB>,
+  id: string,
+  patch: Partial<OrganizationInput>,
+  change: LastChange,
+): Promise<OrganizationRow> {
+  if (patch.default_role !== undefined) {
+    // Role resolution reads the default role: hold the role inputs of every connection still, as a
+    // mapping change does, before any row lock (memberships-core.ts).
+    const connections = await trx
+      .selectFrom('connections')
+      .select('id')
+      .where('organization_id', '=', id)
+      .orderBy('id')
+      .execute();
+    for (const connection of connections) await lockRoleInputs(trx, connection.id, 'exclusive');
+  }
+  const before = await lockOrganization(trx, id);
+  const changes: Record<string, unknown> = {};
+  if (patch.name !== undefined && patch.name !== before.name) changes.name = patch.name;
+  if (patch.slug !== undefined && patch.slug !== before.slug) changes.slug = patch.slug;
+  if (patch.default_role !== undefined && patch.default_role !== before.default_role) {
+    changes.default_role = patch.default_role;
+  }
+  if (patch.metadata !== undefined && JSON.stringify(patch.metadata) !== JSON.stringify(before.metadata)) {
+    changes.metadata = JSON.stringify(patch.metadata);
+  }
+  const changed = Object.keys(changes);
+  if (changed.length === 0) return before;
+  const now = ctx.now();
+  const row = await trx
+    .updateTable('organizations')
+    .set({ ...changes, updated_at: now })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+  await appendEvents(trx, [
+    {
+      type: 'organization.updated',
+      organizationId: id,
+      data: { ...toOrganization(row), changed_attributes: changed },
+    },
+  ]);
+  if (changes.default_role !== undefined) {
+    const moved = await trx
+      .updateTable('memberships')
+      .set({ role_key: row.default_role, updated_at: now, last_change: JSON.stringify(change) })
+      .where('organization_id', '=', id)
+      .where(sql<boolean>`role_source ->> 'kind' = 'default'`)
+      .where('role_key', '<>', row.default_role)
+      .returning('id')
+      .execute();
+    await appendMembershipEvents(
+      trx,
+      'membership.updated',
+      moved.map((m) => m.id),
+      ['role'],
+    );
+  }
+  return row;
 }
 
 /**

@@ -11,6 +11,7 @@ import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
 import { notFound, uniqueness } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from './connections.js';
+import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './memberships-core.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
@@ -307,6 +308,9 @@ async function applyUserChange(
   const changed = changedAttributes(before.attributes, stored);
   if (changed.length === 0) return before;
   const columns = userColumns(stored);
+  if (before.active && !columns.active) {
+    await admitDeprovision(trx, now, principal.connectionId, before.id, 'deactivated');
+  }
   let after: UserWithGroups;
   try {
     after = (await trx
@@ -425,11 +429,13 @@ async function changeUser(
     const written = await writeAttributesOnly(ctx, before, stored, changed);
     if (written) return written;
   }
-  return ctx.transaction(async (trx) => {
-    const before = await lockUser(trx, principal, id);
-    checkIfMatch(ifMatch, before.version);
-    return applyUserChange(ctx, trx, principal, before, next(before), change);
-  });
+  return withDeprovisionGuard(ctx, () =>
+    ctx.transaction(async (trx) => {
+      const before = await lockUser(trx, principal, id);
+      checkIfMatch(ifMatch, before.version);
+      return applyUserChange(ctx, trx, principal, before, next(before), change);
+    }),
+  );
 }
 
 /** The attributes as stored: `active` defaults to the current value. */
@@ -531,26 +537,29 @@ export async function deleteScimUser(
   id: string,
   ifMatch: string | undefined,
 ): Promise<void> {
-  await ctx.transaction(async (trx) => {
-    const before = await lockUser(trx, principal, id);
-    checkIfMatch(ifMatch, before.version);
-    const now = ctx.now();
-    await revokeSessionsWhere(trx, now, { userId: id }, 'user_deleted');
-    await removeFromAllGroups(trx, now, before);
-    if (before.membership_id) {
-      await appendMembershipEvents(trx, 'membership.deleted', [before.membership_id]);
-      await trx.deleteFrom('memberships').where('id', '=', before.membership_id).execute();
-    }
-    const deleted = await trx
-      .updateTable('users')
-      .set({ deleted_at: now, updated_at: now, version: before.version + 1 })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await appendEvents(trx, [
-      { type: 'user.deleted', organizationId: deleted.organization_id, data: toUser(deleted) },
-    ]);
-  });
+  await withDeprovisionGuard(ctx, () =>
+    ctx.transaction(async (trx) => {
+      const before = await lockUser(trx, principal, id);
+      checkIfMatch(ifMatch, before.version);
+      const now = ctx.now();
+      await admitDeprovision(trx, now, principal.connectionId, id, 'deleted');
+      await revokeSessionsWhere(trx, now, { userId: id }, 'user_deleted');
+      await removeFromAllGroups(trx, now, before);
+      if (before.membership_id) {
+        await appendMembershipEvents(trx, 'membership.deleted', [before.membership_id]);
+        await trx.deleteFrom('memberships').where('id', '=', before.membership_id).execute();
+      }
+      const deleted = await trx
+        .updateTable('users')
+        .set({ deleted_at: now, updated_at: now, version: before.version + 1 })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await appendEvents(trx, [
+        { type: 'user.deleted', organizationId: deleted.organization_id, data: toUser(deleted) },
+      ]);
+    }),
+  );
 }
 
 /** Removes a user from every group it is in, keeping member counts exact, with events. */

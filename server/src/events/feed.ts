@@ -17,19 +17,19 @@ export function encodeEventCursor(position: number): string {
   return Buffer.from(`${PREFIX}${position}`, 'utf8').toString('base64url');
 }
 
-const invalidCursor = (detail: string) =>
-  new ApiError(400, 'invalid_cursor', `after: ${detail}`, {
-    details: [{ path: 'after', code: 'invalid_cursor', message: detail }],
+const invalidCursor = (detail: string, path = 'after') =>
+  new ApiError(400, 'invalid_cursor', `${path}: ${detail}`, {
+    details: [{ path, code: 'invalid_cursor', message: detail }],
   });
 
-/** @throws ApiError 400 invalid_cursor when the cursor was not produced by this API. */
-export function decodeEventCursor(cursor: string): number {
+/** @throws ApiError 400 invalid_cursor (naming `path`) when the cursor was not produced by this API. */
+export function decodeEventCursor(cursor: string, path = 'after'): number {
   const decoded = /^[A-Za-z0-9_-]{1,64}$/.test(cursor)
     ? Buffer.from(cursor, 'base64url').toString('utf8')
     : '';
   const position = decoded.startsWith(PREFIX) ? Number(decoded.slice(PREFIX.length)) : Number.NaN;
   if (!Number.isSafeInteger(position) || position < 0)
-    throw invalidCursor('not an events cursor returned by this API');
+    throw invalidCursor('not an events cursor returned by this API', path);
   return position;
 }
 

@@ -15,6 +15,7 @@ import {
   setRoleMappings,
   updateConnection,
 } from '../../directory/connections.js';
+import { connectionWithGuard, parseWindow, releaseGuard } from '../../directory/deprovision-guard.js';
 import {
   getGroup,
   getUser,
@@ -22,6 +23,7 @@ import {
   listGroups,
   listUsers,
 } from '../../directory/directory-reads.js';
+import { directoryDiff, directorySnapshot } from '../../directory/history.js';
 import {
   createMembership,
   deleteMembership,
@@ -37,6 +39,11 @@ import {
   listOrganizations,
   updateOrganization,
 } from '../../directory/organizations.js';
+import {
+  previewAttributeMappings,
+  previewOrganizationUpdate,
+  previewRoleMappings,
+} from '../../directory/previews.js';
 import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '../../directory/roles.js';
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
@@ -72,6 +79,8 @@ import {
   AttributeMappingsUpdate,
   ConnectionCreate,
   ConnectionUpdate,
+  DeprovisionGuardRelease,
+  DiffQuery,
   EventsQuery,
   GroupListQuery,
   ListQuery,
@@ -87,6 +96,7 @@ import {
   SessionCreate,
   SessionListQuery,
   SigningKeyRotate,
+  SnapshotQuery,
   SyncHealthQuery,
   UserListQuery,
   WebhookEndpointCreate,
@@ -187,8 +197,36 @@ export function v1Router(deps: V1Deps): Router {
       req,
       res,
       200,
-      toOrganization(await updateOrganization(ctx, organizationId, patch)),
+      toOrganization(await updateOrganization(ctx, organizationId, patch, apiChange(req, ctx.now()))),
     );
+  });
+  router.post('/organizations/:organization_id/preview', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const patch = parseInput(OrganizationUpdate, req.body ?? {});
+    send<Schemas['ChangePreview']>(
+      req,
+      res,
+      200,
+      await previewOrganizationUpdate(ctx, organizationId, patch, apiChange(req, ctx.now())),
+    );
+  });
+  router.get('/organizations/:organization_id/snapshot', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const q = parseInput(SnapshotQuery, req.query, 'query');
+    const asOf = q.as_of === undefined ? undefined : decodeEventCursor(q.as_of, 'as_of');
+    send<Schemas['DirectorySnapshot']>(
+      req,
+      res,
+      200,
+      await directorySnapshot(ctx, organizationId, asOf, q.members),
+    );
+  });
+  router.get('/organizations/:organization_id/diff', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    const q = parseInput(DiffQuery, req.query, 'query');
+    const from = decodeEventCursor(q.from, 'from');
+    const to = q.to === undefined ? undefined : decodeEventCursor(q.to, 'to');
+    send<Schemas['DirectoryDiff']>(req, res, 200, await directoryDiff(ctx, organizationId, from, to));
   });
   router.delete('/organizations/:organization_id', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
@@ -306,18 +344,19 @@ export function v1Router(deps: V1Deps): Router {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
     await assertInReach(ctx, req, 'connections', id, 'connection');
     const row = await getConnection(ctx, id);
-    send<Schemas['Connection']>(req, res, 200, toConnection(row, ctx.settings.publicUrl));
+    send<Schemas['Connection']>(req, res, 200, await connectionWithGuard(ctx, ctx.db, row));
   });
   router.patch('/connections/:connection_id', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
     await assertInReach(ctx, req, 'connections', id, 'connection');
     const input = parseInput(ConnectionUpdate, req.body ?? {});
-    send<Schemas['Connection']>(
-      req,
-      res,
-      200,
-      toConnection(await updateConnection(ctx, id, input), ctx.settings.publicUrl),
-    );
+    send<Schemas['Connection']>(req, res, 200, await updateConnection(ctx, id, input));
+  });
+  router.post('/connections/:connection_id/deprovision_guard/release', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const input = parseInput(DeprovisionGuardRelease, req.body ?? {});
+    const window = input.window === undefined ? undefined : parseWindow(input.window, 'window');
+    send<Schemas['Connection']>(req, res, 200, await releaseGuard(ctx, id, window));
   });
   router.delete('/connections/:connection_id', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
@@ -356,6 +395,26 @@ export function v1Router(deps: V1Deps): Router {
       res,
       200,
       await setRoleMappings(ctx, id, mappings, apiChange(req, ctx.now())),
+    );
+  });
+  router.post('/connections/:connection_id/role_mappings/preview', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const { mappings } = parseInput(RoleMappingsUpdate, req.body ?? {});
+    send<Schemas['ChangePreview']>(
+      req,
+      res,
+      200,
+      await previewRoleMappings(ctx, id, mappings, apiChange(req, ctx.now())),
+    );
+  });
+  router.post('/connections/:connection_id/attribute_mappings/preview', async (req, res) => {
+    const id = pathId(req, 'connection_id', 'connection', 'connection');
+    const { mappings } = parseInput(AttributeMappingsUpdate, req.body ?? {});
+    send<Schemas['ChangePreview']>(
+      req,
+      res,
+      200,
+      await previewAttributeMappings(ctx, id, mappings, apiChange(req, ctx.now())),
     );
   });
   router.get('/connections/:connection_id/attribute_mappings', async (req, res) => {

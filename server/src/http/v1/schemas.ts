@@ -164,7 +164,31 @@ export const RoleUpdate = z.strictObject({
   permissions: permissions.optional(),
 });
 
-export const ConnectionUpdate = z.strictObject({ name });
+export const DeprovisionGuardUpdate = z.strictObject({
+  enabled: z.boolean(),
+  max_in_window: z.number().int().min(1).max(1_000_000).nullable().optional(),
+  max_percent: z.number().gt(0).max(100).nullable().optional(),
+  window: z.string().max(16).optional(),
+});
+
+export const ConnectionUpdate = z
+  .strictObject({ name: name.optional(), deprovision_guard: DeprovisionGuardUpdate.optional() })
+  .refine((value) => Object.keys(value).length > 0, 'give name or deprovision_guard');
+
+export const DeprovisionGuardRelease = z.strictObject({ window: z.string().max(16).optional() });
+
+export const SnapshotQuery = z.object({
+  as_of: z.string().max(64).optional(),
+  members: z
+    .enum(['true', 'false'])
+    .default('true')
+    .transform((value) => value === 'true'),
+});
+
+export const DiffQuery = z.object({
+  from: z.string().max(64),
+  to: z.string().max(64).optional(),
+});
 
 export const RoleMappingsUpdate = z.strictObject({
   mappings: z.array(z.strictObject({ group: z.string().min(1).max(500), role: roleKeyPattern })).max(500),
@@ -237,6 +261,8 @@ contract<Same<z.input<typeof MembershipUpdate>, Schemas['MembershipUpdate']>>();
 contract<Same<z.input<typeof RoleCreate>, Schemas['RoleCreate']>>();
 contract<Same<z.input<typeof RoleUpdate>, Schemas['RoleUpdate']>>();
 contract<Same<z.input<typeof ConnectionUpdate>, Schemas['ConnectionUpdate']>>();
+contract<Same<z.input<typeof DeprovisionGuardUpdate>, Schemas['DeprovisionGuardUpdate']>>();
+contract<Same<z.input<typeof DeprovisionGuardRelease>, Schemas['DeprovisionGuardRelease']>>();
 contract<Same<z.input<typeof RoleMappingsUpdate>, Schemas['RoleMappingsUpdate']>>();
 contract<Same<z.input<typeof AttributeMappingsUpdate>, Schemas['AttributeMappingsUpdate']>>();
 contract<Same<z.input<typeof WebhookEndpointCreate>, Schemas['WebhookEndpointCreate']>>();

@@ -1,0 +1,32 @@
+import type { components } from './generated/roster.js';
+
+type SnapshotMember = components['schemas']['SnapshotMember'];
+
+/** JSON with object keys sorted (UTF-16 code unit order, as `Array.prototype.sort`) and no whitespace. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const record = value as Record<string, unknown>;
+  const entries = Object.keys(record)
+    .filter((key) => record[key] !== undefined)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
+  return `{${entries.join(',')}}`;
+}
+
+/**
+ * The digest of a directory snapshot, as `GET /v1/organizations/{id}/snapshot` answers it:
+ * `sha256:` + the hex SHA-256 of each member's canonical JSON followed by `\n`, in `membership_id`
+ * order. Compute it over your own mirror (members with the fields of `SnapshotMember`) and compare
+ * it with the server's to know whether the mirror is right without downloading the snapshot.
+ * Uses WebCrypto: Node 20+, browsers, edge runtimes, Bun and Deno.
+ */
+export async function snapshotDigest(members: readonly SnapshotMember[]): Promise<string> {
+  const sorted = [...members].sort((a, b) =>
+    a.membership_id < b.membership_id ? -1 : a.membership_id > b.membership_id ? 1 : 0,
+  );
+  const text = sorted.map((member) => `${canonicalJson(member)}\n`).join('');
+  const hash = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text));
+  const hex = [...new Uint8Array(hash)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `sha256:${hex}`;
+}
