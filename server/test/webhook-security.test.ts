@@ -45,6 +45,16 @@ async function receiver(handle?: (req: IncomingMessage) => Promise<void>): Promi
   return { url: `http://127.0.0.1:${port}/hook`, port, requests, server };
 }
 
+/** The newest delivery record of an endpoint, once there is one. */
+async function firstDelivery(server: TestServer, endpointId: string) {
+  for (let i = 0; i < 400; i++) {
+    const list = await server.api('GET', `/v1/webhook_endpoints/${endpointId}/deliveries`);
+    if (list.body.data.length > 0) return list.body.data[0];
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('no delivery recorded');
+}
+
 const close = (server: { close(cb: () => void): unknown }) =>
   new Promise<void>((resolve) => server.close(() => resolve()));
 
@@ -172,14 +182,7 @@ describe('webhook endpoints without the operator allowing private targets', () =
     // Before any event exists: the public answer is never connected to.
     answers['rebind.test'] = '127.0.0.1';
     await server.api('POST', '/v1/roles', { body: { key: 'rebound', name: 'Rebound' } });
-    const failed = await (async () => {
-      for (let i = 0; i < 200; i++) {
-        const list = await server.api('GET', `/v1/webhook_endpoints/${created.body.id}/deliveries`);
-        if (list.body.data.length > 0) return list.body.data[0];
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      throw new Error('no delivery recorded');
-    })();
+    const failed = await firstDelivery(server, created.body.id);
     expect(failed).toMatchObject({ outcome: 'failed', response_status: null });
     expect(failed.error).toMatch(/reserved address/);
     expect(hook.requests).toHaveLength(0);
@@ -240,16 +243,7 @@ describe('webhook deliveries with private targets allowed', () => {
         body: { url: `http://127.0.0.1:${port}/hook`, types: ['role.created'] },
       });
       await server.api('POST', '/v1/roles', { body: { key: `scan-${port}`, name: 'Scan' } });
-      records.push(
-        await (async () => {
-          for (let i = 0; i < 200; i++) {
-            const list = await server.api('GET', `/v1/webhook_endpoints/${created.body.id}/deliveries`);
-            if (list.body.data.length > 0) return list.body.data[0];
-            await new Promise((resolve) => setTimeout(resolve, 25));
-          }
-          throw new Error('no delivery recorded');
-        })(),
-      );
+      records.push(await firstDelivery(server, created.body.id));
       await server.api('DELETE', `/v1/webhook_endpoints/${created.body.id}`);
     }
     const visible = records.map((r) => ({
