@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { createRevocationList, createRoster, type RevocationList, type Roster } from '@roster/sdk';
+import { createNodeSessionVerifier } from '@roster/sdk/express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../server/test/harness.js';
 import { createConnection, patchOp, type TestConnection } from '../../../server/test/scim-helpers.js';
@@ -234,6 +235,108 @@ describe('with the revocation list', () => {
     expect(revocations.size).toBeGreaterThan(0);
     listOffsetMs += 3 * 3_600_000;
     expect(revocations.size).toBe(0);
+  });
+
+  it('a role or permission change reaches the app within about a second (refreshed with cookies, role_changed without)', async () => {
+    const revocations = createRevocationList({ events: roster.events, waitSeconds: 5 });
+    await revocations.start();
+    closers.push(() => revocations.stop());
+    const base = await startApp(revocations);
+    const bearer = createNodeSessionVerifier({
+      baseUrl: server.url,
+      cookies: false,
+      revocations,
+      now: () => Date.now() + appOffsetMs,
+    });
+    const stamp = Date.now();
+    const finance = await roster.roles.create({
+      key: `finance-${stamp}`,
+      name: 'Finance',
+      permissions: ['invoices:read'],
+    });
+    const audit = await roster.roles.create({ key: `audit-${stamp}`, name: 'Audit', permissions: [] });
+    const propagation: number[] = [];
+
+    /** Polls the app as the browser until `check` holds; records how long after `started`. */
+    async function seen(
+      browser: Browser,
+      path: string,
+      check: (r: Awaited<ReturnType<Browser['request']>>) => boolean,
+    ) {
+      const started = Date.now();
+      for (;;) {
+        const response = await browser.request('GET', path);
+        if (check(response)) break;
+        if (Date.now() - started > 20_000) throw new Error(`not seen: ${JSON.stringify(response.body)}`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return Date.now() - started;
+    }
+
+    // A pinned role (API member), changed back and forth.
+    const member = await roster.organizations.addMember({
+      organizationId: entra.organizationId,
+      email: `roles-${stamp}@contoso.test`,
+    });
+    const browser = await signedIn(base, member.user.email!);
+    for (let i = 0; i < 8; i++) {
+      const role = i % 2 === 0 ? finance : audit;
+      const before = browser.cookies.get('roster_session')!;
+      const started = Date.now();
+      await roster.organizations.updateMember({
+        organizationId: entra.organizationId,
+        membershipId: member.id,
+        role: role.key,
+      });
+      await seen(browser, '/api/me', (r) => r.status === 200 && r.body.role === role.key);
+      propagation.push(Date.now() - started);
+      // Without cookies, the token from before the change is refused with a clear reason.
+      expect(await bearer.verifyToken(before)).toMatchObject({
+        status: 'signed_out',
+        reason: 'role_changed',
+      });
+    }
+
+    // A role edit: the permissions of every member with that role.
+    expect((await browser.request('GET', '/api/me')).body.role).toBe(audit.key);
+    expect((await browser.request('GET', '/api/invoices')).status).toBe(403);
+    let started = Date.now();
+    await roster.roles.update({ key: audit.key, permissions: ['invoices:read'] });
+    await seen(browser, '/api/invoices', (r) => r.status === 200);
+    propagation.push(Date.now() - started);
+
+    // A group change and a mapping change in the IdP (Entra).
+    const user = await entraUser();
+    const scimBrowser = await signedIn(base, user.email);
+    await roster.connections.setRoleMappings({
+      connectionId: entra.connectionId,
+      mappings: [{ group: `Finance ${stamp}`, role: finance.key }],
+    });
+    started = Date.now();
+    const group = await entra.scim('POST', '/Groups', {
+      body: {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+        displayName: `Finance ${stamp}`,
+        members: [{ value: user.id }],
+      },
+    });
+    expect(group.status, group.text).toBe(201);
+    await seen(scimBrowser, '/api/me', (r) => r.body?.role === finance.key);
+    propagation.push(Date.now() - started);
+    started = Date.now();
+    await roster.connections.setRoleMappings({
+      connectionId: entra.connectionId,
+      mappings: [{ group: `Finance ${stamp}`, role: audit.key }],
+    });
+    await seen(scimBrowser, '/api/me', (r) => r.body?.role === audit.key);
+    propagation.push(Date.now() - started);
+    expect(scimBrowser.cookies.size).toBe(2);
+
+    const sorted = [...propagation].sort((a, b) => a - b);
+    const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)];
+    console.info(
+      `role changes reached the app after p50 ${sorted[Math.floor(sorted.length / 2)]} ms, p95 ${p95} ms (${sorted.length} changes: ${sorted.join(', ')})`,
+    );
   });
 
   it('starting up reads revocations of the last token lifetime', async () => {
