@@ -600,7 +600,10 @@ export interface paths {
          * @description Exchanges a refresh token for a new token and a new refresh token (the old one is spent).
          *     Authenticated by the refresh token alone, so your app's edge can call it without the secret
          *     key. The token carries the member's role and permissions as they are now. Rate-limited per
-         *     session (`ROSTER_REFRESH_RATE_LIMIT`).
+         *     session (`ROSTER_REFRESH_RATE_LIMIT`). Idempotent within `ROSTER_REFRESH_REUSE_INTERVAL`
+         *     (default 10 s): a refresh token presented again that soon after its use answers the same
+         *     new pair (parallel requests, replicas racing one cookie), so a client that got no answer
+         *     (or a `429`) may simply retry.
          */
         post: operations["refreshSession"];
         delete?: never;
@@ -1296,14 +1299,17 @@ export interface components {
             role: components["schemas"]["RoleKey"];
             permissions: components["schemas"]["Permission"][];
             /**
-             * @description The session JWT. Claims: `iss`, `sub` (user id), `sid`, `org_id`, `org_role`,
+             * @description The session JWT. Claims: `iss`, `sub` (user id), `sid`, `aud` (the organization id,
+             *     for verifiers that bind tokens to their tenant), `org_id`, `org_role`,
              *     `org_permissions`, `iat`, `nbf`, `exp`.
              */
             token: string;
             /** @description When `token` expires. */
             expires_at: components["schemas"]["Timestamp"];
             /**
-             * @description Works once; shown only here. Store it like a password (an HttpOnly cookie).
+             * @description Works once; shown only here. Store it like a password (an HttpOnly cookie). Presented
+             *     again within ROSTER_REFRESH_REUSE_INTERVAL (10 s) of its use, it answers the same new
+             *     pair again; later, it revokes the session (reuse of a spent token means theft).
              * @example rst_rt_…
              */
             refresh_token: string;
@@ -2872,8 +2878,8 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             /**
              * @description The session must not continue: `invalid_refresh_token` (unknown token),
-             *     `session_revoked` (revoked, or this refresh token was already used: the session is now
-             *     revoked), `session_expired` (past `ROSTER_SESSION_LIFETIME`), `user_inactive`
+             *     `session_revoked` (revoked, or this refresh token was used longer ago than the reuse
+             *     interval: the session is now revoked), `session_expired` (past `ROSTER_SESSION_LIFETIME`), `user_inactive`
              *     (deactivated or deleted by the IdP), `not_a_member` (no longer in the organization).
              */
             401: {
