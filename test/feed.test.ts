@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createRoster, type Event } from '@roster/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ChildServer, freshDatabase, startRoster } from '../server/bench/lib.js';
+import { startRoster } from '../server/bench/lib.js';
+import { type Cluster, POSTGRES, startCluster, stopCluster } from './support.js';
 
 /**
  * The feed's guarantees under load, with real server processes: several processes on one
@@ -14,52 +11,19 @@ import { type ChildServer, freshDatabase, startRoster } from '../server/bench/li
  * built only from events equal to the server's state.
  */
 
-const POSTGRES = Boolean(process.env.DATABASE_URL);
 const WRITERS = 32;
 const USERS_PER_WRITER = 3;
 const RENAMES = 4;
 const GROUPS = 4;
-
-interface Cluster {
-  processes: ChildServer[];
-  secretKey: string;
-  env: Record<string, string>;
-  drop: () => Promise<void>;
-}
-
-async function startCluster(): Promise<Cluster> {
-  const secretKey = `rst_sk_feed_${randomBytes(24).toString('hex')}`;
-  if (POSTGRES) {
-    const database = await freshDatabase(process.env.DATABASE_URL!);
-    const env = {
-      DATABASE_URL: database.url,
-      ROSTER_SECRET_KEY: secretKey,
-      ROSTER_SCIM_RATE_LIMIT: '100000',
-    };
-    const processes = await Promise.all([startRoster(env), startRoster(env), startRoster(env)]);
-    return { processes, secretKey, env, drop: database.drop };
-  }
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'roster-feed-'));
-  const env = { ROSTER_DATA_DIR: dataDir, ROSTER_SECRET_KEY: secretKey, ROSTER_SCIM_RATE_LIMIT: '100000' };
-  return {
-    processes: [await startRoster(env)],
-    secretKey,
-    env,
-    drop: async () => rmSync(dataDir, { recursive: true, force: true }),
-  };
-}
 
 const position = (cursor: string) => Number(Buffer.from(cursor, 'base64url').toString('utf8').split(':')[1]);
 
 describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embedded PGlite, 1 process'})`, () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster('feed', { ROSTER_SCIM_RATE_LIMIT: '100000' });
   }, 120_000);
-  afterAll(async () => {
-    for (const p of cluster?.processes ?? []) await p.stop().catch(() => {});
-    await cluster?.drop();
-  });
+  afterAll(() => stopCluster(cluster));
 
   it('delivers every change exactly once, in commit order, and survives a SIGKILL', async () => {
     const live = new Set(cluster.processes);

@@ -1,10 +1,7 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { createRoster } from '@roster/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ChildServer, freshDatabase, startRoster } from '../server/bench/lib.js';
+import type { ChildServer } from '../server/bench/lib.js';
+import { type Cluster, POSTGRES, startCluster, stopCluster } from './support.js';
 
 /**
  * The refresh reuse interval with real server processes: several processes on one PostgreSQL (one
@@ -13,39 +10,7 @@ import { type ChildServer, freshDatabase, startRoster } from '../server/bench/li
  * out; once the interval is over, the spent token is theft again.
  */
 
-const POSTGRES = Boolean(process.env.DATABASE_URL);
 const REUSE_INTERVAL_MS = 5_000;
-
-interface Cluster {
-  processes: ChildServer[];
-  secretKey: string;
-  drop: () => Promise<void>;
-}
-
-async function startCluster(): Promise<Cluster> {
-  const secretKey = `rst_sk_sessions_${randomBytes(24).toString('hex')}`;
-  const common = {
-    ROSTER_SECRET_KEY: secretKey,
-    ROSTER_REFRESH_RATE_LIMIT: '100000',
-    ROSTER_REFRESH_REUSE_INTERVAL: `${REUSE_INTERVAL_MS}ms`,
-    // Replicas behind one address: one issuer.
-    ROSTER_PUBLIC_URL: 'https://roster.replicas.test',
-  };
-  if (POSTGRES) {
-    const database = await freshDatabase(process.env.DATABASE_URL!);
-    const env = { ...common, DATABASE_URL: database.url };
-    // One first, so that the others find its signing keys and encryption key.
-    const first = await startRoster(env);
-    const others = await Promise.all([startRoster(env), startRoster(env)]);
-    return { processes: [first, ...others], secretKey, drop: database.drop };
-  }
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'roster-sessions-'));
-  return {
-    processes: [await startRoster({ ...common, ROSTER_DATA_DIR: dataDir })],
-    secretKey,
-    drop: async () => rmSync(dataDir, { recursive: true, force: true }),
-  };
-}
 
 interface RefreshReply {
   token: string;
@@ -59,12 +24,14 @@ const payload = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'bas
 describe(`refresh reuse interval (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embedded PGlite, 1 process'})`, () => {
   let cluster: Cluster;
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster('sessions', {
+      ROSTER_REFRESH_RATE_LIMIT: '100000',
+      ROSTER_REFRESH_REUSE_INTERVAL: `${REUSE_INTERVAL_MS}ms`,
+      // Replicas behind one address: one issuer.
+      ROSTER_PUBLIC_URL: 'https://roster.replicas.test',
+    });
   }, 120_000);
-  afterAll(async () => {
-    for (const p of cluster?.processes ?? []) await p.stop().catch(() => {});
-    await cluster?.drop();
-  });
+  afterAll(() => stopCluster(cluster));
 
   const refreshAt = async (server: ChildServer, refreshToken: string) => {
     const response = await fetch(`${server.url}/v1/sessions/refresh`, {

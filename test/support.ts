@@ -1,4 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createRoster } from '@roster/sdk';
+import { type ChildServer, freshDatabase, startRoster } from '../server/bench/lib.js';
 import { recorded } from '../server/test/contract.js';
 import type { TestServer } from '../server/test/harness.js';
 
@@ -27,4 +32,42 @@ export function sdkFor(server: TestServer, options: { retries?: number } = {}) {
     fetch: recordingFetch,
     retries: options.retries ?? 0,
   });
+}
+
+/** Whether the tests run against PostgreSQL (DATABASE_URL) rather than the embedded database. */
+export const POSTGRES = Boolean(process.env.DATABASE_URL);
+
+/** Built server processes sharing one database, as replicas behind a load balancer run. */
+export interface Cluster {
+  processes: ChildServer[];
+  secretKey: string;
+  env: Record<string, string>;
+  drop: () => Promise<void>;
+}
+
+/**
+ * Three server processes on a fresh PostgreSQL database, or one on a fresh embedded database (which
+ * serves one process); `env` is added to each process's environment.
+ */
+export async function startCluster(name: string, env: Record<string, string>): Promise<Cluster> {
+  const secretKey = `rst_sk_${name}_${randomBytes(24).toString('hex')}`;
+  if (POSTGRES) {
+    const database = await freshDatabase(process.env.DATABASE_URL!);
+    const all = { ...env, DATABASE_URL: database.url, ROSTER_SECRET_KEY: secretKey };
+    const processes = await Promise.all([startRoster(all), startRoster(all), startRoster(all)]);
+    return { processes, secretKey, env: all, drop: database.drop };
+  }
+  const dataDir = mkdtempSync(path.join(tmpdir(), `roster-${name}-`));
+  const all = { ...env, ROSTER_DATA_DIR: dataDir, ROSTER_SECRET_KEY: secretKey };
+  return {
+    processes: [await startRoster(all)],
+    secretKey,
+    env: all,
+    drop: async () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
+export async function stopCluster(cluster: Cluster | undefined): Promise<void> {
+  for (const p of cluster?.processes ?? []) await p.stop().catch(() => {});
+  await cluster?.drop();
 }
