@@ -69,4 +69,7 @@ export type WebhookDelivery = Schemas['WebhookDelivery'];
 export type Session = Schemas['Session'];
 export type SessionTokens = Schemas['SessionTokens'];
 export type SigningKey = Schemas['SigningKey'];
+export type PortalLink = Schemas['PortalLink'];
+export type PortalLinkCreate = Schemas['PortalLinkCreate'];
+export type EventActor = Schemas['EventActor'];
 export type { components, paths } from './generated/roster.js';
