@@ -103,6 +103,7 @@ const envSchema = z.object({
   ROSTER_DELETED_RETENTION: duration('30d'),
   ROSTER_EVENT_RETENTION: duration('30d', { min: 3_600_000 }),
   ROSTER_SYNC_LOG_RETENTION: duration('7d', { min: 3_600_000 }),
+  ROSTER_PORTAL_SESSION_TTL: duration('1h', { min: 60_000, max: 86_400_000 }),
 });
 
 export interface Config {
@@ -130,6 +131,8 @@ export interface Config {
   readonly deletedRetentionMs: number;
   readonly eventRetentionMs: number;
   readonly syncLogRetentionMs: number;
+  /** Lifetime of an Admin Portal session (opened from a one-time link). */
+  readonly portalSessionTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -177,5 +180,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     deletedRetentionMs: e.ROSTER_DELETED_RETENTION,
     eventRetentionMs: e.ROSTER_EVENT_RETENTION,
     syncLogRetentionMs: e.ROSTER_SYNC_LOG_RETENTION,
+    portalSessionTtlMs: e.ROSTER_PORTAL_SESSION_TTL,
   });
 }

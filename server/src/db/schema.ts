@@ -116,7 +116,7 @@ export type RoleSource =
 export interface LastChange {
   at: string;
   request_id: string;
-  via: 'scim' | 'api';
+  via: 'scim' | 'api' | 'portal';
   connection_id?: string;
   method?: string;
   path?: string;
@@ -184,6 +184,8 @@ export interface EventsTable {
   type: string;
   organization_id: string | null;
   data: Json<JsonObject>;
+  /** Set by the column default from `roster.actor` (see migrations/0005-portal.ts). */
+  actor: ColumnType<JsonObject | null, never, never>;
   created_at: Timestamp;
 }
 
@@ -266,6 +268,27 @@ export interface WebhookDeliveriesTable {
   created_at: Timestamp;
 }
 
+export interface PortalLinksTable {
+  id: string;
+  organization_id: string;
+  token_hash: string;
+  intent: string;
+  return_url: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface PortalSessionsTable {
+  id: string;
+  organization_id: string;
+  link_id: string;
+  token_hash: string;
+  return_url: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -289,6 +312,8 @@ export interface DB {
   instance_settings: InstanceSettingsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  portal_links: PortalLinksTable;
+  portal_sessions: PortalSessionsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -53,6 +53,7 @@ import {
 } from '../../events/webhooks.js';
 import { isId } from '../../ids.js';
 import type { KeyRing } from '../../key-ring.js';
+import { createPortalLink } from '../../portal/links.js';
 import {
   createSession,
   getSession,
@@ -64,6 +65,7 @@ import {
 import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
+import { assertOrganizationAllowed, principalOf } from './principal.js';
 import {
   AttributeMappingsUpdate,
   ConnectionCreate,
@@ -76,6 +78,7 @@ import {
   MembershipUpdate,
   OrganizationCreate,
   OrganizationUpdate,
+  PortalLinkCreate,
   RoleCreate,
   RoleMappingsUpdate,
   RoleUpdate,
@@ -196,6 +199,15 @@ export function v1Router(deps: V1Deps): Router {
   router.delete('/organizations/:organization_id', async (req, res) => {
     await deleteOrganization(ctx, pathId(req, 'organization_id', 'organization', 'organization'));
     res.status(204).end();
+  });
+
+  // Admin Portal links (the portal itself is served under /portal, see http/portal)
+  router.post('/organizations/:organization_id/portal_links', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    assertOrganizationAllowed(principalOf(res), organizationId);
+    const input = parseInput(PortalLinkCreate, req.body ?? {});
+    res.setHeader('Cache-Control', 'no-store');
+    send<Schemas['PortalLink']>(req, res, 201, await createPortalLink(ctx, organizationId, input));
   });
 
   // Memberships
