@@ -25,20 +25,17 @@ document.addEventListener('DOMContentLoaded', () => {
   const preview = document.getElementById('preview');
   if (preview) preview.focus();
 
-  const live = document.getElementById('live');
-  if (live) {
+  if (document.getElementById('live')) {
     const poll = async () => {
       try {
-        const response = await fetch(window.location.pathname, {
-          headers: { 'X-Portal-Fragment': 'live' },
-          credentials: 'same-origin',
-        });
+        const response = await fetch(window.location.pathname, { credentials: 'same-origin' });
         if (response.ok) {
-          const html = await response.text();
-          const next = new DOMParser().parseFromString(html, 'text/html').getElementById('live');
-          const current = document.getElementById('live');
-          if (next && current && next.innerHTML !== current.innerHTML) {
-            current.replaceWith(next);
+          const next = new DOMParser().parseFromString(await response.text(), 'text/html');
+          // The live section and the connection's state badge are what change.
+          for (const id of ['live', 'state']) {
+            const fresh = next.getElementById(id);
+            const current = document.getElementById(id);
+            if (fresh && current && fresh.outerHTML !== current.outerHTML) current.replaceWith(fresh);
           }
         }
       } catch {

@@ -93,8 +93,12 @@ const STATE_TEXT: Record<ConnectionSummary['state'], string> = {
   token_expiring: 'Token expiring',
 };
 
-function StateBadge(props: { summary: ConnectionSummary }) {
-  return <span class={`badge badge-${props.summary.state}`}>{STATE_TEXT[props.summary.state]}</span>;
+function StateBadge(props: { summary: ConnectionSummary; id?: string }) {
+  return (
+    <span class={`badge badge-${props.summary.state}`} {...(props.id ? { id: props.id } : {})}>
+      {STATE_TEXT[props.summary.state]}
+    </span>
+  );
 }
 
 function stateSentence(summary: ConnectionSummary): string {
@@ -346,7 +350,7 @@ function ConnectionHeader(props: {
         <a href="/portal">Overview</a> › {connection.name}
       </p>
       <h1>
-        {connection.name} <StateBadge summary={props.summary} />
+        {connection.name} <StateBadge summary={props.summary} id="state" />
       </h1>
       <ConnectionNav id={connection.id} current={props.current} />
     </>
@@ -609,7 +613,9 @@ export function RolesPage(props: {
                   <th scope="row">
                     <label for={`role-${row.groupId}`}>{row.groupName}</label>
                   </th>
-                  <td>{row.memberCount}</td>
+                  <td>
+                    {row.memberCount} {row.memberCount === 1 ? 'member' : 'members'}
+                  </td>
                   <td>
                     <input type="hidden" name="group" value={row.groupId} />
                     <select id={`role-${row.groupId}`} name={`role:${row.groupId}`}>

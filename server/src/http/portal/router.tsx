@@ -36,7 +36,6 @@ import {
   GuidePage,
   type LiveData,
   LivePage,
-  LiveSection,
   MessagePage,
   OverviewPage,
   type RoleRowView,
@@ -269,7 +268,7 @@ export function portalRouter(deps: PortalDeps): Router {
         provider={provider}
         baseUrl={provider.baseUrl(scimBaseUrl(ctx.settings.publicUrl, connection.id))}
         token={token}
-        heading={`${connection.name} is ready for ${provider.name}`}
+        heading={`${connection.name}: paste these into ${provider.name}`}
       />,
     );
   });
@@ -285,14 +284,6 @@ export function portalRouter(deps: PortalDeps): Router {
   router.get('/connections/:connection_id', async (req, res) => {
     await deps.syncLog.flush();
     const data = await liveData(await ownSummary(req, res));
-    // The script asks for the live section alone, to swap it in place.
-    if (req.headers['x-portal-fragment'] === 'live') {
-      res
-        .status(200)
-        .type('html')
-        .send(render(<LiveSection data={data} />));
-      return;
-    }
     page(res, 200, <LivePage session={sessionOf(res)} data={data} />);
   });
 
