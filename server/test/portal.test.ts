@@ -328,6 +328,37 @@ describe('portal actions', () => {
     expect(log.text).not.toContain('>200<');
   });
 
+  it('says when the IdP still uses a token that is about to stop working', async () => {
+    const connection = await createConnection(server, 'onelogin');
+    const cookie = await openLink((await createLink(connection.organizationId)).url);
+    const overviewState = async () => /badge badge-(\w+)/.exec((await portal('/portal', cookie)).text)?.[1];
+    expect(await overviewState()).toBe('waiting');
+    const csrf = csrfOf((await portal(`/portal/connections/${connection.connectionId}/token`, cookie)).text);
+    const rotated = await portal(
+      `/portal/connections/${connection.connectionId}/token`,
+      cookie,
+      form({ _csrf: csrf, grace_seconds: '86400' }),
+    );
+    expect(rotated.status).toBe(201);
+    // OneLogin keeps calling with the old token (its use is recorded off the request path).
+    expect((await connection.scim('GET', '/Users')).status).toBe(200);
+    for (let i = 0; i < 50 && (await overviewState()) !== 'token_expiring'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const overview = (await portal('/portal', cookie)).text;
+    expect(overview).toContain('Token expiring');
+    expect(overview).toContain(
+      'OneLogin still uses the previous token, which stops working at 2026-11-29 12:00 UTC',
+    );
+    // Once OneLogin uses the new token, it is just syncing.
+    const newToken = /rst_scim_[A-Za-z0-9_-]{43}/.exec(rotated.text)![0];
+    expect((await connection.scim('GET', '/Users', { token: newToken })).status).toBe(200);
+    for (let i = 0; i < 50 && (await overviewState()) !== 'syncing'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(await overviewState()).toBe('syncing');
+  });
+
   it('previews role changes exactly as saving them resolves', async () => {
     const connection = await createConnection(server, 'entra');
     await server.api('POST', '/v1/roles', {

@@ -1,7 +1,7 @@
 import type { Context } from '../context.js';
 import { isForeignKeyViolation } from '../db/errors.js';
 import { ApiError, notFound } from '../errors.js';
-import { newId } from '../ids.js';
+import { replaceRoleMappings } from './connections.js';
 import { loadMemberships, lockRoleInputs, resolveRoles } from './memberships-core.js';
 
 export interface RoleChange {
@@ -65,22 +65,7 @@ export async function previewRoleMappings(
         ).map((row) => [row.id, row.role_key]),
       );
       const now = ctx.now();
-      await trx.deleteFrom('role_mappings').where('connection_id', '=', connectionId).execute();
-      if (mappings.length > 0) {
-        await trx
-          .insertInto('role_mappings')
-          .values(
-            mappings.map((mapping, i) => ({
-              id: newId('roleMapping', now.getTime()),
-              organization_id: connection.organization_id,
-              connection_id: connectionId,
-              group_ref: mapping.group,
-              role_key: mapping.role,
-              precedence: i + 1,
-            })),
-          )
-          .execute();
-      }
+      await replaceRoleMappings(trx, connection, mappings, now);
       const changed = await resolveRoles(
         trx,
         now,
