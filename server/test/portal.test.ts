@@ -78,7 +78,10 @@ describe('portal links (API)', () => {
     expect(rows).toHaveLength(1);
     expect(rows[0]!.token_hash).toBe(hashSecret(token));
     expect(JSON.stringify(rows)).not.toContain(token);
-    const events = await server.api('GET', `/v1/events?organization_id=${orgId}&types=portal.link_created`);
+    const events = await server.api(
+      'GET',
+      `/v1/events?organization_id=${orgId}&types=portal.link_created&wait=10`,
+    );
     expect(events.body.data).toHaveLength(1);
     expect(events.body.data[0].data).toMatchObject({ object: 'portal_link', organization_id: orgId });
     expect(JSON.stringify(events.body)).not.toContain(token);
@@ -150,7 +153,7 @@ describe('portal sessions', () => {
 
     const events = await server.api(
       'GET',
-      `/v1/events?organization_id=${orgId}&types=portal.session_started`,
+      `/v1/events?organization_id=${orgId}&types=portal.session_started&wait=10`,
     );
     expect(events.body.data).toHaveLength(1);
     expect(events.body.data[0].actor).toEqual({
@@ -245,7 +248,10 @@ describe('portal actions', () => {
     expect(created.text).toContain('Acme &lt;Okta>');
     expect(created.text).not.toContain('<Okta>');
     expect(created.text).toMatch(/rst_scim_[A-Za-z0-9_-]{43}/);
-    const events = await server.api('GET', `/v1/events?organization_id=${orgId}&types=connection.created`);
+    const events = await server.api(
+      'GET',
+      `/v1/events?organization_id=${orgId}&types=connection.created&wait=10`,
+    );
     expect(events.body.data).toHaveLength(1);
     expect(events.body.data[0].actor).toMatchObject({ type: 'portal' });
     expect(events.body.data[0].data.name).toBe('Acme <Okta>');

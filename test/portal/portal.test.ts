@@ -214,6 +214,7 @@ describe('the Admin Portal in a browser', () => {
     const events = await roster.events.list({
       organizationId: org.id,
       types: ['membership.updated', 'connection.updated'],
+      wait: 10,
     });
     const portalEvents = events.data.filter((e) => e.actor?.type === 'portal');
     expect(portalEvents.map((e) => e.type).sort()).toEqual([
