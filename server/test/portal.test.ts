@@ -255,6 +255,16 @@ describe('portal actions', () => {
     expect(events.body.data).toHaveLength(1);
     expect(events.body.data[0].actor).toMatchObject({ type: 'portal' });
     expect(events.body.data[0].data.name).toBe('Acme <Okta>');
+    // The actor is the transaction's own: a change through the API right after carries none.
+    const viaApi = await server.api('POST', `/v1/organizations/${orgId}/connections`, {
+      body: { name: 'By the app', provider: 'generic' },
+    });
+    const all = await server.api(
+      'GET',
+      `/v1/events?organization_id=${orgId}&types=connection.created&after=${events.body.data[0].cursor}&wait=10`,
+    );
+    expect(all.body.data.map((e: { data: { id: string } }) => e.data.id)).toEqual([viaApi.body.id]);
+    expect(all.body.data[0]).not.toHaveProperty('actor');
   });
 
   it("answers 404 for another organization's connection ids, on every page and action", async () => {

@@ -1,11 +1,10 @@
 import { createHmac } from 'node:crypto';
-import { sql } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import { notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
-import { withActor } from './actor.js';
+import { setActor, withActor } from './actor.js';
 
 /** A link works for this long unless opened (issue 15: five minutes). */
 export const PORTAL_LINK_TTL_MS = 5 * 60_000;
@@ -131,9 +130,7 @@ export async function openPortalLink(
       .select('name')
       .where('id', '=', claimed.organization_id)
       .executeTakeFirstOrThrow();
-    await sql`select set_config('roster.actor', ${JSON.stringify({ type: 'portal', portal_session_id: id })}, true)`.execute(
-      trx,
-    );
+    await setActor(trx, { type: 'portal', portal_session_id: id });
     await appendEvents(trx, [
       {
         type: 'portal.session_started',
