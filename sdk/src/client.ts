@@ -223,6 +223,23 @@ export function createRoster(options: RosterOptions) {
           params: { path: { organization_id: organizationId }, query: { from, to } },
         }),
       ),
+    /**
+     * A one-time link to the Admin Portal for this organization's IT admin (connect their IdP, map
+     * groups to roles, watch the sync). Redirect the admin to `url` at once: it works once and
+     * expires 5 minutes after creation.
+     */
+    createPortalLink: (
+      { organizationId, ...body }: { organizationId: string } & Schemas['PortalLinkCreate'],
+      opts?: RequestOptions,
+    ) =>
+      unwrap(
+        client.POST('/v1/organizations/{organization_id}/portal_links', {
+          params: { path: { organization_id: organizationId } },
+          body,
+          headers: headers(opts),
+          signal: opts?.signal,
+        }),
+      ),
     listConnections: ({ organizationId, ...params }: { organizationId: string } & ListParams) =>
       list<Schemas['Connection']>(
         (after) =>

@@ -77,4 +77,7 @@ export type DirectorySnapshot = Schemas['DirectorySnapshot'];
 export type SnapshotMember = Schemas['SnapshotMember'];
 export type DirectoryDiff = Schemas['DirectoryDiff'];
 export type DirectoryChange = Schemas['DirectoryChange'];
+export type PortalLink = Schemas['PortalLink'];
+export type PortalLinkCreate = Schemas['PortalLinkCreate'];
+export type EventActor = Schemas['EventActor'];
 export type { components, paths } from './generated/roster.js';

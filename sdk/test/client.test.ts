@@ -43,6 +43,27 @@ describe('createRoster', () => {
     expect(await requests[0]!.json()).toEqual({ name: 'Acme', slug: 'acme' });
   });
 
+  it('creates an Admin Portal link for an organization', async () => {
+    const link = {
+      object: 'portal_link',
+      url: 'https://roster.test/portal/start?token=t',
+      expires_at: '2026-11-28T00:05:00.000Z',
+    };
+    const { roster, requests } = setup(() => json(201, link));
+    const created = await roster.organizations.createPortalLink({
+      organizationId: 'org_1',
+      intent: 'directory_sync',
+      return_url: 'https://app.test/settings',
+    });
+    expect(created).toEqual(link);
+    expect(requests[0]!.url).toBe('https://roster.test/v1/organizations/org_1/portal_links');
+    expect(requests[0]!.method).toBe('POST');
+    expect(await requests[0]!.json()).toEqual({
+      intent: 'directory_sync',
+      return_url: 'https://app.test/settings',
+    });
+  });
+
   it('refuses to start without a base URL or key', () => {
     expect(() => createRoster({ baseUrl: '', secretKey: 'x' })).toThrow(/baseUrl is required/);
     expect(() => createRoster({ baseUrl: 'http://x', secretKey: '' })).toThrow(/secretKey is required/);

@@ -153,6 +153,7 @@ const envSchema = z.object({
       }
       return entries;
     }),
+  ROSTER_PORTAL_SESSION_TTL: duration('1h', { min: 60_000, max: 86_400_000 }),
 });
 
 export interface Config {
@@ -204,6 +205,8 @@ export interface Config {
   readonly webhookAllowPrivate: boolean;
   /** CIDR ranges, addresses and host names webhooks may target although private. */
   readonly webhookAllowedTargets: readonly string[];
+  /** Lifetime of an Admin Portal session (opened from a one-time link). */
+  readonly portalSessionTtlMs: number;
 }
 
 export class ConfigError extends Error {
@@ -263,5 +266,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     syncLogRetentionMs: e.ROSTER_SYNC_LOG_RETENTION,
     webhookAllowPrivate: e.ROSTER_WEBHOOK_ALLOW_PRIVATE,
     webhookAllowedTargets: e.ROSTER_WEBHOOK_ALLOWED_TARGETS,
+    portalSessionTtlMs: e.ROSTER_PORTAL_SESSION_TTL,
   });
 }

@@ -45,6 +45,7 @@ export type Settings = Pick<
   | 'deletedRetentionMs'
   | 'eventRetentionMs'
   | 'syncLogRetentionMs'
+  | 'portalSessionTtlMs'
 > & {
   /** Externally visible base URL, without a trailing slash. */
   readonly publicUrl: string;

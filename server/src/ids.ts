@@ -21,6 +21,8 @@ export const ID_PREFIXES = {
   webhookEndpoint: 'whep',
   webhookDelivery: 'whd',
   signingKey: 'sk',
+  portalLink: 'plink',
+  portalSession: 'psess',
 } as const;
 
 export type IdKind = keyof typeof ID_PREFIXES;
@@ -36,6 +38,8 @@ export const SECRET_PREFIXES = {
   scimToken: 'rst_scim_',
   refreshToken: 'rst_rt_',
   webhookSecret: 'whsec_',
+  portalLink: 'rst_pl_',
+  portalSession: 'rst_ps_',
 } as const;
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';

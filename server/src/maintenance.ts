@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Context } from './context.js';
 import { foldIntoBaseline } from './directory/history.js';
+import { purgePortal } from './portal/links.js';
 import { purgeSessions } from './sessions/sessions.js';
 import type { SigningKeys } from './sessions/signing-keys.js';
 
@@ -9,7 +10,7 @@ import type { SigningKeys } from './sessions/signing-keys.js';
  * overlap): purge users and groups soft-deleted longer than ROSTER_DELETED_RETENTION ago, and
  * sessions ended as long ago; sync log lines older than ROSTER_SYNC_LOG_RETENTION; events past
  * ROSTER_EVENT_RETENTION; expired idempotency keys; retired signing keys whose tokens have all
- * expired.
+ * expired; ended Admin Portal sessions and links.
  */
 export class Maintenance {
   readonly #ctx: Context;
@@ -67,6 +68,7 @@ export class Maintenance {
       .where('created_at', '<', new Date(now - settings.syncLogRetentionMs))
       .executeTakeFirst();
     await db.deleteFrom('idempotency_keys').where('expires_at', '<', new Date(now)).execute();
+    await purgePortal(this.#ctx);
     const events = await this.#purgeEvents(new Date(now - settings.eventRetentionMs));
     // Ended sessions are kept as long as deleted users, for audit.
     const sessions = await purgeSessions(this.#ctx, settings.deletedRetentionMs);

@@ -148,6 +148,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       deletedRetentionMs: config.deletedRetentionMs,
       eventRetentionMs: config.eventRetentionMs,
       syncLogRetentionMs: config.syncLogRetentionMs,
+      portalSessionTtlMs: config.portalSessionTtlMs,
     },
     afterCommit: () => sequencer.kick(),
     feedHead: () => sequencer.head,

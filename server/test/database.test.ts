@@ -21,6 +21,8 @@ describe('migrations', () => {
       '0003-webhooks',
       '0004-sessions',
       '0005-api-keys',
+      '0006-safety-rails',
+      '0007-portal',
     ]);
     const tables = async () =>
       (

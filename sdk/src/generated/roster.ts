@@ -348,6 +348,33 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/organizations/{organization_id}/portal_links": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a one-time Admin Portal link for the organization's IT admin
+         * @description Returns a link to Roster's Admin Portal, where the customer's IT admin connects their IdP,
+         *     maps IdP groups to roles and watches the sync, for this organization only. Hand the `url` to
+         *     the admin right away (redirect them to it): it works once and expires 5 minutes after
+         *     creation unless opened. Opening it starts a portal session of one hour
+         *     (`ROSTER_PORTAL_SESSION_TTL`). Roster stores only a hash of the link's token. Writes a
+         *     `portal.link_created` event.
+         */
+        post: operations["createPortalLink"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/connections/{connection_id}/scim_tokens": {
         parameters: {
             query?: never;
@@ -1121,7 +1148,39 @@ export interface components {
          * @description The customer's identity provider; `generic` for any other SCIM 2.0 client.
          * @enum {string}
          */
-        Provider: "okta" | "entra" | "google" | "onelogin" | "jumpcloud" | "generic";
+        Provider: "okta" | "entra" | "google" | "onelogin" | "jumpcloud" | "pingfederate" | "rippling" | "generic";
+        PortalLinkCreate: {
+            /**
+             * @description What the admin comes to do; `directory_sync` opens the portal on the organization's connections.
+             * @enum {string}
+             */
+            intent: "directory_sync";
+            /**
+             * Format: uri
+             * @description Where the portal's "Back to the app" link goes. `https://`, or `http://` on localhost.
+             */
+            return_url?: string;
+        };
+        PortalLink: {
+            /** @constant */
+            object: "portal_link";
+            /**
+             * Format: uri
+             * @description The one-time link (`ROSTER_PUBLIC_URL/portal/start?token=…`). Works once.
+             */
+            url: string;
+            /** @description The link stops working at this time if it has not been opened (5 minutes after creation). */
+            expires_at: components["schemas"]["Timestamp"];
+        };
+        /**
+         * @description Who made a change, when it was not the management API or a SCIM request: `portal` for the
+         *     Admin Portal (with the portal session).
+         */
+        EventActor: {
+            /** @enum {string} */
+            type: "portal";
+            portal_session_id?: string;
+        };
         /**
          * @description `deprovisioning_held`: the connection's deprovisioning guard tripped; SCIM deactivations and
          *     deletions answer 503 until it is released (everything else keeps syncing).
@@ -1237,8 +1296,11 @@ export interface components {
         };
         ChangeOrigin: {
             at: components["schemas"]["Timestamp"];
-            /** @enum {string} */
-            via: "scim" | "api";
+            /**
+             * @description `portal` for a change made in the Admin Portal.
+             * @enum {string}
+             */
+            via: "scim" | "api" | "portal";
             request_id: string;
             connection_id?: components["schemas"]["ConnectionId"];
             /** @description The SCIM request method, e.g. PATCH. */
@@ -1367,7 +1429,7 @@ export interface components {
          */
         EventCursor: string;
         /** @enum {string} */
-        EventType: "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" | "user.deleted" | "group.created" | "group.updated" | "group.deleted" | "group.user_added" | "group.user_removed" | "membership.created" | "membership.updated" | "membership.deleted" | "session.created" | "session.revoked" | "connection.created" | "connection.updated" | "connection.deleted" | "connection.deprovisioning_held" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted";
+        EventType: "user.created" | "user.updated" | "user.deactivated" | "user.reactivated" | "user.deleted" | "group.created" | "group.updated" | "group.deleted" | "group.user_added" | "group.user_removed" | "membership.created" | "membership.updated" | "membership.deleted" | "session.created" | "session.revoked" | "connection.created" | "connection.updated" | "connection.deleted" | "connection.deprovisioning_held" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted" | "portal.link_created" | "portal.session_started";
         Event: {
             /** @constant */
             object: "event";
@@ -1377,6 +1439,8 @@ export interface components {
             /** @description Null for environment-wide events (roles). */
             organization_id: string | null;
             created_at: components["schemas"]["Timestamp"];
+            /** @description Present when the change was made in the Admin Portal; absent for the management API and SCIM. */
+            actor?: components["schemas"]["EventActor"];
             /** @description Resume after this event by passing it as `after`. */
             cursor: components["schemas"]["EventCursor"];
             /**
@@ -1894,6 +1958,9 @@ export type MembershipSource = components['schemas']['MembershipSource'];
 export type MembershipUser = components['schemas']['MembershipUser'];
 export type Membership = components['schemas']['Membership'];
 export type Provider = components['schemas']['Provider'];
+export type PortalLinkCreate = components['schemas']['PortalLinkCreate'];
+export type PortalLink = components['schemas']['PortalLink'];
+export type EventActor = components['schemas']['EventActor'];
 export type ConnectionState = components['schemas']['ConnectionState'];
 export type Connection = components['schemas']['Connection'];
 export type ConnectionWithToken = components['schemas']['ConnectionWithToken'];
@@ -2831,6 +2898,41 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+        };
+    };
+    createPortalLink: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                organization_id: components["parameters"]["OrganizationId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "intent": "directory_sync",
+                 *       "return_url": "https://app.example.com/settings/sso"
+                 *     }
+                 */
+                "application/json": components["schemas"]["PortalLinkCreate"];
+            };
+        };
+        responses: {
+            /** @description The link. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PortalLink"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
         };
     };
@@ -3840,11 +3942,13 @@ export const healthStatusValues: ReadonlyArray<FlattenedDeepRequired<components>
 export const errorCodeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ErrorCode"]> = ["unauthorized", "forbidden", "not_found", "route_not_found", "method_not_allowed", "invalid_json", "validation_failed", "unsupported_media_type", "payload_too_large", "slug_taken", "role_exists", "role_in_use", "role_builtin", "member_exists", "managed_by_idp", "idempotency_key_reused", "idempotency_in_progress", "invalid_cursor", "cursor_expired", "user_inactive", "not_a_member", "session_revoked", "session_expired", "invalid_refresh_token", "conflict", "rate_limited", "service_unavailable", "internal_error"];
 export const membershipStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipStatus"]> = ["active", "inactive"];
 export const membershipSourceValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipSource"]> = ["scim", "api"];
-export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "generic"];
+export const providerValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["Provider"]> = ["okta", "entra", "google", "onelogin", "jumpcloud", "pingfederate", "rippling", "generic"];
+export const portalLinkCreateIntentValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["PortalLinkCreate"]["intent"]> = ["directory_sync"];
+export const eventActorTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventActor"]["type"]> = ["portal"];
 export const connectionStateValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ConnectionState"]> = ["active", "deprovisioning_held", "deleted"];
 export const membershipExplanationReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["MembershipExplanation"]["reason"]> = ["group_mapping", "default_role", "pinned"];
-export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api"];
-export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "connection.deprovisioning_held", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted"];
+export const changeOriginViaValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["ChangeOrigin"]["via"]> = ["scim", "api", "portal"];
+export const eventTypeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["EventType"]> = ["user.created", "user.updated", "user.deactivated", "user.reactivated", "user.deleted", "group.created", "group.updated", "group.deleted", "group.user_added", "group.user_removed", "membership.created", "membership.updated", "membership.deleted", "session.created", "session.revoked", "connection.created", "connection.updated", "connection.deleted", "connection.deprovisioning_held", "organization.created", "organization.updated", "organization.deleted", "role.created", "role.updated", "role.deleted", "portal.link_created", "portal.session_started"];
 export const webhookDeliveryOutcomeValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["WebhookDelivery"]["outcome"]> = ["delivered", "failed", "gave_up"];
 export const sessionStatusValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionStatus"]> = ["active", "revoked", "expired"];
 export const sessionRevokeReasonValues: ReadonlyArray<FlattenedDeepRequired<components>["schemas"]["SessionRevokeReason"]> = ["revoked", "all_revoked", "user_deactivated", "user_deleted", "membership_removed", "connection_deleted", "organization_deleted", "refresh_token_reused"];

@@ -124,7 +124,7 @@ export type RoleSource =
 export interface LastChange {
   at: string;
   request_id: string;
-  via: 'scim' | 'api';
+  via: 'scim' | 'api' | 'portal';
   connection_id?: string;
   method?: string;
   path?: string;
@@ -192,6 +192,8 @@ export interface EventsTable {
   type: string;
   organization_id: string | null;
   data: Json<JsonObject>;
+  /** Set by the column default from `roster.actor` (see migrations/0005-portal.ts). */
+  actor: ColumnType<JsonObject | null, never, never>;
   created_at: Timestamp;
 }
 
@@ -304,6 +306,27 @@ export interface DirectoryBaselineTable {
   member: Json<JsonObject>;
 }
 
+export interface PortalLinksTable {
+  id: string;
+  organization_id: string;
+  token_hash: string;
+  intent: string;
+  return_url: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+  used_at: NullableTimestamp;
+}
+
+export interface PortalSessionsTable {
+  id: string;
+  organization_id: string;
+  link_id: string;
+  token_hash: string;
+  return_url: string | null;
+  created_at: Timestamp;
+  expires_at: Timestamp;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -330,6 +353,8 @@ export interface DB {
   deprovision_guards: DeprovisionGuardsTable;
   deprovisions: DeprovisionsTable;
   directory_baseline: DirectoryBaselineTable;
+  portal_links: PortalLinksTable;
+  portal_sessions: PortalSessionsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -405,6 +405,34 @@ export async function getRoleMappings(ctx: Context, connectionId: string): Promi
   };
 }
 
+/**
+ * Writes a connection's ordered mappings in place of the old ones (precedence = position), inside
+ * the caller's transaction, which holds {@link lockRoleInputs} exclusively. Roles are not
+ * recomputed here: the caller runs resolveRoles (a save) or rolls back (a preview).
+ */
+export async function replaceRoleMappings(
+  trx: Transaction<DB>,
+  connection: Pick<ConnectionRow, 'id' | 'organization_id'>,
+  mappings: readonly { group: string; role: string }[],
+  now: Date,
+): Promise<void> {
+  await trx.deleteFrom('role_mappings').where('connection_id', '=', connection.id).execute();
+  if (mappings.length === 0) return;
+  await trx
+    .insertInto('role_mappings')
+    .values(
+      mappings.map((mapping, i) => ({
+        id: newId('roleMapping', now.getTime()),
+        organization_id: connection.organization_id,
+        connection_id: connection.id,
+        group_ref: mapping.group,
+        role_key: mapping.role,
+        precedence: i + 1,
+      })),
+    )
+    .execute();
+}
+
 /** Replaces the ordered group -> role mappings and recomputes every member's role, in one transaction. */
 export async function setRoleMappings(
   ctx: Context,
@@ -456,22 +484,7 @@ export async function applyRoleMappings(
   await lockRoleInputs(trx, connectionId, 'exclusive');
   const connection = await lockConnection(trx, connectionId);
   const now = ctx.now();
-  await trx.deleteFrom('role_mappings').where('connection_id', '=', connectionId).execute();
-  if (mappings.length > 0) {
-    await trx
-      .insertInto('role_mappings')
-      .values(
-        mappings.map((mapping, i) => ({
-          id: newId('roleMapping', now.getTime()),
-          organization_id: connection.organization_id,
-          connection_id: connectionId,
-          group_ref: mapping.group,
-          role_key: mapping.role,
-          precedence: i + 1,
-        })),
-      )
-      .execute();
-  }
+  await replaceRoleMappings(trx, connection, mappings, now);
   await resolveRoles(trx, now, { connectionId }, change);
   await appendEvents(trx, [
     {

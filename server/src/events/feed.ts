@@ -101,7 +101,7 @@ export async function readFeed(ctx: Context, query: FeedQuery): Promise<FeedPage
   let rows = ctx.db
     .selectFrom('feed as f')
     .innerJoin('events as e', 'e.seq', 'f.seq')
-    .select(['f.position', 'e.id', 'e.type', 'e.organization_id', 'e.created_at', 'e.data'])
+    .select(['f.position', 'e.id', 'e.type', 'e.organization_id', 'e.created_at', 'e.data', 'e.actor'])
     .where('f.position', '>', after)
     .where('f.position', '<=', state.head)
     .orderBy('f.position')
@@ -118,6 +118,7 @@ export async function readFeed(ctx: Context, query: FeedQuery): Promise<FeedPage
       type: row.type as Schemas['EventType'],
       organization_id: row.organization_id,
       created_at: row.created_at.toISOString(),
+      ...(row.actor ? { actor: row.actor as Schemas['EventActor'] } : {}),
       cursor: encodeEventCursor(row.position),
       data: row.data,
     })),

@@ -316,7 +316,7 @@ export class WebhookDispatcher {
       const events = await this.#ctx.db
         .selectFrom('feed as f')
         .innerJoin('events as e', 'e.seq', 'f.seq')
-        .select(['f.position', 'e.id', 'e.type', 'e.organization_id', 'e.created_at', 'e.data'])
+        .select(['f.position', 'e.id', 'e.type', 'e.organization_id', 'e.created_at', 'e.data', 'e.actor'])
         .where('f.position', '>', current.cursor_position)
         .$if(current.types.length > 0, (qb) => qb.where(sql<boolean>`f.type = any(${current.types}::text[])`))
         .$if(current.organization_id !== null, (qb) =>
@@ -343,6 +343,7 @@ export class WebhookDispatcher {
           type: event.type,
           organization_id: event.organization_id,
           created_at: event.created_at.toISOString(),
+          ...(event.actor ? { actor: event.actor } : {}),
           cursor: encodeEventCursor(event.position),
           data: event.data,
         });

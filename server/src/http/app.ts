@@ -12,6 +12,7 @@ import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
 import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
 import { docsRouter } from './docs.js';
+import { portalRouter } from './portal/router.js';
 import { requestContext, requestIdOf } from './request-context.js';
 import { createScimHandler, SCIM_CONTENT_TYPE } from './scim/handler.js';
 import type { RateLimiter } from './scim/rate-limit.js';
@@ -143,6 +144,9 @@ export function createApp(deps: AppDeps): Express {
     },
     apiErrorHandler,
   );
+
+  // The Admin Portal: HTML pages for a customer's IT admin, opened from a one-time link.
+  app.use('/portal', portalRouter({ ctx: deps.ctx, syncLog: deps.syncLog }));
 
   app.use(
     '/v1',

@@ -2,7 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Context } from '../../context.js';
-import { DatabaseUnavailableError, databaseUnavailableRetryAfter, isForeignKeyViolation } from '../../db/errors.js';
+import {
+  DatabaseUnavailableError,
+  databaseUnavailableRetryAfter,
+  isForeignKeyViolation,
+} from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
 import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
 import {
@@ -777,7 +781,8 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
       const scimError = toScimError(error);
       // 501 and a held deprovision's 503 (deprovision-guard.ts) are answers, not failures; a 503
       // from an unreachable database is worth a warning.
-      if (scimError.status === 503 && error instanceof DatabaseUnavailableError) log.warn({ err: error }, 'database unavailable');
+      if (scimError.status === 503 && error instanceof DatabaseUnavailableError)
+        log.warn({ err: error }, 'database unavailable');
       else if (scimError.status >= 500 && scimError.status !== 501 && scimError.status !== 503)
         log.error({ err: error }, 'unhandled SCIM error');
       if (scimError.status === 401 && error !== scimError) ctx.scimAuthCache.clear();

@@ -61,6 +61,7 @@ import {
 } from '../../events/webhooks.js';
 import { isId } from '../../ids.js';
 import type { KeyRing } from '../../key-ring.js';
+import { createPortalLink } from '../../portal/links.js';
 import {
   createSession,
   getSession,
@@ -74,6 +75,7 @@ import { rejectUnsafeJsonInput } from '../json-input.js';
 import { assertInReach, authenticate, authorize, organizationFilter } from './access.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
+import { assertOrganizationAllowed, principalOf } from './principal.js';
 import {
   ApiKeyCreate,
   AttributeMappingsUpdate,
@@ -89,6 +91,7 @@ import {
   MembershipUpdate,
   OrganizationCreate,
   OrganizationUpdate,
+  PortalLinkCreate,
   RoleCreate,
   RoleMappingsUpdate,
   RoleUpdate,
@@ -233,6 +236,15 @@ export function v1Router(deps: V1Deps): Router {
     await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     await deleteOrganization(ctx, organizationId);
     res.status(204).end();
+  });
+
+  // Admin Portal links (the portal itself is served under /portal, see http/portal)
+  router.post('/organizations/:organization_id/portal_links', async (req, res) => {
+    const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    assertOrganizationAllowed(principalOf(res), organizationId);
+    const input = parseInput(PortalLinkCreate, req.body ?? {});
+    res.setHeader('Cache-Control', 'no-store');
+    send<Schemas['PortalLink']>(req, res, 201, await createPortalLink(ctx, organizationId, input));
   });
 
   // Memberships

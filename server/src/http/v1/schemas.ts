@@ -241,6 +241,23 @@ export const SigningKeyRotate = z.strictObject({
   revoke_previous: z.boolean().optional(),
 });
 
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** Where the Admin Portal's "Back to the app" link goes: https, or http on a loopback host (development). */
+const returnUrl = z
+  .string()
+  .max(2048)
+  .refine((value) => {
+    if (!URL.canParse(value)) return false;
+    const url = new URL(value);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname));
+  }, 'must be an https:// URL (http:// only on localhost)');
+
+export const PortalLinkCreate = z.strictObject({
+  intent: z.enum(['directory_sync']),
+  return_url: returnUrl.optional(),
+});
+
 // Compile-time contract checks: each line fails to compile when the schema and the document differ.
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type Mutual<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -271,3 +288,4 @@ contract<Same<z.input<typeof SessionCreate>, Schemas['SessionCreate']>>();
 contract<Same<z.input<typeof SessionRefresh>, Schemas['SessionRefresh']>>();
 contract<Same<z.input<typeof SigningKeyRotate>, Schemas['SigningKeyRotate']>>();
 contract<Same<z.input<typeof ApiKeyCreate>, Schemas['ApiKeyCreate']>>();
+contract<Same<z.input<typeof PortalLinkCreate>, Schemas['PortalLinkCreate']>>();
