@@ -15,7 +15,13 @@ describe('migrations', () => {
 
   it('apply once, then are a no-op', async () => {
     const first = await migrateToLatest(testDb.database.db);
-    expect(first).toEqual(['0001-initial', '0002-idempotency', '0003-webhooks', '0004-sessions']);
+    expect(first).toEqual([
+      '0001-initial',
+      '0002-idempotency',
+      '0003-webhooks',
+      '0004-sessions',
+      '0005-safety-rails',
+    ]);
     const tables = async () =>
       (
         await sql<{ table_name: string }>`
