@@ -280,6 +280,7 @@ export interface WebhookDeliveriesTable {
 
 export interface DeprovisionGuardsTable {
   connection_id: string;
+  organization_id: string;
   enabled: boolean;
   max_in_window: number | null;
   max_percent: number | null;
@@ -294,6 +295,7 @@ export interface DeprovisionGuardsTable {
 
 export interface DeprovisionsTable {
   id: Generated<number>;
+  organization_id: string;
   connection_id: string;
   user_id: string;
   kind: 'deactivated' | 'deleted';

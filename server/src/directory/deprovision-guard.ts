@@ -126,10 +126,11 @@ export function guardLimit(
 export async function admitDeprovision(
   trx: Transaction<DB>,
   now: Date,
-  connectionId: string,
+  principal: { connectionId: string; organizationId: string },
   userId: string,
   kind: 'deactivated' | 'deleted',
 ): Promise<void> {
+  const { connectionId, organizationId } = principal;
   const guard = await trx
     .selectFrom('deprovision_guards')
     .selectAll()
@@ -163,7 +164,13 @@ export async function admitDeprovision(
   }
   await trx
     .insertInto('deprovisions')
-    .values({ connection_id: connectionId, user_id: userId, kind, created_at: now })
+    .values({
+      organization_id: organizationId,
+      connection_id: connectionId,
+      user_id: userId,
+      kind,
+      created_at: now,
+    })
     .execute();
 }
 
@@ -341,7 +348,12 @@ export async function configureGuard(
   if (same) return [];
   await trx
     .insertInto('deprovision_guards')
-    .values({ connection_id: connection.id, counting_since: now, ...values })
+    .values({
+      connection_id: connection.id,
+      organization_id: connection.organization_id,
+      counting_since: now,
+      ...values,
+    })
     .onConflict((oc) => oc.column('connection_id').doUpdateSet(values))
     .execute();
   const changed = ['deprovision_guard'];

@@ -309,7 +309,7 @@ async function applyUserChange(
   if (changed.length === 0) return before;
   const columns = userColumns(stored);
   if (before.active && !columns.active) {
-    await admitDeprovision(trx, now, principal.connectionId, before.id, 'deactivated');
+    await admitDeprovision(trx, now, principal, before.id, 'deactivated');
   }
   let after: UserWithGroups;
   try {
@@ -542,7 +542,7 @@ export async function deleteScimUser(
       const before = await lockUser(trx, principal, id);
       checkIfMatch(ifMatch, before.version);
       const now = ctx.now();
-      await admitDeprovision(trx, now, principal.connectionId, id, 'deleted');
+      await admitDeprovision(trx, now, principal, id, 'deleted');
       await revokeSessionsWhere(trx, now, { userId: id }, 'user_deleted');
       await removeFromAllGroups(trx, now, before);
       if (before.membership_id) {

@@ -14,6 +14,7 @@ import { type Kysely, sql } from 'kysely';
 export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create table deprovision_guards (
     connection_id text primary key references connections (id) on delete cascade,
+    organization_id text not null references organizations (id) on delete cascade,
     enabled boolean not null default false,
     max_in_window integer,
     max_percent real,
@@ -25,6 +26,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   )`.execute(db);
   await sql`create table deprovisions (
     id bigserial primary key,
+    organization_id text not null,
     connection_id text not null references connections (id) on delete cascade,
     user_id text not null,
     kind text not null,
