@@ -201,6 +201,39 @@ const CASES: Record<string, Case> = {
     body: () => ({}),
     foreign: hidden,
   },
+  'POST /v1/organizations/{organization_id}/preview': {
+    path: (f) => `/v1/organizations/${f.org}/preview`,
+    body: () => ({ default_role: 'member' }),
+    foreign: hidden,
+  },
+  'GET /v1/organizations/{organization_id}/snapshot': {
+    path: (f) => `/v1/organizations/${f.org}/snapshot`,
+    foreign: hidden,
+  },
+  'GET /v1/organizations/{organization_id}/diff': {
+    path: (f) => `/v1/organizations/${f.org}/diff?from=0`,
+    foreign: hidden,
+  },
+  'POST /v1/organizations/{organization_id}/portal_links': {
+    path: (f) => `/v1/organizations/${f.org}/portal_links`,
+    body: () => ({ intent: 'directory_sync' }),
+    foreign: hidden,
+  },
+  'POST /v1/connections/{connection_id}/deprovision_guard/release': {
+    path: (f) => `/v1/connections/${f.conn.connectionId}/deprovision_guard/release`,
+    body: () => ({}),
+    foreign: hidden,
+  },
+  'POST /v1/connections/{connection_id}/role_mappings/preview': {
+    path: (f) => `/v1/connections/${f.conn.connectionId}/role_mappings/preview`,
+    body: () => ({ mappings: [] }),
+    foreign: hidden,
+  },
+  'POST /v1/connections/{connection_id}/attribute_mappings/preview': {
+    path: (f) => `/v1/connections/${f.conn.connectionId}/attribute_mappings/preview`,
+    body: () => ({ mappings: [] }),
+    foreign: hidden,
+  },
   'GET /v1/users': { path: (f) => `/v1/users?organization_id=${f.org}`, foreign: { list: data } },
   'GET /v1/users/{user_id}': { path: (f) => `/v1/users/${f.user}`, foreign: hidden },
   'GET /v1/groups': { path: (f) => `/v1/groups?organization_id=${f.org}`, foreign: { list: data } },

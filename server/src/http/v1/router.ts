@@ -75,7 +75,6 @@ import { rejectUnsafeJsonInput } from '../json-input.js';
 import { assertInReach, authenticate, authorize, organizationFilter } from './access.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
-import { assertOrganizationAllowed, principalOf } from './principal.js';
 import {
   ApiKeyCreate,
   AttributeMappingsUpdate,
@@ -205,6 +204,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/organizations/:organization_id/preview', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const patch = parseInput(OrganizationUpdate, req.body ?? {});
     send<Schemas['ChangePreview']>(
       req,
@@ -215,6 +215,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/organizations/:organization_id/snapshot', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const q = parseInput(SnapshotQuery, req.query, 'query');
     const asOf = q.as_of === undefined ? undefined : decodeEventCursor(q.as_of, 'as_of');
     send<Schemas['DirectorySnapshot']>(
@@ -226,6 +227,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.get('/organizations/:organization_id/diff', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const q = parseInput(DiffQuery, req.query, 'query');
     const from = decodeEventCursor(q.from, 'from');
     const to = q.to === undefined ? undefined : decodeEventCursor(q.to, 'to');
@@ -241,7 +243,7 @@ export function v1Router(deps: V1Deps): Router {
   // Admin Portal links (the portal itself is served under /portal, see http/portal)
   router.post('/organizations/:organization_id/portal_links', async (req, res) => {
     const organizationId = pathId(req, 'organization_id', 'organization', 'organization');
-    assertOrganizationAllowed(principalOf(res), organizationId);
+    await assertInReach(ctx, req, 'organizations', organizationId, 'organization');
     const input = parseInput(PortalLinkCreate, req.body ?? {});
     res.setHeader('Cache-Control', 'no-store');
     send<Schemas['PortalLink']>(req, res, 201, await createPortalLink(ctx, organizationId, input));
@@ -366,6 +368,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/connections/:connection_id/deprovision_guard/release', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const input = parseInput(DeprovisionGuardRelease, req.body ?? {});
     const window = input.window === undefined ? undefined : parseWindow(input.window, 'window');
     send<Schemas['Connection']>(req, res, 200, await releaseGuard(ctx, id, window));
@@ -411,6 +414,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/connections/:connection_id/role_mappings/preview', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const { mappings } = parseInput(RoleMappingsUpdate, req.body ?? {});
     send<Schemas['ChangePreview']>(
       req,
@@ -421,6 +425,7 @@ export function v1Router(deps: V1Deps): Router {
   });
   router.post('/connections/:connection_id/attribute_mappings/preview', async (req, res) => {
     const id = pathId(req, 'connection_id', 'connection', 'connection');
+    await assertInReach(ctx, req, 'connections', id, 'connection');
     const { mappings } = parseInput(AttributeMappingsUpdate, req.body ?? {});
     send<Schemas['ChangePreview']>(
       req,
