@@ -2,7 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Context } from '../../context.js';
-import { databaseUnavailableRetryAfter, isForeignKeyViolation } from '../../db/errors.js';
+import {
+  databaseUnavailableRetryAfter,
+  isForeignKeyViolation,
+  isInvalidInputValue,
+} from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
 import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
 import {
@@ -392,6 +396,16 @@ export function toScimError(error: unknown): ScimError {
       cause: error,
       headers: { 'Retry-After': String(retryAfter) },
     });
+  }
+  if (isInvalidInputValue(error)) {
+    return new ScimError(
+      400,
+      'invalidValue',
+      'A value of the request cannot be stored (too large or invalid)',
+      {
+        cause: error,
+      },
+    );
   }
   // The connection (or its organization) was deleted after this request authenticated, e.g. on
   // another server process whose token cache still held it: answer as for a deleted connection.
