@@ -18,7 +18,8 @@ export interface JsonProblem {
 }
 
 /** With the u flag a surrogate pair is one code point: this matches only unpaired halves. */
-const UNSTORABLE = /\u0000|\p{Surrogate}/u;
+const UNPAIRED_SURROGATE = /\p{Surrogate}/u;
+const unstorable = (text: string) => text.includes('\0') || UNPAIRED_SURROGATE.test(text);
 
 /** The first problem of `value`, or undefined. Iterative: safe on any depth JSON.parse accepted. */
 export function jsonInputProblem(value: unknown): JsonProblem | undefined {
@@ -26,7 +27,7 @@ export function jsonInputProblem(value: unknown): JsonProblem | undefined {
   while (stack.length > 0) {
     const { value: item, depth } = stack.pop()!;
     if (typeof item === 'string') {
-      if (UNSTORABLE.test(item)) {
+      if (unstorable(item)) {
         return { kind: 'string', message: 'strings must not contain NUL (U+0000) or unpaired surrogates' };
       }
       continue;
@@ -40,7 +41,7 @@ export function jsonInputProblem(value: unknown): JsonProblem | undefined {
       continue;
     }
     for (const [key, element] of Object.entries(item)) {
-      if (UNSTORABLE.test(key)) {
+      if (unstorable(key)) {
         return {
           kind: 'string',
           message: 'member names must not contain NUL (U+0000) or unpaired surrogates',
