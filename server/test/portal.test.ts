@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { previewRoleMappings } from '../src/directory/role-mapping-preview.js';
-import { assertOrganizationAllowed } from '../src/http/v1/principal.js';
 import { hashSecret } from '../src/ids.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, patchOp, userBody } from './scim-helpers.js';
@@ -121,10 +120,20 @@ describe('portal links (API)', () => {
     expect(rows).toHaveLength(0);
   });
 
-  it('holds a key scoped to an organization to that organization', () => {
-    expect(() => assertOrganizationAllowed({ organizationId: null }, 'org_a')).not.toThrow();
-    expect(() => assertOrganizationAllowed({ organizationId: 'org_a' }, 'org_a')).not.toThrow();
-    expect(() => assertOrganizationAllowed({ organizationId: 'org_a' }, 'org_b')).toThrow(/No organization/);
+  it('lets a key confined to an organization create links for that organization only', async () => {
+    const own = await createOrg('Own Corp');
+    const other = await createOrg('Other Corp');
+    const created = await server.api('POST', '/v1/api_keys', {
+      body: { name: 'own portal links', organization_id: own, scopes: ['write'] },
+    });
+    expect(created.status, created.text).toBe(201);
+    const key = created.body.key as string;
+    const body = { intent: 'directory_sync' };
+    const mine = await server.api('POST', `/v1/organizations/${own}/portal_links`, { key, body });
+    expect(mine.status, mine.text).toBe(201);
+    const theirs = await server.api('POST', `/v1/organizations/${other}/portal_links`, { key, body });
+    expect(theirs.status, theirs.text).toBe(404);
+    expect(theirs.body.error.code).toBe('not_found');
   });
 });
 

@@ -1,8 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/log.js';
-import { startTestServer, type TestServer } from './harness.js';
+import { readResponse, startTestServer, type TestServer } from './harness.js';
 import {
   createConnection,
   expectScimError,
@@ -172,6 +173,30 @@ describe('hostile input answers 400 or a clamped value, never 500', () => {
     const v1Query = await server.api('GET', `/v1/organizations?after=${encodeURIComponent('\u0000')}`);
     expect(v1Query.status).toBe(400);
     expect(v1Query.body.error.code).toBe('validation_failed');
+  });
+
+  it('unpaired surrogates, values too large for an index, NUL in a /v1 path: 400, not 500', async () => {
+    expectScimError(
+      await conn.scim('POST', '/Users', { body: userBody('\ud800@x.com') }),
+      400,
+      'invalidValue',
+    );
+    expectScimError(
+      await conn.scim('POST', '/Groups', { body: { displayName: 'ok', externalId: '\udfff x' } }),
+      400,
+      'invalidValue',
+    );
+    expectScimError(
+      // Incompressible: too large for a B-tree index row (54000).
+      await conn.scim('POST', '/Users', { body: userBody(`${randomBytes(4000).toString('hex')}@x.com`) }),
+      400,
+      'invalidValue',
+    );
+    const role = await readResponse(
+      await server.fetch('/v1/roles/usr_%00', { headers: { authorization: `Bearer ${server.secretKey}` } }),
+    );
+    expect(role.status, role.text).toBe(400);
+    expect(role.body.error.code).toBe('validation_failed');
   });
 
   it('JSON nested 20,000 deep is a 400 on SCIM and /v1', async () => {

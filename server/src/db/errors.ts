@@ -70,3 +70,13 @@ export function databaseUnavailableRetryAfter(error: unknown): number | undefine
   if (error instanceof Error && /^Connection terminated|not queryable/.test(error.message)) return 5;
   return undefined;
 }
+
+/**
+ * 22… (data exception: a value PostgreSQL cannot store or convert, e.g. NUL in text) and 54000
+ * (a value too large for an index row, e.g. a 5,000-character userName): the request's input is
+ * at fault, so a 400, never a 500. Input checks catch the known cases first; this is the backstop.
+ */
+export function isInvalidInputValue(error: unknown): boolean {
+  const code = pgError(error)?.code;
+  return typeof code === 'string' && (/^22...$/.test(code) || code === '54000');
+}

@@ -2,9 +2,10 @@ import type { NextFunction, Request, Response } from 'express';
 import { ApiError } from '../errors.js';
 
 /**
- * Checks on a parsed JSON request body that no schema validation makes: nesting depth and NUL
- * characters. Both used to reach the database and fail there (500): PostgreSQL text and jsonb
- * cannot hold U+0000, and deeply nested jsonb (or a recursive walk of it) exhausts a stack. Shared
+ * Checks on a parsed JSON request body that no schema validation makes: nesting depth, NUL and
+ * unpaired surrogates. All used to reach the database and fail there (500): PostgreSQL text and
+ * jsonb cannot hold U+0000, jsonb refuses a lone `\ud800` escape, and deeply nested jsonb (or a
+ * recursive walk of it) exhausts a stack. Shared
  * by the SCIM handler and the management API, each rendering the problem in its own error format.
  */
 
@@ -12,9 +13,13 @@ import { ApiError } from '../errors.js';
 export const MAX_JSON_DEPTH = 32;
 
 export interface JsonProblem {
-  kind: 'depth' | 'nul';
+  kind: 'depth' | 'string';
   message: string;
 }
+
+/** With the u flag a surrogate pair is one code point: this matches only unpaired halves. */
+const UNPAIRED_SURROGATE = /\p{Surrogate}/u;
+const unstorable = (text: string) => text.includes('\0') || UNPAIRED_SURROGATE.test(text);
 
 /** The first problem of `value`, or undefined. Iterative: safe on any depth JSON.parse accepted. */
 export function jsonInputProblem(value: unknown): JsonProblem | undefined {
@@ -22,7 +27,9 @@ export function jsonInputProblem(value: unknown): JsonProblem | undefined {
   while (stack.length > 0) {
     const { value: item, depth } = stack.pop()!;
     if (typeof item === 'string') {
-      if (item.includes('\0')) return { kind: 'nul', message: 'strings must not contain NUL (U+0000)' };
+      if (unstorable(item)) {
+        return { kind: 'string', message: 'strings must not contain NUL (U+0000) or unpaired surrogates' };
+      }
       continue;
     }
     if (typeof item !== 'object' || item === null) continue;
@@ -34,7 +41,12 @@ export function jsonInputProblem(value: unknown): JsonProblem | undefined {
       continue;
     }
     for (const [key, element] of Object.entries(item)) {
-      if (key.includes('\0')) return { kind: 'nul', message: 'member names must not contain NUL (U+0000)' };
+      if (unstorable(key)) {
+        return {
+          kind: 'string',
+          message: 'member names must not contain NUL (U+0000) or unpaired surrogates',
+        };
+      }
       stack.push({ value: element, depth: depth + 1 });
     }
   }
@@ -56,7 +68,7 @@ export function rejectUnsafeJsonInput(req: Request, _res: Response, next: NextFu
       details: [
         {
           path: where,
-          code: problem.kind === 'nul' ? 'invalid_string' : 'too_deep',
+          code: problem.kind === 'string' ? 'invalid_string' : 'too_deep',
           message: problem.message,
         },
       ],

@@ -6,6 +6,7 @@ import {
   DatabaseUnavailableError,
   databaseUnavailableRetryAfter,
   isForeignKeyViolation,
+  isInvalidInputValue,
 } from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
 import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
@@ -396,6 +397,16 @@ export function toScimError(error: unknown): ScimError {
       cause: error,
       headers: { 'Retry-After': String(retryAfter) },
     });
+  }
+  if (isInvalidInputValue(error)) {
+    return new ScimError(
+      400,
+      'invalidValue',
+      'A value of the request cannot be stored (too large or invalid)',
+      {
+        cause: error,
+      },
+    );
   }
   // The connection (or its organization) was deleted after this request authenticated, e.g. on
   // another server process whose token cache still held it: answer as for a deleted connection.

@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Schemas } from '../../contract.js';
-import { databaseUnavailableRetryAfter } from '../../db/errors.js';
+import { databaseUnavailableRetryAfter, isInvalidInputValue } from '../../db/errors.js';
 import { ApiError } from '../../errors.js';
 
 type HttpError = Error & { type?: string; status?: number; statusCode?: number };
@@ -17,6 +17,16 @@ export function toApiError(error: unknown): ApiError {
       cause: error,
       headers: { 'Retry-After': String(retryAfter) },
     });
+  }
+  if (isInvalidInputValue(error)) {
+    return new ApiError(
+      400,
+      'validation_failed',
+      'A value of the request cannot be stored (too large or invalid).',
+      {
+        cause: error,
+      },
+    );
   }
   const e = error as HttpError;
   switch (e?.type) {

@@ -151,6 +151,21 @@ describe('parseFilter', () => {
     const deepNot = `${'not ('.repeat(100)}a pr${')'.repeat(100)}`;
     expect(() => parseFilter(deepNot)).toThrow(/deeper/);
   });
+
+  it('treats every whitespace character as a separator (a form feed once looped until out of memory)', () => {
+    for (const space of ['\f', '\v', '\u00a0', '\u2028', '\ufeff']) {
+      expect(parseFilter(`userName${space}eq${space}"a"`)).toEqual(parseFilter('userName eq "a"'));
+      expect(() => parseFilter(`members.value 1${space}\u0010 "x"`)).toThrow(ScimError);
+      expect(() => parsePatchPath(`emails[type eq${space}"work"]`)).not.toThrow();
+    }
+  });
+
+  it('refuses NUL anywhere in a filter or path', () => {
+    for (const filter of ['userName eq "a\u0000"', 'user\u0000Name eq "a"', 'urn:x\u0000:y eq "a"']) {
+      expect(() => parseFilter(filter)).toThrow(/NUL/);
+    }
+    expect(() => parsePatchPath('emails[value eq "\u0000"]')).toThrow(/NUL/);
+  });
 });
 
 describe('parsePatchPath', () => {

@@ -29,6 +29,8 @@ type Token =
   | { kind: 'end'; at: number };
 
 const PUNCTUATION = new Set(['(', ')', '[', ']']);
+const WHITESPACE = /\s/;
+const WORD_END = /[\s()[\]"]/;
 
 function tokenize(input: string, fail: (detail: string) => ScimError): Token[] {
   // PostgreSQL text cannot hold NUL: refused here rather than failing the query.
@@ -37,7 +39,9 @@ function tokenize(input: string, fail: (detail: string) => ScimError): Token[] {
   let i = 0;
   while (i < input.length) {
     const ch = input[i]!;
-    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') {
+    // Every character a word stops at (\s below) must be skipped here: a form feed or a no-break
+    // space used to make an empty word without advancing, an endless loop that filled the heap.
+    if (WHITESPACE.test(ch)) {
       i++;
       continue;
     }
@@ -74,7 +78,8 @@ function tokenize(input: string, fail: (detail: string) => ScimError): Token[] {
       continue;
     }
     const start = i;
-    while (i < input.length && !/[\s()[\]"]/.test(input[i]!)) i++;
+    while (i < input.length && !WORD_END.test(input[i]!)) i++;
+    if (i === start) throw fail(`unexpected character at position ${start + 1}`);
     tokens.push({ kind: 'word', text: input.slice(start, i), at: start });
   }
   tokens.push({ kind: 'end', at: input.length });
