@@ -347,10 +347,16 @@ describe('portal actions', () => {
       form({ _csrf: csrf, grace_seconds: '5' }),
     );
     expect(bad.status).toBe(400);
-    // The sync log shows the 401s, explained.
+    // The errors-only log shows the tenant's failed requests; requests with a wrong or revoked
+    // token are nobody's in particular and stay out of it (anyone could write lines there).
+    const invalid = await connection.scim('GET', `/Users?filter=${encodeURIComponent('userName eq')}`, {
+      token: third,
+    });
+    expect(invalid.status).toBe(400);
     const log = await portal(`/portal/connections/${connection.connectionId}/log?errors=1`, cookie);
-    expect(log.text).toContain('The token in Okta is wrong, or it was replaced or revoked here');
-    expect(log.text).not.toContain('>200<');
+    expect(log.text).toContain('<td>400 · Okta sent something that could not be accepted (invalid filter');
+    expect(log.text).not.toContain('<td>401 · ');
+    expect(log.text).not.toContain('<td>200 · ');
   });
 
   it('says when the IdP still uses a token that is about to stop working', async () => {
