@@ -32,7 +32,7 @@ async function startCluster(): Promise<Cluster> {
   if (POSTGRES) {
     const database = await freshDatabase(process.env.DATABASE_URL!);
     const env = {
-      DATABASE_URL: database.url,
+      ...database.env,
       ROSTER_SECRET_KEY: secretKey,
       ROSTER_SCIM_RATE_LIMIT: '100000',
     };

@@ -65,6 +65,13 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// connection URL')
     .optional(),
   DATABASE_POOL_SIZE: positiveInt(10, 200),
+  DATABASE_DIRECT_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// connection URL')
+    .optional(),
+  ROSTER_DATABASE_POOLER: z
+    .enum(['none', 'transaction'], { error: 'must be "none" or "transaction"' })
+    .optional(),
   ROSTER_DATA_DIR: z.string().min(1, 'must not be empty').default('.roster'),
   ROSTER_SECRET_KEY: z
     .string()
@@ -111,6 +118,17 @@ export interface Config {
   /** `undefined` means the embedded database (PGlite) under {@link dataDir}. */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  /**
+   * A direct connection to the same database when {@link databaseUrl} goes through a pooler: used
+   * for LISTEN (a pooler in transaction mode cannot carry it) and for migrations.
+   */
+  readonly databaseDirectUrl: string | undefined;
+  /**
+   * `transaction`: {@link databaseUrl} is a transaction-mode pooler (PgBouncer): no session state,
+   * no named prepared statements, no `options` startup parameter. Defaults to `transaction` when
+   * a direct URL is given, else `none`.
+   */
+  readonly databasePooler: 'none' | 'transaction';
   readonly dataDir: string;
   readonly secretKey: string | undefined;
   /** Externally visible base URL without a trailing slash; unset means `http://HOST:PORT` as bound. */
@@ -157,11 +175,17 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`${name} ${issue.message}${got === undefined ? '' : shown}`);
   }
   const e = parsed.data;
+  if (!e.DATABASE_URL && (e.DATABASE_DIRECT_URL || e.ROSTER_DATABASE_POOLER === 'transaction')) {
+    const name = e.DATABASE_DIRECT_URL ? 'DATABASE_DIRECT_URL' : 'ROSTER_DATABASE_POOLER';
+    throw new ConfigError(`${name} needs DATABASE_URL (the embedded database has no pooler)`);
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL,
+    databasePooler: e.ROSTER_DATABASE_POOLER ?? (e.DATABASE_DIRECT_URL ? 'transaction' : 'none'),
     dataDir: e.ROSTER_DATA_DIR,
     secretKey: e.ROSTER_SECRET_KEY,
     publicUrl: e.ROSTER_PUBLIC_URL,

@@ -5,7 +5,12 @@ import { migrateToLatest } from './db/migrate.js';
 /** `npm run migrate`: apply pending migrations to DATABASE_URL (or the embedded database) and exit. */
 async function run(): Promise<void> {
   const config = loadConfig(process.env);
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, poolSize: 1 });
+  const database = await openDatabase({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: 1,
+    pooler: config.databasePooler,
+  });
   try {
     const applied = await migrateToLatest(database.db);
     process.stdout.write(

@@ -69,6 +69,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         url: config.databaseUrl,
         dataDir: config.dataDir,
         poolSize: config.databasePoolSize,
+        pooler: config.databasePooler,
+        directUrl: config.databaseDirectUrl,
         onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
       }));
     const applied = await migrateToLatest(database.db);

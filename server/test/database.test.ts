@@ -56,6 +56,27 @@ describe('migrations', () => {
     expect(results).toEqual([[], []]);
   });
 
+  it('leave no lock behind, also behind a transaction-mode pooler', async () => {
+    // Kysely's own lock is session-level: behind PgBouncer its unlock ran on another server
+    // connection and the lock stayed held by a pooled one, stalling the next migration. Several
+    // pooled connections first, so that the pooler has others to hand out.
+    const held = async () => {
+      const { rows } = await sql<{ held: number }>`
+        select count(*)::int as held from pg_locks
+        where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`.execute(
+        testDb.database.db,
+      );
+      return rows[0]?.held;
+    };
+    for (let run = 0; run < 3; run++) {
+      await Promise.all(
+        Array.from({ length: 4 }, () => sql`select pg_sleep(0.05)`.execute(testDb.database.db)),
+      );
+      expect(await migrateToLatest(testDb.database.db)).toEqual([]);
+      expect(await held()).toBe(0);
+    }
+  });
+
   it('carry organization_id on every tenant-scoped table', async () => {
     const { rows } = await sql<{ table_name: string }>`
       select t.table_name from information_schema.tables t

@@ -65,7 +65,7 @@ describe('the server process', () => {
     if (process.env.DATABASE_URL) {
       testDb = await createTestDatabase();
       await testDb.database.close();
-      baseEnv.DATABASE_URL = testDb.url!;
+      Object.assign(baseEnv, testDb.env);
     }
   });
   afterAll(async () => {

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
+import {
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { PGlitePool } from './pglite-pool.js';
 import type { DB } from './schema.js';
@@ -18,8 +25,16 @@ export type Unlisten = () => Promise<void>;
 export interface Database {
   readonly db: Kysely<DB>;
   readonly kind: DatabaseKind;
-  /** Calls `onNotify` for each NOTIFY on `channel` (also for this process's own NOTIFYs). */
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (also for this process's own NOTIFYs). A no-op
+   * when {@link notifies} is false.
+   */
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
+  /**
+   * Whether {@link listen} hears other processes. False behind a transaction-mode pooler without
+   * a direct URL: callers then learn of other processes' changes by polling.
+   */
+  readonly notifies: boolean;
   /** Resolves when the database answers a query, rejects otherwise (readiness). */
   ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -31,6 +46,14 @@ export interface DatabaseOptions {
   /** PGlite data directory; undefined (with no url) means in memory. */
   dataDir?: string | undefined;
   poolSize?: number;
+  /**
+   * `transaction`: `url` is a transaction-mode pooler such as PgBouncer, which hands each
+   * transaction to any server connection. Then nothing may rely on a session: no named prepared
+   * statements, no `options` startup parameter (PgBouncer 1.18 refuses it), no LISTEN through it.
+   */
+  pooler?: 'none' | 'transaction';
+  /** A direct connection to the same database, for LISTEN when `url` is a pooler. */
+  directUrl?: string | undefined;
   /** Called for errors of idle pooled connections, which would otherwise crash the process. */
   onError?: (error: Error) => void;
 }
@@ -45,6 +68,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const pooled = options.pooler === 'transaction';
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
@@ -53,25 +77,30 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     // Prepared statements (see PreparingPool) keep one generic plan: for Roster's key lookups
     // PostgreSQL would otherwise re-plan every execution with a "custom" plan that is estimated
     // cheaper yet costs 0.3 ms of planning for 0.05 ms of execution (measured with
-    // pg_stat_statements on the SCIM userName lookup).
-    options: '-c plan_cache_mode=force_generic_plan',
+    // pg_stat_statements on the SCIM userName lookup). Behind a pooler there are no prepared
+    // statements, and PgBouncer refuses the parameter.
+    ...(pooled ? {} : { options: '-c plan_cache_mode=force_generic_plan' }),
   });
   pool.on('error', (error) => options.onError?.(error));
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PreparingPool(pool) }) });
-  const listeners = new PostgresListener(url, options.onError);
+  const db = new Kysely<DB>({
+    dialect: new RosterPostgresDialect({ pool: pooled ? pool : new PreparingPool(pool) }),
+  });
+  const listenUrl = options.directUrl ?? (pooled ? undefined : url);
+  const listeners = listenUrl ? new PostgresListener(listenUrl, options.onError) : undefined;
   let closing: Promise<void> | undefined;
 
   return {
     db,
     kind: 'postgres',
-    listen: (channel, onNotify) => listeners.listen(channel, onNotify),
+    notifies: listeners !== undefined,
+    listen: (channel, onNotify) => listeners?.listen(channel, onNotify) ?? Promise.resolve(async () => {}),
     ping: (timeoutMs = 2000) =>
       withTimeout(
         sql`select 1`.execute(db).then(() => undefined),
         timeoutMs,
       ),
     close() {
-      closing ??= listeners.close().then(() => db.destroy());
+      closing ??= (listeners?.close() ?? Promise.resolve()).then(() => db.destroy());
       return closing;
     },
   };
@@ -96,6 +125,7 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
   return {
     db,
     kind: 'pglite',
+    notifies: true,
     async listen(channel, onNotify) {
       const unlisten = await pglite.listen(channel, onNotify);
       return async () => {
@@ -148,6 +178,35 @@ function isRunning(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Advisory lock key of schema migrations ("rostmg" in ASCII, as a number). */
+const MIGRATION_LOCK = 0x726f73746d67;
+
+/**
+ * Kysely's PostgreSQL migration lock is session-level and taken outside the migration's
+ * transaction. Behind a transaction-mode pooler the lock, the migration and the unlock may each
+ * run on a different server connection: the unlock then misses, and the lock stays held by a
+ * pooled connection, so the next process to migrate waits on it for good. Here the lock opens a
+ * transaction on the migration's connection and is scoped to it: the pooler keeps that server
+ * connection for the whole migration, and commit or rollback (or a dead process) releases the
+ * lock. Kysely's own `begin` then only draws a "transaction already in progress" warning, and its
+ * commit or rollback ends the transaction opened here.
+ */
+class TransactionLockAdapter extends PostgresAdapter {
+  // biome-ignore lint/suspicious/noExplicitAny: the migrator's connection has no typed schema
+  override async acquireMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`begin`.execute(db);
+    await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`.execute(db);
+  }
+
+  override async releaseMigrationLock(): Promise<void> {}
+}
+
+class RosterPostgresDialect extends PostgresDialect {
+  override createAdapter() {
+    return new TransactionLockAdapter();
   }
 }
 
