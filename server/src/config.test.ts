@@ -76,6 +76,11 @@ describe('loadConfig', () => {
     [{ ROSTER_DATABASE_POOLER: 'session' }, /^ROSTER_DATABASE_POOLER must be "none" or "transaction"/],
     [{ DATABASE_DIRECT_URL: 'postgres://u:p@db/r' }, /^DATABASE_DIRECT_URL needs DATABASE_URL/],
     [{ ROSTER_DATABASE_POOLER: 'transaction' }, /^ROSTER_DATABASE_POOLER needs DATABASE_URL/],
+    [
+      { ROSTER_WORKERS: '2' },
+      /^ROSTER_WORKERS must be 1 with the embedded database, which serves one process/,
+    ],
+    [{ DATABASE_URL: 'postgres://u:p@db/r', ROSTER_WORKERS: '0' }, /^ROSTER_WORKERS must be at least 1/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
     [{ ROSTER_PUBLIC_URL: 'roster.example.com' }, /^ROSTER_PUBLIC_URL must be an absolute http\(s\) URL/],
     [{ ROSTER_SESSION_TTL: 'soon' }, /^ROSTER_SESSION_TTL must be a duration/],

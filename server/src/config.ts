@@ -72,6 +72,7 @@ const envSchema = z.object({
   ROSTER_DATABASE_POOLER: z
     .enum(['none', 'transaction'], { error: 'must be "none" or "transaction"' })
     .optional(),
+  ROSTER_WORKERS: positiveInt(1, 64),
   ROSTER_DATA_DIR: z.string().min(1, 'must not be empty').default('.roster'),
   ROSTER_SECRET_KEY: z
     .string()
@@ -130,6 +131,8 @@ export interface Config {
    */
   readonly databasePooler: 'none' | 'transaction';
   readonly dataDir: string;
+  /** Server processes `npm start` runs (node:cluster); more than 1 needs PostgreSQL. */
+  readonly workers: number;
   readonly secretKey: string | undefined;
   /** Externally visible base URL without a trailing slash; unset means `http://HOST:PORT` as bound. */
   readonly publicUrl: string | undefined;
@@ -179,6 +182,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     const name = e.DATABASE_DIRECT_URL ? 'DATABASE_DIRECT_URL' : 'ROSTER_DATABASE_POOLER';
     throw new ConfigError(`${name} needs DATABASE_URL (the embedded database has no pooler)`);
   }
+  if (!e.DATABASE_URL && e.ROSTER_WORKERS > 1) {
+    throw new ConfigError(
+      'ROSTER_WORKERS must be 1 with the embedded database, which serves one process (set DATABASE_URL to run several)',
+    );
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
@@ -187,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseDirectUrl: e.DATABASE_DIRECT_URL,
     databasePooler: e.ROSTER_DATABASE_POOLER ?? (e.DATABASE_DIRECT_URL ? 'transaction' : 'none'),
     dataDir: e.ROSTER_DATA_DIR,
+    workers: e.ROSTER_WORKERS,
     secretKey: e.ROSTER_SECRET_KEY,
     publicUrl: e.ROSTER_PUBLIC_URL,
     encryptionKey: e.ROSTER_ENCRYPTION_KEY,

@@ -11,7 +11,7 @@ import { Sequencer } from './events/sequencer.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { answerStarting, createRequestListener } from './http/app.js';
 import { ConnectionTracker } from './http/connections.js';
-import { RateLimiter } from './http/scim/rate-limit.js';
+import { LocalRateLimiter, SharedRateLimiter } from './http/scim/rate-limit.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
@@ -144,17 +144,22 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await database.close();
     throw new StartupError(`cannot load the signing keys: ${(error as Error).message}`, { cause: error });
   }
+  // On PostgreSQL other processes may serve the same clients: the limits are kept in the database.
+  const rateLimiter = (scope: string, rate: number) =>
+    database.kind === 'postgres'
+      ? new SharedRateLimiter(database.db, scope, rate)
+      : new LocalRateLimiter(rate);
   const listener = createRequestListener({
     ctx,
     database,
     apiKeys: verifier,
     bodyLimitBytes: config.bodyLimitBytes,
-    scimRateLimiter: new RateLimiter(config.scimRateLimit),
+    scimRateLimiter: rateLimiter('scim', config.scimRateLimit),
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,
     signingKeys,
-    refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
+    refreshRateLimiter: rateLimiter('refresh', config.refreshRateLimit),
   });
   await sequencer.start();
   handle = listener;

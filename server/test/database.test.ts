@@ -15,7 +15,13 @@ describe('migrations', () => {
 
   it('apply once, then are a no-op', async () => {
     const first = await migrateToLatest(testDb.database.db);
-    expect(first).toEqual(['0001-initial', '0002-idempotency', '0003-webhooks', '0004-sessions']);
+    expect(first).toEqual([
+      '0001-initial',
+      '0002-idempotency',
+      '0003-webhooks',
+      '0004-sessions',
+      '0005-shared-state',
+    ]);
     const tables = async () =>
       (
         await sql<{ table_name: string }>`
@@ -81,8 +87,10 @@ describe('migrations', () => {
     const { rows } = await sql<{ table_name: string }>`
       select t.table_name from information_schema.tables t
       where t.table_schema = current_schema() and t.table_type = 'BASE TABLE'
-        -- Not tenant data: environment-wide tables, and the sequencer's queue of event seqs.
+        -- Not tenant data: environment-wide tables, the sequencer's queue of event seqs, and the
+        -- processes' shared rate-limit buckets and page cursors (keyed by connection or session).
         and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed', 'event_queue', 'idempotency_keys', 'instance_settings',
+                                 'rate_limits', 'scim_page_cursors',
                                  'roster_migrations', 'roster_migrations_lock')
         and not exists (select 1 from information_schema.columns c
                         where c.table_schema = t.table_schema and c.table_name = t.table_name

@@ -3,6 +3,7 @@ import * as m0001 from './migrations/0001-initial.js';
 import * as m0002 from './migrations/0002-idempotency.js';
 import * as m0003 from './migrations/0003-webhooks.js';
 import * as m0004 from './migrations/0004-sessions.js';
+import * as m0005 from './migrations/0005-shared-state.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -14,6 +15,7 @@ const migrations: Record<string, Migration> = {
   '0002-idempotency': m0002,
   '0003-webhooks': m0003,
   '0004-sessions': m0004,
+  '0005-shared-state': m0005,
 };
 
 export class MigrationError extends Error {

@@ -266,6 +266,17 @@ export interface WebhookDeliveriesTable {
   created_at: Timestamp;
 }
 
+export interface RateLimitsTable {
+  key: string;
+  tat: number;
+}
+
+export interface ScimPageCursorsTable {
+  key: string;
+  last_id: string;
+  created_at: Generated<Timestamp>;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -289,6 +300,8 @@ export interface DB {
   instance_settings: InstanceSettingsTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  rate_limits: RateLimitsTable;
+  scim_page_cursors: ScimPageCursorsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

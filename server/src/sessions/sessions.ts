@@ -211,7 +211,7 @@ export async function refreshSession(
   ctx: Context,
   keys: SigningKeys,
   refreshToken: string,
-  limit: (sessionId: string) => number = () => 0,
+  limit: (sessionId: string) => number | Promise<number> = () => 0,
 ): Promise<IssuedTokens> {
   const tokenHash = hashSecret(refreshToken);
   const found = await ctx.db
@@ -221,7 +221,7 @@ export async function refreshSession(
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst();
   if (!found) throw new ApiError(401, 'invalid_refresh_token', 'Unknown refresh token.');
-  const wait = limit(found.id);
+  const wait = await limit(found.id);
   if (wait > 0) {
     throw new ApiError(429, 'rate_limited', `Too many refreshes of this session; retry after ${wait} s.`, {
       headers: { 'Retry-After': String(wait) },
