@@ -73,6 +73,14 @@ const envSchema = z.object({
     .enum(['none', 'transaction'], { error: 'must be "none" or "transaction"' })
     .optional(),
   ROSTER_WORKERS: positiveInt(1, 64),
+  DATABASE_CONNECT_TIMEOUT: duration('5s', { min: 100, max: 600_000 }),
+  DATABASE_QUEUE_LIMIT: positiveInt(200, 100_000),
+  DATABASE_STATEMENT_TIMEOUT: duration('30s', { max: 86_400_000 }),
+  DATABASE_LOCK_TIMEOUT: duration('10s', { max: 86_400_000 }),
+  DATABASE_IDLE_IN_TRANSACTION_TIMEOUT: duration('60s', { max: 86_400_000 }),
+  DATABASE_SESSION_SETTINGS: z
+    .enum(['connect', 'none'], { error: 'must be "connect" or "none"' })
+    .default('connect'),
   ROSTER_DATA_DIR: z.string().min(1, 'must not be empty').default('.roster'),
   ROSTER_SECRET_KEY: z
     .string()
@@ -97,6 +105,13 @@ const envSchema = z.object({
   ROSTER_REFRESH_RATE_LIMIT: positiveInt(5, 1_000_000),
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
+  ROSTER_AUTH_FAILURE_RATE_LIMIT: positiveInt(10, 1_000_000),
+  ROSTER_TRUST_PROXY_HOPS: z.coerce
+    .number({ error: 'must be a whole number' })
+    .int('must be a whole number')
+    .min(0, 'must be between 0 and 10')
+    .max(10, 'must be between 0 and 10')
+    .default(0),
   ROSTER_BODY_LIMIT: z
     .string()
     .default('1mb')
@@ -130,6 +145,15 @@ export interface Config {
    * a direct URL is given, else `none`.
    */
   readonly databasePooler: 'none' | 'transaction';
+  /** Wait for a database connection (opening one, or for the busy pool), ms. */
+  readonly databaseConnectTimeoutMs: number;
+  /** Most queries waiting for a database connection; beyond it 503. */
+  readonly databaseQueueLimit: number;
+  readonly databaseStatementTimeoutMs: number;
+  readonly databaseLockTimeoutMs: number;
+  readonly databaseIdleInTransactionTimeoutMs: number;
+  /** `connect`: SET the timeouts on each new connection; `none`: leave them to the role (PgBouncer). */
+  readonly databaseSessionSettings: 'connect' | 'none';
   readonly dataDir: string;
   /** Server processes `npm start` runs (node:cluster); more than 1 needs PostgreSQL. */
   readonly workers: number;
@@ -147,6 +171,10 @@ export interface Config {
   readonly scimTokenGraceMs: number;
   /** SCIM requests per second per connection, per server process. */
   readonly scimRateLimit: number;
+  /** Failed SCIM authentications per second per client address, per server process. */
+  readonly authFailureRateLimit: number;
+  /** Proxies in front of Roster whose X-Forwarded-For entries are trusted (0: use the peer address). */
+  readonly trustProxyHops: number;
   readonly bodyLimitBytes: number;
   readonly deletedRetentionMs: number;
   readonly eventRetentionMs: number;
@@ -194,6 +222,12 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databasePoolSize: e.DATABASE_POOL_SIZE,
     databaseDirectUrl: e.DATABASE_DIRECT_URL,
     databasePooler: e.ROSTER_DATABASE_POOLER ?? (e.DATABASE_DIRECT_URL ? 'transaction' : 'none'),
+    databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT,
+    databaseQueueLimit: e.DATABASE_QUEUE_LIMIT,
+    databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT,
+    databaseLockTimeoutMs: e.DATABASE_LOCK_TIMEOUT,
+    databaseIdleInTransactionTimeoutMs: e.DATABASE_IDLE_IN_TRANSACTION_TIMEOUT,
+    databaseSessionSettings: e.DATABASE_SESSION_SETTINGS,
     dataDir: e.ROSTER_DATA_DIR,
     workers: e.ROSTER_WORKERS,
     secretKey: e.ROSTER_SECRET_KEY,
@@ -206,6 +240,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     refreshRateLimit: e.ROSTER_REFRESH_RATE_LIMIT,
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
+    authFailureRateLimit: e.ROSTER_AUTH_FAILURE_RATE_LIMIT,
+    trustProxyHops: e.ROSTER_TRUST_PROXY_HOPS,
     bodyLimitBytes: e.ROSTER_BODY_LIMIT,
     deletedRetentionMs: e.ROSTER_DELETED_RETENTION,
     eventRetentionMs: e.ROSTER_EVENT_RETENTION,

@@ -71,6 +71,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         poolSize: config.databasePoolSize,
         pooler: config.databasePooler,
         directUrl: config.databaseDirectUrl,
+        connectTimeoutMs: config.databaseConnectTimeoutMs,
+        queueLimit: config.databaseQueueLimit,
+        statementTimeoutMs: config.databaseStatementTimeoutMs,
+        lockTimeoutMs: config.databaseLockTimeoutMs,
+        idleInTransactionTimeoutMs: config.databaseIdleInTransactionTimeoutMs,
+        sessionSettings: config.databaseSessionSettings,
         onError: (error) => log.warn({ err: error }, 'idle database connection failed'),
       }));
     const applied = await migrateToLatest(database.db);
@@ -155,6 +161,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     apiKeys: verifier,
     bodyLimitBytes: config.bodyLimitBytes,
     scimRateLimiter: rateLimiter('scim', config.scimRateLimit),
+    // Failed authentications stay per process: counting them in the database would turn a flood
+    // of bad tokens into a flood of writes.
+    authFailureRateLimiter: new LocalRateLimiter(config.authFailureRateLimit),
+    trustProxyHops: config.trustProxyHops,
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,

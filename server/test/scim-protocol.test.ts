@@ -492,10 +492,10 @@ describe('the sync log', () => {
       .where('connection_id', '=', c.connectionId)
       .orderBy('id')
       .execute();
+    // The unauthenticated request is not logged: anyone could write lines into a tenant's log.
     expect(rows.map((r) => [r.method, r.path, r.status, r.scim_type])).toEqual([
       ['POST', '/Users', 201, null],
       ['GET', '/Users', 400, 'invalidFilter'],
-      ['GET', '/Users', 401, null],
     ]);
     expect(rows.every((r) => r.organization_id === c.organizationId && r.duration_ms >= 0)).toBe(true);
     const dump = JSON.stringify(rows);

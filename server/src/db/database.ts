@@ -11,6 +11,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
+import { DatabaseUnavailableError } from './errors.js';
 import { PGlitePool } from './pglite-pool.js';
 import type { DB } from './schema.js';
 
@@ -56,6 +57,51 @@ export interface DatabaseOptions {
   directUrl?: string | undefined;
   /** Called for errors of idle pooled connections, which would otherwise crash the process. */
   onError?: (error: Error) => void;
+  /**
+   * How long a query waits for a connection, opening one or for a busy pool to free one (ms);
+   * then it fails with {@link DatabaseUnavailableError}. Default 5 s.
+   */
+  connectTimeoutMs?: number;
+  /** Most queries waiting for a connection; more fail at once with DatabaseUnavailableError. Default 200. */
+  queueLimit?: number;
+  /** PostgreSQL `statement_timeout` (ms, 0 = none). Default 30 s. */
+  statementTimeoutMs?: number;
+  /** PostgreSQL `lock_timeout` (ms, 0 = none). Default 10 s. */
+  lockTimeoutMs?: number;
+  /** PostgreSQL `idle_in_transaction_session_timeout` (ms, 0 = none). Default 60 s. */
+  idleInTransactionTimeoutMs?: number;
+  /**
+   * How the session settings (the timeouts and `plan_cache_mode`) reach PostgreSQL: `connect` sends
+   * one SET statement on each new connection; `none` sends nothing, for poolers that do not keep
+   * session state (PgBouncer in transaction mode): set them on the role instead.
+   */
+  sessionSettings?: 'connect' | 'none';
+}
+
+export const DATABASE_DEFAULTS = {
+  connectTimeoutMs: 5000,
+  queueLimit: 200,
+  statementTimeoutMs: 30_000,
+  lockTimeoutMs: 10_000,
+  idleInTransactionTimeoutMs: 60_000,
+} as const;
+
+/**
+ * The SET statement run on each new PostgreSQL connection. Sent after connecting rather than as
+ * startup `options`, which PgBouncer refuses.
+ */
+export function sessionSettingsSql(options: DatabaseOptions): string {
+  const ms = (value: number) => `'${Math.max(0, Math.trunc(value))}ms'`;
+  return [
+    // Prepared statements (see PreparingPool) keep one generic plan: for Roster's key lookups
+    // PostgreSQL would otherwise re-plan every execution with a "custom" plan that is estimated
+    // cheaper yet costs 0.3 ms of planning for 0.05 ms of execution (measured with
+    // pg_stat_statements on the SCIM userName lookup).
+    'set plan_cache_mode = force_generic_plan',
+    `set statement_timeout = ${ms(options.statementTimeoutMs ?? DATABASE_DEFAULTS.statementTimeoutMs)}`,
+    `set lock_timeout = ${ms(options.lockTimeoutMs ?? DATABASE_DEFAULTS.lockTimeoutMs)}`,
+    `set idle_in_transaction_session_timeout = ${ms(options.idleInTransactionTimeoutMs ?? DATABASE_DEFAULTS.idleInTransactionTimeoutMs)}`,
+  ].join('; ');
 }
 
 // int8 (counts, positions) and numeric as JS numbers on both drivers: every value Roster stores
@@ -64,29 +110,42 @@ const pgTypes = new pg.TypeOverrides();
 pgTypes.setTypeParser(pg.types.builtins.INT8, (value: string) => Number.parseInt(value, 10));
 
 export async function openDatabase(options: DatabaseOptions): Promise<Database> {
-  return options.url ? openPostgres(options.url, options) : openPglite(options.dataDir);
+  return options.url ? openPostgres(options.url, options) : openPglite(options);
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
   const pooled = options.pooler === 'transaction';
+  const connectTimeoutMs = options.connectTimeoutMs ?? DATABASE_DEFAULTS.connectTimeoutMs;
   const pool = new pg.Pool({
     connectionString: url,
     max: options.poolSize ?? 10,
     types: pgTypes,
     application_name: 'roster',
-    // Prepared statements (see PreparingPool) keep one generic plan: for Roster's key lookups
-    // PostgreSQL would otherwise re-plan every execution with a "custom" plan that is estimated
-    // cheaper yet costs 0.3 ms of planning for 0.05 ms of execution (measured with
-    // pg_stat_statements on the SCIM userName lookup). Behind a pooler there are no prepared
-    // statements, and PgBouncer refuses the parameter.
-    ...(pooled ? {} : { options: '-c plan_cache_mode=force_generic_plan' }),
+    // Bounds both opening a connection and waiting in pg-pool's queue for a busy pool.
+    connectionTimeoutMillis: connectTimeoutMs,
   });
   pool.on('error', (error) => options.onError?.(error));
-  const db = new Kysely<DB>({
-    dialect: new RosterPostgresDialect({ pool: pooled ? pool : new PreparingPool(pool) }),
+  // Behind a transaction-mode pooler a SET would stay on whichever server connection ran it, for
+  // other clients, and be missing on the others: there the timeouts belong on the role.
+  if (!pooled && (options.sessionSettings ?? 'connect') === 'connect') {
+    const settings = sessionSettingsSql(options);
+    // pg queues this before any query of whoever gets the new connection: no extra wait for them.
+    pool.on('connect', (client) => {
+      client.query(settings).catch((error: Error) => options.onError?.(error));
+    });
+  }
+  const preparing = new PreparingPool(pool, {
+    queueLimit: options.queueLimit ?? DATABASE_DEFAULTS.queueLimit,
+    onError: options.onError,
+    // Behind a pooler every statement runs unnamed: PgBouncer before 1.21 does not carry named
+    // prepared statements from one transaction to the next.
+    prepare: !pooled,
   });
+  const db = new Kysely<DB>({ dialect: new RosterPostgresDialect({ pool: preparing }) });
   const listenUrl = options.directUrl ?? (pooled ? undefined : url);
-  const listeners = listenUrl ? new PostgresListener(listenUrl, options.onError) : undefined;
+  const listeners = listenUrl
+    ? new PostgresListener(listenUrl, options.onError, connectTimeoutMs)
+    : undefined;
   let closing: Promise<void> | undefined;
 
   return {
@@ -106,7 +165,8 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
   };
 }
 
-async function openPglite(dataDir: string | undefined): Promise<Database> {
+async function openPglite(options: DatabaseOptions): Promise<Database> {
+  const { dataDir } = options;
   let unlock = () => {};
   if (dataDir) {
     mkdirSync(path.resolve(dataDir), { recursive: true });
@@ -120,7 +180,11 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
     unlock();
     throw error;
   }
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: new PGlitePool(pglite) }) });
+  const pool = new PGlitePool(pglite, {
+    queueLimit: options.queueLimit ?? DATABASE_DEFAULTS.queueLimit,
+    waitTimeoutMs: options.connectTimeoutMs ?? DATABASE_DEFAULTS.connectTimeoutMs,
+  });
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
     db,
@@ -219,29 +283,64 @@ const MAX_PREPARED_PER_CONNECTION = 256;
  * short indexed queries of the SCIM path, planning was most of the database's work (0.3 ms of
  * planning for 0.04 ms of execution, measured on the userName lookup). Filters are compiled with
  * bound values, so a handful of statement texts cover the traffic; past
- * {@link MAX_PREPARED_PER_CONNECTION} a connection runs new texts unnamed.
+ * {@link MAX_PREPARED_PER_CONNECTION} a connection runs new texts unnamed. Behind a
+ * transaction-mode pooler it names nothing and only bounds the wait for a connection.
  */
 class PreparingPool implements PostgresPool {
   readonly #pool: pg.Pool;
   readonly #prepared = new WeakMap<pg.PoolClient, Map<string, string>>();
+  readonly #queueLimit: number;
+  /** connect() calls not yet answered: the pool's wait queue, as this process sees it. */
+  #waiting = 0;
 
-  constructor(pool: pg.Pool) {
+  readonly #onError: ((error: Error) => void) | undefined;
+  /** Whether to name statements at all (not behind a transaction-mode pooler). */
+  readonly #prepare: boolean;
+
+  constructor(
+    pool: pg.Pool,
+    options: { queueLimit: number; onError: ((error: Error) => void) | undefined; prepare: boolean },
+  ) {
     this.#pool = pool;
+    this.#queueLimit = options.queueLimit;
+    this.#onError = options.onError;
+    this.#prepare = options.prepare;
   }
 
   async connect(): Promise<PostgresPoolClient> {
-    const client = await this.#pool.connect();
+    // A stalled database must not pile up requests: past the limit, fail at once (503).
+    if (this.#waiting >= this.#queueLimit) {
+      throw new DatabaseUnavailableError(`${this.#waiting} queries already wait for a database connection`);
+    }
+    this.#waiting++;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw new DatabaseUnavailableError(`no database connection: ${(error as Error).message}`, {
+        cause: error,
+        retryAfterSeconds: 5,
+      });
+    } finally {
+      this.#waiting--;
+    }
     let names = this.#prepared.get(client);
     if (!names) {
       names = new Map();
       this.#prepared.set(client, names);
     }
     const statements = names;
+    const prepare = this.#prepare;
+    // pg-pool listens for errors of idle connections only: a connection that drops while checked
+    // out (between two queries of a transaction) would otherwise throw an uncaught 'error' and
+    // end the process. Its next query fails instead (answered 503), and the pool discards it.
+    const onError = (error: Error) => this.#onError?.(error);
+    client.on('error', onError);
     return {
       query(text: string, values: ReadonlyArray<unknown>) {
         if (values.length === 0) return client.query(text);
         let name = statements.get(text);
-        if (name === undefined && statements.size < MAX_PREPARED_PER_CONNECTION) {
+        if (name === undefined && prepare && statements.size < MAX_PREPARED_PER_CONNECTION) {
           name = `roster_${createHash('sha1').update(text).digest('base64url')}`;
           statements.set(text, name);
         }
@@ -250,6 +349,7 @@ class PreparingPool implements PostgresPool {
           : client.query({ name, text, values: values as unknown[] });
       },
       release(destroy?: boolean) {
+        client.removeListener('error', onError);
         client.release(destroy);
       },
     } as unknown as PostgresPoolClient;
@@ -273,9 +373,12 @@ class PostgresListener {
   #closed = false;
   #retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(url: string, onError?: (error: Error) => void) {
+  readonly #connectTimeoutMs: number;
+
+  constructor(url: string, onError: ((error: Error) => void) | undefined, connectTimeoutMs: number) {
     this.#url = url;
     this.#onError = onError;
+    this.#connectTimeoutMs = connectTimeoutMs;
   }
 
   async listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten> {
@@ -302,7 +405,11 @@ class PostgresListener {
   #connect(): Promise<pg.Client> {
     if (this.#client) return Promise.resolve(this.#client);
     this.#connecting ??= (async () => {
-      const client = new pg.Client({ connectionString: this.#url, application_name: 'roster-listen' });
+      const client = new pg.Client({
+        connectionString: this.#url,
+        application_name: 'roster-listen',
+        connectionTimeoutMillis: this.#connectTimeoutMs,
+      });
       client.on('notification', (message) => {
         for (const handler of this.#handlers.get(message.channel) ?? []) handler(message.payload ?? '');
       });

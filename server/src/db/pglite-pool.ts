@@ -1,5 +1,6 @@
 import type { PGlite } from '@electric-sql/pglite';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
+import { DatabaseUnavailableError } from './errors.js';
 
 /**
  * A `pg.Pool`-shaped facade over one embedded PGlite instance, so that Kysely's own
@@ -13,21 +14,44 @@ import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kyse
  */
 export class PGlitePool implements PostgresPool {
   readonly #pg: PGlite;
+  readonly #queueLimit: number;
+  readonly #waitTimeoutMs: number;
   #tail: Promise<void> = Promise.resolve();
   #ended = false;
+  #waiting = 0;
 
-  constructor(pg: PGlite) {
+  /**
+   * @param options.queueLimit most holders waiting for the connection; more fail at once.
+   * @param options.waitTimeoutMs how long one waits before it gives up (its turn is skipped).
+   * Both fail with DatabaseUnavailableError (answered 503): a stalled query must not pile up
+   * requests without bound.
+   */
+  constructor(pg: PGlite, options: { queueLimit?: number; waitTimeoutMs?: number } = {}) {
     this.#pg = pg;
+    this.#queueLimit = options.queueLimit ?? Number.POSITIVE_INFINITY;
+    this.#waitTimeoutMs = options.waitTimeoutMs ?? 0;
   }
 
   async connect(): Promise<PostgresPoolClient> {
     if (this.#ended) throw new Error('the embedded database is closed');
+    if (this.#waiting >= this.#queueLimit) {
+      throw new DatabaseUnavailableError(`${this.#waiting} queries already wait for the embedded database`);
+    }
     let release!: () => void;
     const previous = this.#tail;
     this.#tail = new Promise<void>((resolve) => {
       release = resolve;
     });
-    await previous;
+    this.#waiting++;
+    try {
+      await this.#wait(previous);
+    } catch (error) {
+      // Gave up waiting: pass the turn on as soon as it comes.
+      void previous.then(release);
+      throw error;
+    } finally {
+      this.#waiting--;
+    }
     let released = false;
     const pg = this.#pg;
     const client = {
@@ -43,6 +67,23 @@ export class PGlitePool implements PostgresPool {
       },
     };
     return client as PostgresPoolClient;
+  }
+
+  #wait(previous: Promise<void>): Promise<void> {
+    if (this.#waitTimeoutMs <= 0) return previous;
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([
+      previous,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new DatabaseUnavailableError(`the embedded database was busy for ${this.#waitTimeoutMs} ms`),
+            ),
+          this.#waitTimeoutMs,
+        );
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
   async end(): Promise<void> {

@@ -155,6 +155,8 @@ export async function deleteOrganization(ctx: Context, id: string): Promise<void
       { type: 'organization.deleted', organizationId: id, data: toOrganization(row) },
     ]);
   });
+  // Its connections went with it: their tokens must stop working now, not when the cache expires.
+  ctx.scimAuthCache.clear();
 }
 
 async function lockOrganization(trx: Transaction<DB>, id: string): Promise<OrganizationRow> {

@@ -35,7 +35,12 @@ export class SyncLogWriter {
   }
 
   record(entry: SyncLogEntry): void {
-    this.#buffer.push(entry);
+    // A NUL (from a hostile request's path or detail) would fail the batch insert of every entry.
+    this.#buffer.push({
+      ...entry,
+      path: entry.path.replaceAll('\0', ''),
+      detail: entry.detail?.replaceAll('\0', '') ?? null,
+    });
     if (this.#buffer.length >= this.#maxBuffer) {
       void this.flush();
     } else if (!this.#timer) {

@@ -14,7 +14,7 @@ import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
 import { requestContext, requestIdOf } from './request-context.js';
 import { createScimHandler, SCIM_CONTENT_TYPE } from './scim/handler.js';
-import type { RateLimiter } from './scim/rate-limit.js';
+import type { LocalRateLimiter, RateLimiter } from './scim/rate-limit.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
 import { SessionRefresh } from './v1/schemas.js';
@@ -26,6 +26,10 @@ export interface AppDeps {
   apiKeys: ApiKeyVerifier;
   bodyLimitBytes: number;
   scimRateLimiter: RateLimiter;
+  /** Failed SCIM authentications per client address. */
+  authFailureRateLimiter: LocalRateLimiter;
+  /** Proxies whose X-Forwarded-For entries are trusted (see clientAddress). */
+  trustProxyHops: number;
   syncLog: SyncLogWriter;
   waitForFeed: (after: number, timeoutMs: number, signal?: AbortSignal) => Promise<number>;
   keyRing: KeyRing;
@@ -59,6 +63,8 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     log: deps.ctx.log,
     bodyLimitBytes: deps.bodyLimitBytes,
     rateLimiter: deps.scimRateLimiter,
+    authFailureLimiter: deps.authFailureRateLimiter,
+    trustProxyHops: deps.trustProxyHops,
     syncLog: deps.syncLog,
   });
   return (req, res) => {

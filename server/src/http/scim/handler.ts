@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { parse as parseQueryString } from 'node:querystring';
 import { sql } from 'kysely';
 import type { Context } from '../../context.js';
+import { databaseUnavailableRetryAfter, isForeignKeyViolation } from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
 import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
 import {
@@ -59,8 +60,10 @@ import {
 } from '../../scim/protocol/error.js';
 import { listResponse } from '../../scim/protocol/list-response.js';
 import { SCIM_MEDIA_TYPE } from '../../scim/protocol/messages.js';
+import { clientAddress } from '../client-address.js';
+import { jsonInputProblem } from '../json-input.js';
 import { logAccess, RequestLog, requestIdOf } from '../request-context.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { LocalRateLimiter, RateLimiter } from './rate-limit.js';
 
 /**
  * The SCIM 2.0 service provider (`/scim/v2/{connection_id}/…`), served straight on node:http.
@@ -78,11 +81,20 @@ export interface ScimDeps {
   log: Logger;
   bodyLimitBytes: number;
   rateLimiter: RateLimiter;
+  /** Failed authentications per client address (checked before authenticating). */
+  authFailureLimiter: LocalRateLimiter;
+  /** See clientAddress. */
+  trustProxyHops: number;
   syncLog: SyncLogWriter;
 }
 
 export const SCIM_PREFIX = '/scim/v2/';
 const DEFAULT_COUNT = 100;
+/**
+ * Larger `startIndex` values are read as this one (an empty page), so that `startIndex=1e25` never
+ * reaches the database as an OFFSET it cannot hold.
+ */
+const MAX_START_INDEX = 2_147_483_647;
 export const SCIM_CONTENT_TYPE = `${SCIM_MEDIA_TYPE}; charset=utf-8`;
 
 /** One SCIM request as the handlers see it. */
@@ -147,6 +159,9 @@ function listParams(source: Record<string, unknown>): ListParams {
     throw invalidValue('filter must be a string');
   const list = (name: string) => {
     const value = get(name);
+    if (Array.isArray(value) && !value.every((item) => typeof item === 'string')) {
+      throw invalidValue(`${name} must be a list of attribute path strings`);
+    }
     return parseAttributeList(Array.isArray(value) ? value.join(',') : value, name);
   };
   const sortOrder = get('sortOrder');
@@ -154,7 +169,7 @@ function listParams(source: Record<string, unknown>): ListParams {
   return {
     query: {
       filter: filterText ? parseFilter(filterText) : undefined,
-      startIndex: Math.max(1, int(get('startIndex')) ?? 1),
+      startIndex: Math.min(MAX_START_INDEX, Math.max(1, int(get('startIndex')) ?? 1)),
       count: Math.min(MAX_RESULTS, Math.max(0, int(get('count')) ?? DEFAULT_COUNT)),
       sortBy: typeof sortBy === 'string' ? sortBy : undefined,
       sortOrder:
@@ -346,11 +361,16 @@ function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
         resolve(undefined);
         return;
       }
+      let parsed: unknown;
       try {
-        resolve(JSON.parse(text));
+        parsed = JSON.parse(text);
       } catch {
         reject(invalidSyntax('The request body is not valid JSON'));
+        return;
       }
+      const problem = jsonInputProblem(parsed);
+      if (problem) reject(invalidValue(problem.message));
+      else resolve(parsed);
     });
   });
 }
@@ -361,9 +381,32 @@ function requiredBody(call: Call): unknown {
   return call.body;
 }
 
-/** Maps anything thrown onto a SCIM error; unexpected errors become a generic 500 (logged). */
+/**
+ * Maps anything thrown onto a SCIM error: an unavailable or overloaded database is a 503 with
+ * Retry-After; unexpected errors become a generic 500 (logged).
+ */
 export function toScimError(error: unknown): ScimError {
   if (error instanceof ScimError) return error;
+  const retryAfter = databaseUnavailableRetryAfter(error);
+  if (retryAfter !== undefined) {
+    return new ScimError(503, undefined, `The service is busy; retry after ${retryAfter} s`, {
+      cause: error,
+      headers: { 'Retry-After': String(retryAfter) },
+    });
+  }
+  // The connection (or its organization) was deleted after this request authenticated, e.g. on
+  // another server process whose token cache still held it: answer as for a deleted connection.
+  if (isForeignKeyViolation(error) && /_(connection|organization)_id_fkey$/.test(foreignKeyOf(error))) {
+    return new ScimError(
+      401,
+      undefined,
+      'Missing, invalid or expired bearer token for this SCIM connection',
+      {
+        cause: error,
+        headers: { 'WWW-Authenticate': 'Bearer realm="roster-scim"' },
+      },
+    );
+  }
   return new ScimError(500, undefined, 'Internal error; the request id identifies it in the server logs', {
     cause: error,
   });
@@ -642,12 +685,20 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
       );
       const groupRows = await attempt(() => listScimGroups(ctx, call.principal, everything));
       if ('error' in userRows && 'error' in groupRows) throw userRows.error;
-      const resources = [
-        ...renderUsers(ctx, userRows.rows, params.projection),
-        ...(await renderGroups(ctx, groupRows.rows, params.projection, false)),
-      ];
+      // Users first, then groups; only the requested page is rendered (rendering and projecting
+      // every row fetched would cost up to 2,000 resources for a page of one).
       const { startIndex, count } = params.query;
-      const page = resources.slice(startIndex - 1, startIndex - 1 + count);
+      const from = Math.min(startIndex - 1, userRows.rows.length + groupRows.rows.length);
+      const to = Math.min(from + count, userRows.rows.length + groupRows.rows.length);
+      const pageUsers = userRows.rows.slice(from, to);
+      const pageGroups = groupRows.rows.slice(
+        Math.max(0, from - userRows.rows.length),
+        Math.max(0, to - userRows.rows.length),
+      );
+      const page = [
+        ...renderUsers(ctx, pageUsers, params.projection),
+        ...(await renderGroups(ctx, pageGroups, params.projection, false)),
+      ];
       send(call, 200, listResponse(page, userRows.total + groupRows.total, startIndex));
     },
   };
@@ -677,9 +728,22 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
     if (!isId('connection', call.connectionId)) {
       throw notFound(`No SCIM endpoint at ${call.req.url?.split('?')[0]}; use the base URL of a connection`);
     }
+    // Before authentication (which costs a database lookup), per client address: failed attempts
+    // are limited, so that guessing tokens or flooding with garbage ones is cheap to refuse.
+    const address = clientAddress(call.req, deps.trustProxyHops);
+    const blocked = deps.authFailureLimiter.wait(address);
+    if (blocked > 0) {
+      throw new ScimError(
+        429,
+        undefined,
+        `Too many failed authentications from this address; retry after ${blocked} s`,
+        { headers: { 'Retry-After': String(blocked) } },
+      );
+    }
     const match = /^Bearer\s+(\S+)\s*$/i.exec(call.req.headers.authorization ?? '');
     const principal = match ? await authenticateScimToken(ctx, call.connectionId, match[1]!) : undefined;
     if (!principal) {
+      deps.authFailureLimiter.take(address);
       throw new ScimError(
         401,
         undefined,
@@ -746,7 +810,8 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
 
     res.on('finish', () => {
       logAccess(log, call.method, pathname, res.statusCode, startedAt);
-      if (!isId('connection', connectionId)) return;
+      // Only authenticated requests reach a connection's sync log: anyone may send the others.
+      if (call.principal === undefined) return;
       deps.syncLog.record({
         connectionId,
         requestId: id,
@@ -762,8 +827,10 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
 
     handle(call).catch((error: unknown) => {
       const scimError = toScimError(error);
-      if (scimError.status >= 500 && scimError.status !== 501)
+      if (scimError.status === 503) log.warn({ err: error }, 'database unavailable');
+      else if (scimError.status >= 500 && scimError.status !== 501)
         log.error({ err: error }, 'unhandled SCIM error');
+      if (scimError.status === 401 && error !== scimError) ctx.scimAuthCache.clear();
       call.scimType = scimError.scimType;
       call.detail = scimError.detail;
       if (res.headersSent) {
@@ -777,6 +844,11 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
       if (!req.complete) req.resume();
     });
   };
+}
+
+function foreignKeyOf(error: unknown): string {
+  const constraint = (error as { constraint?: unknown }).constraint;
+  return typeof constraint === 'string' ? constraint : '';
 }
 
 function safeDecode(segment: string): string {

@@ -24,6 +24,17 @@ export class LocalRateLimiter implements RateLimiter {
     this.#now = now;
   }
 
+  /**
+   * The seconds to wait (for Retry-After) before `key` may spend again, 0 when it may now; spends
+   * nothing. With {@link take} after the fact, this limits only some outcomes (failed logins).
+   */
+  wait(key: string): number {
+    const bucket = this.#buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = Math.min(this.#rate, bucket.tokens + ((this.#now() - bucket.at) / 1000) * this.#rate);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#rate));
+  }
+
   take(key: string): number {
     const now = this.#now();
     const bucket = this.#buckets.get(key) ?? { tokens: this.#rate, at: now };

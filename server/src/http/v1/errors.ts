@@ -1,12 +1,23 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Schemas } from '../../contract.js';
+import { databaseUnavailableRetryAfter } from '../../db/errors.js';
 import { ApiError } from '../../errors.js';
 
 type HttpError = Error & { type?: string; status?: number; statusCode?: number };
 
-/** Maps body-parser and other framework errors to API errors; anything else is a 500. */
+/**
+ * Maps body-parser and other framework errors to API errors, an unavailable or overloaded database
+ * to a 503 with Retry-After; anything else is a 500.
+ */
 export function toApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
+  const retryAfter = databaseUnavailableRetryAfter(error);
+  if (retryAfter !== undefined) {
+    return new ApiError(503, 'service_unavailable', `The service is busy; retry after ${retryAfter} s.`, {
+      cause: error,
+      headers: { 'Retry-After': String(retryAfter) },
+    });
+  }
   const e = error as HttpError;
   switch (e?.type) {
     case 'entity.parse.failed':
@@ -49,7 +60,8 @@ export function sendApiError(req: Request, res: Response, error: ApiError): void
 /** Error middleware of the management API: every failure leaves as `{"error": {...}}`. */
 export function apiErrorHandler(error: unknown, req: Request, res: Response, _next: NextFunction): void {
   const apiError = toApiError(error);
-  if (apiError.status >= 500) req.log.error({ err: error }, 'unhandled error');
+  if (apiError.status === 503) req.log.warn({ err: error }, 'database unavailable');
+  else if (apiError.status >= 500) req.log.error({ err: error }, 'unhandled error');
   else if (apiError.cause) req.log.debug({ err: apiError.cause }, apiError.message);
   if (res.headersSent) {
     res.end();

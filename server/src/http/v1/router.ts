@@ -62,6 +62,7 @@ import {
   toSessionTokens,
 } from '../../sessions/sessions.js';
 import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
+import { rejectUnsafeJsonInput } from '../json-input.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
 import {
@@ -163,6 +164,7 @@ export function v1Router(deps: V1Deps): Router {
   router.use(requireSecretKey(deps.apiKeys));
   router.use(requireJsonBody);
   router.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
+  router.use(rejectUnsafeJsonInput);
   router.use(idempotency(ctx));
 
   // Organizations

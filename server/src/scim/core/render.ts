@@ -69,16 +69,40 @@ export interface Projection {
   excludedAttributes?: AttrPath[];
 }
 
-/** Parses `attributes=userName,name.givenName,emails[type eq "work"]` (a filter part is ignored). */
+/**
+ * Most distinct paths one `attributes` or `excludedAttributes` may list. Projection costs
+ * (paths x resources on the page): unbounded, one 1 MB search of 500,000 selectors held the event
+ * loop for seconds. The whole User schema has fewer than 100 attribute paths.
+ */
+export const MAX_ATTRIBUTE_PATHS = 100;
+/** Most entries, repeats included: beyond it the list is refused before any per-entry work. */
+const MAX_LISTED_PATHS = 10 * MAX_ATTRIBUTE_PATHS;
+
+/**
+ * Parses `attributes=userName,name.givenName,emails[type eq "work"]` (a filter part is ignored).
+ * Paths are de-duplicated case-insensitively; more than {@link MAX_ATTRIBUTE_PATHS} distinct ones
+ * (or more than {@link MAX_LISTED_PATHS} entries, repeats included) is a 400 invalidValue.
+ */
 export function parseAttributeList(param: unknown, name: string): AttrPath[] | undefined {
   if (param === undefined || param === null || param === '') return undefined;
   if (typeof param !== 'string')
     throw invalidValue(`${name} must be a comma-separated list of attribute paths`);
-  return param
-    .split(',')
-    .map((part) => part.trim().replace(/\[.*\]/, ''))
-    .filter(Boolean)
-    .map((part) => parseAttrPath(part, (detail) => invalidValue(`${name}: ${detail}`)));
+  const listed = param.split(',', MAX_LISTED_PATHS + 1);
+  if (listed.length > MAX_LISTED_PATHS) {
+    throw invalidValue(`${name} lists more than ${MAX_LISTED_PATHS} attribute paths`);
+  }
+  const distinct = new Map<string, string>();
+  for (const raw of listed) {
+    const part = raw.trim().replace(/\[.*\]/, '');
+    if (!part || distinct.has(part.toLowerCase())) continue;
+    if (distinct.size === MAX_ATTRIBUTE_PATHS) {
+      throw invalidValue(`${name} lists more than ${MAX_ATTRIBUTE_PATHS} distinct attribute paths`);
+    }
+    distinct.set(part.toLowerCase(), part);
+  }
+  return [...distinct.values()].map((part) =>
+    parseAttrPath(part, (detail) => invalidValue(`${name}: ${detail}`)),
+  );
 }
 
 const ALWAYS = new Set(['schemas', 'id']);

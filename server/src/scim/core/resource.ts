@@ -6,6 +6,7 @@ import {
   findExtension,
   isCoreSchema,
   type ResourceTypeDef,
+  SCHEMA_URNS,
   type SchemaDef,
 } from './schemas.js';
 
@@ -19,8 +20,9 @@ import {
  *   fixtures send `Department`, `Primary`);
  * - booleans accepted as `true`/`false` or the strings `"True"`/`"False"` in any case (Entra);
  * - `null` and `""` mean absent (OneLogin templates send `""` for unmapped fields);
- * - read-only (`id`, `meta`, `groups`) and unknown core attributes are ignored, `schemas` is not
- *   trusted (OneLogin sends `urn:scim:schemas:core:2.0`), `password` is discarded;
+ * - read-only (`id`, `meta`, `groups`) and unknown core attributes are ignored, `password` is
+ *   discarded; `schemas` must name the core schema, or OneLogin's legacy `urn:scim:schemas:core:2.0`
+ *   (see checkResourceSchemas), and its other URNs are not trusted;
  * - extension objects are recognised by key even when `schemas` does not list them (Entra), and
  *   unknown extension objects are kept as written;
  * - a single value where a list is expected is taken as a one-element list; the enterprise
@@ -143,9 +145,13 @@ export function normalizeExtension(schema: SchemaDef, value: unknown, where: str
   if (isAbsent(value)) return undefined;
   if (!isPlainObject(value)) throw invalidValue(`${where} must be an object`);
   const out: ScimObject = {};
+  // Keys of an open extension as first written, by lower case: one lookup per key (a scan of
+  // `out` per key was quadratic in the number of keys a body may carry).
+  const openKeys = new Map<string, string>();
   for (const [key, raw] of Object.entries(value)) {
     if (schema.open) {
-      const existing = Object.keys(out).find((k) => k.toLowerCase() === key.toLowerCase());
+      const existing = openKeys.get(key.toLowerCase());
+      if (existing === undefined) openKeys.set(key.toLowerCase(), key);
       if (!isAbsent(raw)) out[existing ?? key] = raw;
       continue;
     }
@@ -193,11 +199,48 @@ export function resolveKey(resource: ResourceTypeDef, key: string): KeyTarget {
 }
 
 /**
+ * Core URNs of the SCIM drafts that stand for the resource's own core schema: OneLogin's
+ * admin-edited templates send `urn:scim:schemas:core:2.0` (with
+ * `urn:scim:schemas:extension:enterprise:2.0`) in PUT and POST bodies; `…:core:1.0` is the SCIM 1.1
+ * form of its "Core Schema" connector.
+ */
+const LEGACY_CORE_URNS = new Set(['urn:scim:schemas:core:2.0', 'urn:scim:schemas:core:1.0']);
+const CORE_URNS = [SCHEMA_URNS.user, SCHEMA_URNS.group];
+
+/**
+ * RFC 7643 §3: `schemas` of a POST or PUT body must name the resource's core schema. Refused with
+ * 400 invalidSyntax: another resource type's core URN (a Group body sent to /Users), or no core
+ * URN at all. Extension and vendor URNs beside it are ignored (Entra adds a Microsoft one); a body
+ * without `schemas` is tolerated, as clients built from hand-written JSON omit it.
+ */
+function checkResourceSchemas(resource: ResourceTypeDef, body: ScimObject): void {
+  const key = Object.keys(body).find((k) => k.toLowerCase() === 'schemas');
+  const schemas = key === undefined ? undefined : body[key];
+  if (schemas === undefined || schemas === null) return;
+  const list = typeof schemas === 'string' ? [schemas] : schemas;
+  if (!Array.isArray(list) || !list.every((uri) => typeof uri === 'string')) {
+    throw invalidSyntax('"schemas" must be an array of schema URNs');
+  }
+  const lower = list.map((uri) => uri.toLowerCase());
+  const foreign = CORE_URNS.find((uri) => !isCoreSchema(resource, uri) && lower.includes(uri.toLowerCase()));
+  if (foreign) {
+    throw invalidSyntax(
+      `"schemas" names ${foreign}, the core schema of another resource type; ${resource.endpoint} takes ${resource.schema.id}`,
+    );
+  }
+  if (!lower.some((uri) => isCoreSchema(resource, uri) || LEGACY_CORE_URNS.has(uri))) {
+    throw invalidSyntax(`"schemas" must include ${resource.schema.id}`);
+  }
+}
+
+/**
  * Normalises a POST or PUT body into the stored attributes of a resource.
- * @throws ScimError 400 (invalidSyntax for a non-object, invalidValue for a bad or missing value)
+ * @throws ScimError 400 (invalidSyntax for a non-object or wrong `schemas`, invalidValue for a bad
+ * or missing value)
  */
 export function normalizeResource(resource: ResourceTypeDef, body: unknown): ScimObject {
   if (!isPlainObject(body)) throw invalidSyntax(`the request body must be a ${resource.name} object`);
+  checkResourceSchemas(resource, body);
   const out: ScimObject = {};
   for (const [key, raw] of Object.entries(body)) {
     const target = resolveKey(resource, key);

@@ -86,7 +86,14 @@ function multiValuedComplex(
     name,
     description,
     [
-      attr('value', valueType, `The value of the ${name} entry.`),
+      // A reference must say what it refers to (RFC 7643 §7): clients that build their model from
+      // /Schemas refuse the whole schema otherwise. Photos are URLs of external resources.
+      attr(
+        'value',
+        valueType,
+        `The value of the ${name} entry.`,
+        valueType === 'reference' ? { referenceTypes: ['external'] } : {},
+      ),
       attr('display', 'string', 'A human-readable name, primarily used for display purposes.'),
       attr(
         'type',

@@ -31,6 +31,8 @@ type Token =
 const PUNCTUATION = new Set(['(', ')', '[', ']']);
 
 function tokenize(input: string, fail: (detail: string) => ScimError): Token[] {
+  // PostgreSQL text cannot hold NUL: refused here rather than failing the query.
+  if (input.includes('\0')) throw fail('NUL characters are not allowed');
   const tokens: Token[] = [];
   let i = 0;
   while (i < input.length) {
@@ -66,6 +68,8 @@ function tokenize(input: string, fail: (detail: string) => ScimError): Token[] {
       } catch {
         throw fail(`invalid escape in the string at position ${start + 1}`);
       }
+      if ((value as string).includes('\0'))
+        throw fail(`NUL character in the string at position ${start + 1}`);
       tokens.push({ kind: 'string', value: value as string, at: start });
       continue;
     }
@@ -82,6 +86,7 @@ const URN_PREFIX = /^urn:/i;
 
 /** Splits `urn:…:User:name.givenName` / `name.givenName` / `members` into an {@link AttrPath}. */
 export function parseAttrPath(text: string, fail: (detail: string) => ScimError): AttrPath {
+  if (text.includes('\0')) throw fail('NUL characters are not allowed in an attribute path');
   let uri: string | undefined;
   let rest = text;
   if (URN_PREFIX.test(text)) {

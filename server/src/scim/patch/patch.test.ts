@@ -16,12 +16,19 @@ const baseUser: ScimObject = {
   emails: [{ value: 'ada@example.com', type: 'work', primary: true }],
 };
 
+/** The cases below are about operations: those that leave out `schemas` get the PatchOp URN. */
+function withPatchOp(body: unknown): unknown {
+  return typeof body === 'object' && body !== null && !Array.isArray(body) && !('schemas' in body)
+    ? { schemas: PATCH_OP, ...body }
+    : body;
+}
+
 function patchUser(body: unknown, current: ScimObject = baseUser) {
-  return applyPatch(USER_RESOURCE, current, parsePatchRequest(body)).attributes;
+  return applyPatch(USER_RESOURCE, current, parsePatchRequest(withPatchOp(body))).attributes;
 }
 
 function patchGroup(body: unknown, current: ScimObject = { displayName: 'Engineering' }) {
-  return applyPatch(GROUP_RESOURCE, current, parsePatchRequest(body));
+  return applyPatch(GROUP_RESOURCE, current, parsePatchRequest(withPatchOp(body)));
 }
 
 function expectScimError(fn: () => unknown, status: number, scimType?: string) {

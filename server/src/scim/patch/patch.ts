@@ -26,6 +26,7 @@ import {
   noTarget,
   ScimError,
 } from '../protocol/error.js';
+import { MESSAGE_SCHEMAS } from '../protocol/messages.js';
 
 /**
  * The PATCH engine (RFC 7644 §3.5.2), pure: current stored attributes + operations -> new
@@ -42,6 +43,7 @@ import {
  */
 
 export const MAX_OPERATIONS = 1000;
+const PATCH_OP_URN = MESSAGE_SCHEMAS.patchOp;
 
 export type PatchOpName = 'add' | 'remove' | 'replace';
 
@@ -61,6 +63,12 @@ export interface PatchOutcome {
 /** Validates a PatchOp message (RFC 7644 §3.5.2) and parses its paths. */
 export function parsePatchRequest(body: unknown): PatchOperation[] {
   if (!isPlainObject(body)) throw invalidSyntax('the request body must be a PatchOp message');
+  const schemasKey = Object.keys(body).find((k) => k.toLowerCase() === 'schemas');
+  const schemas = schemasKey === undefined ? undefined : body[schemasKey];
+  const named = (uri: unknown) => typeof uri === 'string' && uri.toLowerCase() === PATCH_OP_URN.toLowerCase();
+  if (!(Array.isArray(schemas) ? schemas.some(named) : named(schemas))) {
+    throw invalidSyntax(`"schemas" must be ["${PATCH_OP_URN}"]`);
+  }
   const key = Object.keys(body).find((k) => k.toLowerCase() === 'operations');
   const operations = key === undefined ? undefined : body[key];
   if (!Array.isArray(operations) || operations.length === 0) {
