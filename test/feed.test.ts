@@ -19,6 +19,7 @@ const WRITERS = 32;
 const USERS_PER_WRITER = 3;
 const RENAMES = 4;
 const GROUPS = 4;
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 interface Cluster {
   processes: ChildServer[];
@@ -175,6 +176,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
           const order: number[] = [];
           for (let k = 1; k <= RENAMES; k++) {
             const renamed = await scim('PATCH', `/Users/${id}`, {
+              schemas: [PATCH_OP],
               Operations: [{ op: 'Replace', path: 'displayName', value: `${userName}#${k}` }],
             });
             expect(renamed.status).toBe(200);
@@ -186,6 +188,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
           expect(
             (
               await scim('PATCH', `/Groups/${group}`, {
+                schemas: [PATCH_OP],
                 Operations: [{ op: 'Add', path: 'members', value: [{ value: id }] }],
               })
             ).status,
@@ -194,6 +197,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
             expect(
               (
                 await scim('PATCH', `/Users/${id}`, {
+                  schemas: [PATCH_OP],
                   Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
                 })
               ).status,
@@ -203,6 +207,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
             expect(
               (
                 await scim('PATCH', `/Groups/${group}`, {
+                  schemas: [PATCH_OP],
                   Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }],
                 })
               ).status,
