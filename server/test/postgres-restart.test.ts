@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
+import { freePort } from './child-server.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
 
@@ -30,14 +30,6 @@ function pgRun(binary: string, args: string[]): void {
   } else {
     execFileSync(file, args, { stdio: 'pipe' });
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 class PrivateCluster {

@@ -1,9 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
+import { type Child, freePort, run, serverDir, waitFor } from './child-server.js';
 import { createTestDatabase, startTestServer, type TestDatabase, type TestServer } from './harness.js';
 import { createConnection, userBody } from './scim-helpers.js';
 
@@ -12,54 +11,7 @@ import { createConnection, userBody } from './scim-helpers.js';
  * processes must agree on (rate limits, SCIM token revocation, page cursors).
  */
 
-const serverDir = path.resolve(import.meta.dirname, '..');
 const POSTGRES = Boolean(process.env.DATABASE_URL);
-
-interface Child {
-  process: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: serverDir,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const result: Child = {
-    process: child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    result.stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    result.stderr += chunk.toString();
-  });
-  return result;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** One request on a connection of its own, so that the cluster hands each to the next worker. */
 function request(
