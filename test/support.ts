@@ -53,7 +53,7 @@ export async function startCluster(name: string, env: Record<string, string>): P
   const secretKey = `rst_sk_${name}_${randomBytes(24).toString('hex')}`;
   if (POSTGRES) {
     const database = await freshDatabase(process.env.DATABASE_URL!);
-    const all = { ...env, DATABASE_URL: database.url, ROSTER_SECRET_KEY: secretKey };
+    const all = { ...env, ...database.env, ROSTER_SECRET_KEY: secretKey };
     const processes = await Promise.all([startRoster(all), startRoster(all), startRoster(all)]);
     return { processes, secretKey, env: all, drop: database.drop };
   }

@@ -52,6 +52,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '' })).toMatchObject({ port: 3000, databaseUrl: undefined });
   });
 
+  it('treats DATABASE_URL as a transaction-mode pooler when a direct URL is given, unless told otherwise', () => {
+    const pooled = { DATABASE_URL: 'postgres://u:p@bouncer:6432/roster' };
+    const direct = 'postgres://u:p@db:5432/roster';
+    expect(loadConfig(pooled)).toMatchObject({ databasePooler: 'none', databaseDirectUrl: undefined });
+    expect(loadConfig({ ...pooled, DATABASE_DIRECT_URL: direct })).toMatchObject({
+      databasePooler: 'transaction',
+      databaseDirectUrl: direct,
+    });
+    expect(loadConfig({ ...pooled, ROSTER_DATABASE_POOLER: 'transaction' })).toMatchObject({
+      databasePooler: 'transaction',
+      databaseDirectUrl: undefined,
+    });
+    expect(
+      loadConfig({ ...pooled, DATABASE_DIRECT_URL: direct, ROSTER_DATABASE_POOLER: 'none' }),
+    ).toMatchObject({ databasePooler: 'none' });
+  });
+
   it.each([
     [{ PORT: 'abc' }, /^PORT must be a port number \(got "abc"\)$/],
     [{ PORT: '70000' }, /^PORT must be between 0 and 65535 \(got "70000"\)$/],
@@ -59,6 +76,14 @@ describe('loadConfig', () => {
       { DATABASE_URL: 'mysql://x' },
       /^DATABASE_URL must be a postgres:\/\/ or postgresql:\/\/ connection URL/,
     ],
+    [{ ROSTER_DATABASE_POOLER: 'session' }, /^ROSTER_DATABASE_POOLER must be "none" or "transaction"/],
+    [{ DATABASE_DIRECT_URL: 'postgres://u:p@db/r' }, /^DATABASE_DIRECT_URL needs DATABASE_URL/],
+    [{ ROSTER_DATABASE_POOLER: 'transaction' }, /^ROSTER_DATABASE_POOLER needs DATABASE_URL/],
+    [
+      { ROSTER_WORKERS: '2' },
+      /^ROSTER_WORKERS must be 1 with the embedded database, which serves one process/,
+    ],
+    [{ DATABASE_URL: 'postgres://u:p@db/r', ROSTER_WORKERS: '0' }, /^ROSTER_WORKERS must be at least 1/],
     [{ LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent/],
     [{ ROSTER_PUBLIC_URL: 'roster.example.com' }, /^ROSTER_PUBLIC_URL must be an absolute http\(s\) URL/],
     [{ ROSTER_SESSION_TTL: 'soon' }, /^ROSTER_SESSION_TTL must be a duration/],

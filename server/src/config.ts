@@ -66,6 +66,14 @@ const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// connection URL')
     .optional(),
   DATABASE_POOL_SIZE: positiveInt(10, 200),
+  DATABASE_DIRECT_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// connection URL')
+    .optional(),
+  ROSTER_DATABASE_POOLER: z
+    .enum(['none', 'transaction'], { error: 'must be "none" or "transaction"' })
+    .optional(),
+  ROSTER_WORKERS: positiveInt(1, 64),
   DATABASE_CONNECT_TIMEOUT: duration('5s', { min: 100, max: 600_000 }),
   DATABASE_QUEUE_LIMIT: positiveInt(200, 100_000),
   DATABASE_STATEMENT_TIMEOUT: duration('30s', { max: 86_400_000 }),
@@ -162,6 +170,17 @@ export interface Config {
   /** `undefined` means the embedded database (PGlite) under {@link dataDir}. */
   readonly databaseUrl: string | undefined;
   readonly databasePoolSize: number;
+  /**
+   * A direct connection to the same database when {@link databaseUrl} goes through a pooler: used
+   * for LISTEN (a pooler in transaction mode cannot carry it) and for migrations.
+   */
+  readonly databaseDirectUrl: string | undefined;
+  /**
+   * `transaction`: {@link databaseUrl} is a transaction-mode pooler (PgBouncer): no session state,
+   * no named prepared statements, no `options` startup parameter. Defaults to `transaction` when
+   * a direct URL is given, else `none`.
+   */
+  readonly databasePooler: 'none' | 'transaction';
   /** Wait for a database connection (opening one, or for the busy pool), ms. */
   readonly databaseConnectTimeoutMs: number;
   /** Most queries waiting for a database connection; beyond it 503. */
@@ -174,6 +193,8 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL `shared_buffers` of the embedded database, in bytes. */
   readonly pgliteSharedBuffers: number;
+  /** Server processes `npm start` runs (node:cluster); more than 1 needs PostgreSQL. */
+  readonly workers: number;
   readonly secretKey: string | undefined;
   /** Externally visible base URL without a trailing slash; unset means `http://HOST:PORT` as bound. */
   readonly publicUrl: string | undefined;
@@ -234,11 +255,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(`${name} ${issue.message}${got === undefined ? '' : shown}`);
   }
   const e = parsed.data;
+  if (!e.DATABASE_URL && (e.DATABASE_DIRECT_URL || e.ROSTER_DATABASE_POOLER === 'transaction')) {
+    const name = e.DATABASE_DIRECT_URL ? 'DATABASE_DIRECT_URL' : 'ROSTER_DATABASE_POOLER';
+    throw new ConfigError(`${name} needs DATABASE_URL (the embedded database has no pooler)`);
+  }
+  if (!e.DATABASE_URL && e.ROSTER_WORKERS > 1) {
+    throw new ConfigError(
+      'ROSTER_WORKERS must be 1 with the embedded database, which serves one process (set DATABASE_URL to run several)',
+    );
+  }
   return Object.freeze({
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,
     databasePoolSize: e.DATABASE_POOL_SIZE,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL,
+    databasePooler: e.ROSTER_DATABASE_POOLER ?? (e.DATABASE_DIRECT_URL ? 'transaction' : 'none'),
     databaseConnectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT,
     databaseQueueLimit: e.DATABASE_QUEUE_LIMIT,
     databaseStatementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT,
@@ -247,6 +279,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseSessionSettings: e.DATABASE_SESSION_SETTINGS,
     dataDir: e.ROSTER_DATA_DIR,
     pgliteSharedBuffers: e.ROSTER_PGLITE_SHARED_BUFFERS,
+    workers: e.ROSTER_WORKERS,
     secretKey: e.ROSTER_SECRET_KEY,
     publicUrl: e.ROSTER_PUBLIC_URL,
     encryptionKey: e.ROSTER_ENCRYPTION_KEY,

@@ -1,6 +1,8 @@
+import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { StartupError, startServer } from './server.js';
+import { superviseWorkers } from './workers.js';
 
 /** `npm start`: read the environment, start, and stop gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -18,7 +20,14 @@ async function main(): Promise<void> {
     throw error;
   }
 
-  const log = createLogger(config.logLevel);
+  if (config.workers > 1 && cluster.isPrimary) {
+    superviseWorkers(config.workers, createLogger(config.logLevel));
+    return;
+  }
+  // Several processes write to one stdout: each line says which one.
+  const log = cluster.isWorker
+    ? createLogger(config.logLevel).child({ pid: process.pid })
+    : createLogger(config.logLevel);
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
     running = await startServer(config, { log });

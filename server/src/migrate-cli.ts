@@ -10,6 +10,7 @@ async function run(): Promise<void> {
     dataDir: config.dataDir,
     pgliteSharedBuffers: config.pgliteSharedBuffers,
     poolSize: 1,
+    pooler: config.databasePooler,
   });
   try {
     const applied = await migrateToLatest(database.db);

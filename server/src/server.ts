@@ -12,7 +12,7 @@ import { type Lookup, WebhookTargets } from './events/webhook-target.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { answerStarting, createRequestListener } from './http/app.js';
 import { ConnectionTracker } from './http/connections.js';
-import { RateLimiter } from './http/scim/rate-limit.js';
+import { LocalRateLimiter, SharedRateLimiter } from './http/scim/rate-limit.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
@@ -76,6 +76,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         dataDir: config.dataDir,
         pgliteSharedBuffers: config.pgliteSharedBuffers,
         poolSize: config.databasePoolSize,
+        pooler: config.databasePooler,
+        directUrl: config.databaseDirectUrl,
         connectTimeoutMs: config.databaseConnectTimeoutMs,
         queueLimit: config.databaseQueueLimit,
         statementTimeoutMs: config.databaseStatementTimeoutMs,
@@ -187,20 +189,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // The management key is generated last, once the socket is bound and nothing else can fail: a
   // start that fails must not store a key it never showed (the next start would show none).
   const { verifier, generatedKey } = await setUpSecretKey(database.db, config.secretKey);
+  // On PostgreSQL other processes may serve the same clients: the limits are kept in the database.
+  const rateLimiter = (scope: string, rate: number) =>
+    database.kind === 'postgres'
+      ? new SharedRateLimiter(database.db, scope, rate)
+      : new LocalRateLimiter(rate);
   const listener = createRequestListener({
     ctx,
     database,
     apiKeys: verifier,
     bodyLimitBytes: config.bodyLimitBytes,
-    scimRateLimiter: new RateLimiter(config.scimRateLimit),
-    authFailureRateLimiter: new RateLimiter(config.authFailureRateLimit),
+    scimRateLimiter: rateLimiter('scim', config.scimRateLimit),
+    // Failed authentications stay per process: counting them in the database would turn a flood
+    // of bad tokens into a flood of writes.
+    authFailureRateLimiter: new LocalRateLimiter(config.authFailureRateLimit),
     trustProxyHops: config.trustProxyHops,
     syncLog,
     waitForFeed: (after, timeoutMs, signal) => sequencer.waitForAdvance(after, timeoutMs, signal),
     keyRing,
     signingKeys,
     webhookTargets,
-    refreshRateLimiter: new RateLimiter(config.refreshRateLimit),
+    refreshRateLimiter: rateLimiter('refresh', config.refreshRateLimit),
   });
   handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);

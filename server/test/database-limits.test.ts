@@ -60,14 +60,17 @@ beforeAll(async () => {
   let url: string | undefined;
   if (POSTGRES) {
     scratch = await createScratchDatabase(process.env.DATABASE_URL!, 'roster_test');
-    proxy = await startProxy(new URL(scratch.url));
-    const proxied = new URL(scratch.url);
+    // The connection settings are what is tested: straight to PostgreSQL, also in the PgBouncer
+    // leg (behind a transaction-mode pooler they belong on the role).
+    const direct = scratch.directUrl ?? scratch.url;
+    proxy = await startProxy(new URL(direct));
+    const proxied = new URL(direct);
     proxied.host = `127.0.0.1:${proxy.port}`;
     url = proxied.toString();
   }
   const database = await openDatabase({ url, ...LIMITS });
   server = await startTestServer({
-    database: { database, url, drop: async () => {} },
+    database: { database, url, env: {}, drop: async () => {} },
     env: { ROSTER_SCIM_RATE_LIMIT: '100000' },
   });
   conn = await createConnection(server, 'okta');

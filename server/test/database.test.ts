@@ -23,6 +23,7 @@ describe('migrations', () => {
       '0005-api-keys',
       '0006-safety-rails',
       '0007-portal',
+      '0008-shared-state',
     ]);
     const tables = async () =>
       (
@@ -64,12 +65,35 @@ describe('migrations', () => {
     expect(results).toEqual([[], []]);
   });
 
+  it('leave no lock behind, also behind a transaction-mode pooler', async () => {
+    // Kysely's own lock is session-level: behind PgBouncer its unlock ran on another server
+    // connection and the lock stayed held by a pooled one, stalling the next migration. Several
+    // pooled connections first, so that the pooler has others to hand out.
+    const held = async () => {
+      const { rows } = await sql<{ held: number }>`
+        select count(*)::int as held from pg_locks
+        where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`.execute(
+        testDb.database.db,
+      );
+      return rows[0]?.held;
+    };
+    for (let run = 0; run < 3; run++) {
+      await Promise.all(
+        Array.from({ length: 4 }, () => sql`select pg_sleep(0.05)`.execute(testDb.database.db)),
+      );
+      expect(await migrateToLatest(testDb.database.db)).toEqual([]);
+      expect(await held()).toBe(0);
+    }
+  });
+
   it('carry organization_id on every tenant-scoped table', async () => {
     const { rows } = await sql<{ table_name: string }>`
       select t.table_name from information_schema.tables t
       where t.table_schema = current_schema() and t.table_type = 'BASE TABLE'
-        -- Not tenant data: environment-wide tables, and the sequencer's queue of event seqs.
+        -- Not tenant data: environment-wide tables, the sequencer's queue of event seqs, and the
+        -- processes' shared rate-limit buckets and page cursors (keyed by connection or session).
         and t.table_name not in ('organizations', 'roles', 'api_keys', 'signing_keys', 'event_feed', 'event_queue', 'idempotency_keys', 'instance_settings',
+                                 'rate_limits', 'scim_page_cursors',
                                  'roster_migrations', 'roster_migrations_lock')
         and not exists (select 1 from information_schema.columns c
                         where c.table_schema = t.table_schema and c.table_name = t.table_name

@@ -259,7 +259,7 @@ describe.runIf(process.env.DATABASE_URL)('deprovisioning guard across server pro
     const env = { ROSTER_SCIM_RATE_LIMIT: '100000' };
     const a = await startTestServer({ database: shared, env });
     const b = await startTestServer({
-      database: { database: second, url: shared.url, drop: async () => {} },
+      database: { database: second, url: shared.url, env: shared.env, drop: async () => {} },
       env,
     });
     try {

@@ -16,6 +16,8 @@ export interface TestDatabase {
   database: Database;
   /** postgres:// URL of the fresh database, when running against PostgreSQL. */
   url: string | undefined;
+  /** The variables a server process needs to use this database (none for PGlite). */
+  env: Record<string, string>;
   drop(): Promise<void>;
 }
 
@@ -23,11 +25,17 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const adminUrl = process.env.DATABASE_URL;
   if (!adminUrl) {
     const database = await openDatabase({});
-    return { database, url: undefined, drop: async () => {} };
+    return { database, url: undefined, env: {}, drop: async () => {} };
   }
   const scratch = await createScratchDatabase(adminUrl, 'roster_test');
-  const database = await openDatabase({ url: scratch.url, poolSize: 20 });
-  return { database, url: scratch.url, drop: scratch.drop };
+  const database = await openDatabase({
+    url: scratch.url,
+    poolSize: 20,
+    // Behind scripts/with-pgbouncer.sh, as the server's config would read DATABASE_DIRECT_URL.
+    pooler: scratch.directUrl ? 'transaction' : 'none',
+    directUrl: scratch.directUrl,
+  });
+  return { database, url: scratch.url, env: scratch.env, drop: scratch.drop };
 }
 
 export interface TestServer extends RunningServer {

@@ -1,9 +1,9 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Child, run, waitFor } from './child-server.js';
 import { createTestDatabase, type TestDatabase } from './harness.js';
 
 /**
@@ -11,46 +11,6 @@ import { createTestDatabase, type TestDatabase } from './harness.js';
  * environment. Against the embedded database by default, against a fresh PostgreSQL database when
  * DATABASE_URL is set.
  */
-
-const serverDir = path.resolve(import.meta.dirname, '..');
-
-interface Child {
-  process: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function run(env: Record<string, string>): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: serverDir,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const result: Child = {
-    process: child,
-    stdout: '',
-    stderr: '',
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
-  };
-  child.stdout?.on('data', (chunk: Buffer) => {
-    result.stdout += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    result.stderr += chunk.toString();
-  });
-  return result;
-}
-
-async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 const listeningUrl = (child: Child) => /roster listening on (http:\/\/[^"\s]+)/.exec(child.stdout)?.[1];
 
@@ -65,7 +25,7 @@ describe('the server process', () => {
     if (process.env.DATABASE_URL) {
       testDb = await createTestDatabase();
       await testDb.database.close();
-      baseEnv.DATABASE_URL = testDb.url!;
+      Object.assign(baseEnv, testDb.env);
     }
   });
   afterAll(async () => {

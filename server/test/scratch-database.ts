@@ -4,19 +4,44 @@ import pg from 'pg';
 /**
  * A throwaway PostgreSQL database next to the one DATABASE_URL names, for one test file or one
  * benchmark run. The admin URL's role needs CREATEDB.
+ *
+ * When DATABASE_DIRECT_URL is set too, DATABASE_URL is a transaction-mode pooler in front of the
+ * same server (scripts/with-pgbouncer.sh): the scratch database is then reached through the
+ * pooler, with a direct URL for LISTEN, and created and dropped directly.
  */
 export interface ScratchDatabase {
   name: string;
   url: string;
+  /** The same database without the pooler, when `url` goes through one. */
+  directUrl: string | undefined;
+  /** The variables a server process needs to use this database. */
+  env: Record<string, string>;
   drop(): Promise<void>;
 }
 
-export async function createScratchDatabase(adminUrl: string, prefix: string): Promise<ScratchDatabase> {
+export async function createScratchDatabase(
+  adminUrl: string,
+  prefix: string,
+  directAdminUrl: string | undefined = process.env.DATABASE_DIRECT_URL || undefined,
+): Promise<ScratchDatabase> {
   const name = `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
-  await withClient(adminUrl, (client) => client.query(`create database ${name}`));
-  const url = new URL(adminUrl);
+  const ddlUrl = directAdminUrl ?? adminUrl;
+  await withClient(ddlUrl, (client) => client.query(`create database ${name}`));
+  const url = withDatabase(adminUrl, name);
+  const directUrl = directAdminUrl && withDatabase(directAdminUrl, name);
+  return {
+    name,
+    url,
+    directUrl,
+    env: directUrl ? { DATABASE_URL: url, DATABASE_DIRECT_URL: directUrl } : { DATABASE_URL: url },
+    drop: () => dropDatabase(ddlUrl, name),
+  };
+}
+
+function withDatabase(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  return { name, url: url.toString(), drop: () => dropDatabase(adminUrl, name) };
+  return url.toString();
 }
 
 /**

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openDatabase } from '../src/db/database.js';
+import { Sequencer } from '../src/events/sequencer.js';
+import { createLogger } from '../src/log.js';
 import { startTestServer, type TestServer } from './harness.js';
 
 let server: TestServer;
@@ -40,5 +43,26 @@ describe('event sequencer', () => {
     const waiting = server.sequencer.waitForAdvance(head, 10_000);
     await server.api('POST', '/v1/organizations', { body: { name: 'Wake up' } });
     expect(await waiting).toBe(head + 1);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)('event sequencer behind a transaction-mode pooler', () => {
+  it("learns of other processes' events by polling when it has no direct URL to LISTEN on", async () => {
+    // Another process, configured as behind PgBouncer without DATABASE_DIRECT_URL.
+    const database = await openDatabase({ url: server.databaseUrl, pooler: 'transaction', poolSize: 2 });
+    const sequencer = new Sequencer({ database, log: createLogger('silent') });
+    try {
+      expect(database.notifies).toBe(false);
+      await sequencer.start();
+      await server.sequencer.flush();
+      const head = server.sequencer.head;
+      expect(await sequencer.waitForAdvance(head - 1, 5_000)).toBe(head);
+      const waiting = sequencer.waitForAdvance(head, 5_000);
+      await server.api('POST', '/v1/organizations', { body: { name: 'Polled' } });
+      expect(await waiting).toBe(head + 1);
+    } finally {
+      await sequencer.stop();
+      await database.close();
+    }
   });
 });

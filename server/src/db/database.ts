@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
-import { Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient, sql } from 'kysely';
+import {
+  Kysely,
+  PostgresAdapter,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  sql,
+} from 'kysely';
 import pg from 'pg';
 import { DatabaseUnavailableError } from './errors.js';
 import { DEFAULT_PGLITE_SHARED_BUFFERS, openPgliteInstance } from './pglite.js';
@@ -20,8 +27,16 @@ export type Unlisten = () => Promise<void>;
 export interface Database {
   readonly db: Kysely<DB>;
   readonly kind: DatabaseKind;
-  /** Calls `onNotify` for each NOTIFY on `channel` (also for this process's own NOTIFYs). */
+  /**
+   * Calls `onNotify` for each NOTIFY on `channel` (also for this process's own NOTIFYs). A no-op
+   * when {@link notifies} is false.
+   */
   listen(channel: string, onNotify: (payload: string) => void): Promise<Unlisten>;
+  /**
+   * Whether {@link listen} hears other processes. False behind a transaction-mode pooler without
+   * a direct URL: callers then learn of other processes' changes by polling.
+   */
+  readonly notifies: boolean;
   /** Resolves when the database answers a query, rejects otherwise (readiness). */
   ping(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -35,6 +50,14 @@ export interface DatabaseOptions {
   /** PGlite's PostgreSQL `shared_buffers` in bytes (ROSTER_PGLITE_SHARED_BUFFERS). */
   pgliteSharedBuffers?: number;
   poolSize?: number;
+  /**
+   * `transaction`: `url` is a transaction-mode pooler such as PgBouncer, which hands each
+   * transaction to any server connection. Then nothing may rely on a session: no named prepared
+   * statements, no `options` startup parameter (PgBouncer 1.18 refuses it), no LISTEN through it.
+   */
+  pooler?: 'none' | 'transaction';
+  /** A direct connection to the same database, for LISTEN when `url` is a pooler. */
+  directUrl?: string | undefined;
   /** Called for errors of idle pooled connections, which would otherwise crash the process. */
   onError?: (error: Error) => void;
   /**
@@ -94,6 +117,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
 }
 
 async function openPostgres(url: string, options: DatabaseOptions): Promise<Database> {
+  const pooled = options.pooler === 'transaction';
   const connectTimeoutMs = options.connectTimeoutMs ?? DATABASE_DEFAULTS.connectTimeoutMs;
   const pool = new pg.Pool({
     connectionString: url,
@@ -104,33 +128,41 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     connectionTimeoutMillis: connectTimeoutMs,
   });
   pool.on('error', (error) => options.onError?.(error));
-  if ((options.sessionSettings ?? 'connect') === 'connect') {
+  // Behind a transaction-mode pooler a SET would stay on whichever server connection ran it, for
+  // other clients, and be missing on the others: there the timeouts belong on the role.
+  if (!pooled && (options.sessionSettings ?? 'connect') === 'connect') {
     const settings = sessionSettingsSql(options);
     // pg queues this before any query of whoever gets the new connection: no extra wait for them.
     pool.on('connect', (client) => {
       client.query(settings).catch((error: Error) => options.onError?.(error));
     });
   }
-  const preparing = new PreparingPool(
-    pool,
-    options.queueLimit ?? DATABASE_DEFAULTS.queueLimit,
-    options.onError,
-  );
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: preparing }) });
-  const listeners = new PostgresListener(url, options.onError, connectTimeoutMs);
+  const preparing = new PreparingPool(pool, {
+    queueLimit: options.queueLimit ?? DATABASE_DEFAULTS.queueLimit,
+    onError: options.onError,
+    // Behind a pooler every statement runs unnamed: PgBouncer before 1.21 does not carry named
+    // prepared statements from one transaction to the next.
+    prepare: !pooled,
+  });
+  const db = new Kysely<DB>({ dialect: new RosterPostgresDialect({ pool: preparing }) });
+  const listenUrl = options.directUrl ?? (pooled ? undefined : url);
+  const listeners = listenUrl
+    ? new PostgresListener(listenUrl, options.onError, connectTimeoutMs)
+    : undefined;
   let closing: Promise<void> | undefined;
 
   return {
     db,
     kind: 'postgres',
-    listen: (channel, onNotify) => listeners.listen(channel, onNotify),
+    notifies: listeners !== undefined,
+    listen: (channel, onNotify) => listeners?.listen(channel, onNotify) ?? Promise.resolve(async () => {}),
     ping: (timeoutMs = 2000) =>
       withTimeout(
         sql`select 1`.execute(db).then(() => undefined),
         timeoutMs,
       ),
     close() {
-      closing ??= listeners.close().then(() => db.destroy());
+      closing ??= (listeners?.close() ?? Promise.resolve()).then(() => db.destroy());
       return closing;
     },
   };
@@ -161,6 +193,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   return {
     db,
     kind: 'pglite',
+    notifies: true,
     async listen(channel, onNotify) {
       const unlisten = await pglite.listen(channel, onNotify);
       return async () => {
@@ -216,6 +249,35 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Advisory lock key of schema migrations ("rostmg" in ASCII, as a number). */
+const MIGRATION_LOCK = 0x726f73746d67;
+
+/**
+ * Kysely's PostgreSQL migration lock is session-level and taken outside the migration's
+ * transaction. Behind a transaction-mode pooler the lock, the migration and the unlock may each
+ * run on a different server connection: the unlock then misses, and the lock stays held by a
+ * pooled connection, so the next process to migrate waits on it for good. Here the lock opens a
+ * transaction on the migration's connection and is scoped to it: the pooler keeps that server
+ * connection for the whole migration, and commit or rollback (or a dead process) releases the
+ * lock. Kysely's own `begin` then only draws a "transaction already in progress" warning, and its
+ * commit or rollback ends the transaction opened here.
+ */
+class TransactionLockAdapter extends PostgresAdapter {
+  // biome-ignore lint/suspicious/noExplicitAny: the migrator's connection has no typed schema
+  override async acquireMigrationLock(db: Kysely<any>): Promise<void> {
+    await sql`begin`.execute(db);
+    await sql`select pg_advisory_xact_lock(${MIGRATION_LOCK}::bigint)`.execute(db);
+  }
+
+  override async releaseMigrationLock(): Promise<void> {}
+}
+
+class RosterPostgresDialect extends PostgresDialect {
+  override createAdapter() {
+    return new TransactionLockAdapter();
+  }
+}
+
 /** Most distinct statements one connection prepares; the rest run unnamed (bounded server memory). */
 const MAX_PREPARED_PER_CONNECTION = 256;
 
@@ -225,7 +287,8 @@ const MAX_PREPARED_PER_CONNECTION = 256;
  * short indexed queries of the SCIM path, planning was most of the database's work (0.3 ms of
  * planning for 0.04 ms of execution, measured on the userName lookup). Filters are compiled with
  * bound values, so a handful of statement texts cover the traffic; past
- * {@link MAX_PREPARED_PER_CONNECTION} a connection runs new texts unnamed.
+ * {@link MAX_PREPARED_PER_CONNECTION} a connection runs new texts unnamed. Behind a
+ * transaction-mode pooler it names nothing and only bounds the wait for a connection.
  */
 class PreparingPool implements PostgresPool {
   readonly #pool: pg.Pool;
@@ -235,11 +298,17 @@ class PreparingPool implements PostgresPool {
   #waiting = 0;
 
   readonly #onError: ((error: Error) => void) | undefined;
+  /** Whether to name statements at all (not behind a transaction-mode pooler). */
+  readonly #prepare: boolean;
 
-  constructor(pool: pg.Pool, queueLimit: number, onError: ((error: Error) => void) | undefined) {
+  constructor(
+    pool: pg.Pool,
+    options: { queueLimit: number; onError: ((error: Error) => void) | undefined; prepare: boolean },
+  ) {
     this.#pool = pool;
-    this.#queueLimit = queueLimit;
-    this.#onError = onError;
+    this.#queueLimit = options.queueLimit;
+    this.#onError = options.onError;
+    this.#prepare = options.prepare;
   }
 
   async connect(): Promise<PostgresPoolClient> {
@@ -265,6 +334,7 @@ class PreparingPool implements PostgresPool {
       this.#prepared.set(client, names);
     }
     const statements = names;
+    const prepare = this.#prepare;
     // pg-pool listens for errors of idle connections only: a connection that drops while checked
     // out (between two queries of a transaction) would otherwise throw an uncaught 'error' and
     // end the process. Its next query fails instead (answered 503), and the pool discards it.
@@ -274,7 +344,7 @@ class PreparingPool implements PostgresPool {
       query(text: string, values: ReadonlyArray<unknown>) {
         if (values.length === 0) return client.query(text);
         let name = statements.get(text);
-        if (name === undefined && statements.size < MAX_PREPARED_PER_CONNECTION) {
+        if (name === undefined && prepare && statements.size < MAX_PREPARED_PER_CONNECTION) {
           name = `roster_${createHash('sha1').update(text).digest('base64url')}`;
           statements.set(text, name);
         }

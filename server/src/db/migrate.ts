@@ -6,6 +6,7 @@ import * as m0004 from './migrations/0004-sessions.js';
 import * as m0005 from './migrations/0005-api-keys.js';
 import * as m0006 from './migrations/0006-safety-rails.js';
 import * as m0007 from './migrations/0007-portal.js';
+import * as m0008 from './migrations/0008-shared-state.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -20,6 +21,7 @@ const migrations: Record<string, Migration> = {
   '0005-api-keys': m0005,
   '0006-safety-rails': m0006,
   '0007-portal': m0007,
+  '0008-shared-state': m0008,
 };
 
 export class MigrationError extends Error {

@@ -329,6 +329,17 @@ export interface PortalSessionsTable {
   expires_at: Timestamp;
 }
 
+export interface RateLimitsTable {
+  key: string;
+  tat: number;
+}
+
+export interface ScimPageCursorsTable {
+  key: string;
+  last_id: string;
+  created_at: Generated<Timestamp>;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -357,6 +368,8 @@ export interface DB {
   directory_baseline: DirectoryBaselineTable;
   portal_links: PortalLinksTable;
   portal_sessions: PortalSessionsTable;
+  rate_limits: RateLimitsTable;
+  scim_page_cursors: ScimPageCursorsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

@@ -11,7 +11,11 @@ const SEQUENCER_LOCK = 0x726f73746572;
 export interface SequencerOptions {
   database: Database;
   log: Logger;
-  /** Fallback poll for events committed by a process that died before kicking. */
+  /**
+   * Fallback poll for events committed by a process that died before kicking, and the way other
+   * processes' feed heads are learned when the database cannot LISTEN (behind a transaction-mode
+   * pooler without a direct URL). Default 1 s, or 250 ms without LISTEN.
+   */
   pollIntervalMs?: number;
   batchSize?: number;
   /**
@@ -60,7 +64,7 @@ export class Sequencer {
   constructor(options: SequencerOptions) {
     this.#database = options.database;
     this.#log = options.log;
-    this.#pollIntervalMs = options.pollIntervalMs ?? 1000;
+    this.#pollIntervalMs = options.pollIntervalMs ?? (options.database.notifies ? 1000 : 250);
     this.#batchSize = options.batchSize ?? 5000;
     this.#coalesceMs = options.coalesceMs ?? 5;
   }

@@ -15,7 +15,7 @@ import { docsRouter } from './docs.js';
 import { portalRouter } from './portal/router.js';
 import { requestContext, requestIdOf } from './request-context.js';
 import { createScimHandler, SCIM_CONTENT_TYPE } from './scim/handler.js';
-import type { RateLimiter } from './scim/rate-limit.js';
+import type { LocalRateLimiter, RateLimiter } from './scim/rate-limit.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
 import { SessionRefresh } from './v1/schemas.js';
@@ -28,7 +28,7 @@ export interface AppDeps {
   bodyLimitBytes: number;
   scimRateLimiter: RateLimiter;
   /** Failed SCIM authentications per client address. */
-  authFailureRateLimiter: RateLimiter;
+  authFailureRateLimiter: LocalRateLimiter;
   /** Proxies whose X-Forwarded-For entries are trusted (see clientAddress). */
   trustProxyHops: number;
   syncLog: SyncLogWriter;

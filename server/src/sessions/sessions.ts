@@ -208,7 +208,7 @@ export interface RefreshDeps {
   keys: SigningKeys;
   keyRing: KeyRing;
   /** Called with the session id; returns seconds to wait, or 0 (the per-session rate limit). */
-  limit?: (sessionId: string) => number;
+  limit?: (sessionId: string) => number | Promise<number>;
 }
 
 function rateLimited(wait: number): ApiError {
@@ -239,7 +239,7 @@ export async function refreshSession(
   if (rotated) {
     // The rotation is committed: a request over the limit gets 429, and its retry within the reuse
     // interval gets this same pair (the limit bounds the work, and nothing is lost).
-    const wait = deps.limit?.(rotated.session.id) ?? 0;
+    const wait = (await deps.limit?.(rotated.session.id)) ?? 0;
     if (wait > 0) throw rateLimited(wait);
     const tokenExpiresAt = rotated.session.token_expires_at as Date;
     return {
@@ -335,7 +335,7 @@ async function refreshCarefully(
     .where('t.token_hash', '=', tokenHash)
     .executeTakeFirst();
   if (!found) throw new ApiError(401, 'invalid_refresh_token', 'Unknown refresh token.');
-  const wait = deps.limit?.(found.id) ?? 0;
+  const wait = (await deps.limit?.(found.id)) ?? 0;
   if (wait > 0) throw rateLimited(wait);
 
   const outcome = await ctx.transaction(async (trx): Promise<RefreshOutcome> => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { parse as parseQueryString } from 'node:querystring';
+import { sql } from 'kysely';
 import type { Context } from '../../context.js';
 import {
   DatabaseUnavailableError,
@@ -67,7 +68,7 @@ import { SCIM_MEDIA_TYPE } from '../../scim/protocol/messages.js';
 import { clientAddress } from '../client-address.js';
 import { jsonInputProblem } from '../json-input.js';
 import { logAccess, RequestLog, requestIdOf } from '../request-context.js';
-import type { RateLimiter } from './rate-limit.js';
+import type { LocalRateLimiter, RateLimiter } from './rate-limit.js';
 
 /**
  * The SCIM 2.0 service provider (`/scim/v2/{connection_id}/…`), served straight on node:http.
@@ -86,7 +87,7 @@ export interface ScimDeps {
   bodyLimitBytes: number;
   rateLimiter: RateLimiter;
   /** Failed authentications per client address (checked before authenticating). */
-  authFailureLimiter: RateLimiter;
+  authFailureLimiter: LocalRateLimiter;
   /** See clientAddress. */
   trustProxyHops: number;
   syncLog: SyncLogWriter;
@@ -431,30 +432,73 @@ type Handler = (call: Call) => Promise<void> | void;
 /**
  * Remembers, per connection and query, the id that ends each page served in the default order, so
  * that the request for the next page (startIndex = previous startIndex + count) continues after it
- * instead of skipping rows with OFFSET. Bounded (oldest entries dropped) and per process: a page
- * request that lands elsewhere simply uses OFFSET.
+ * instead of skipping rows with OFFSET. Continuing after the last id also keeps a walk stable while
+ * the directory changes: with OFFSET, a user deleted from an earlier page would make the next page
+ * skip one. A request without a remembered cursor uses OFFSET.
  */
-class PageCursors {
+interface PageCursors {
+  get(key: string): Promise<string | undefined>;
+  set(key: string, lastId: string): Promise<void>;
+}
+
+function pageCursorKey(
+  connectionId: string,
+  kind: string,
+  source: Record<string, unknown>,
+  startIndex: number,
+  count: number,
+): string {
+  const filter = Object.entries(source).find(([k]) => k.toLowerCase() === 'filter')?.[1];
+  return `${connectionId}|${kind}|${typeof filter === 'string' ? filter : ''}|${count}|${startIndex}`;
+}
+
+/** In this process's memory, bounded (oldest entries dropped): for the embedded database. */
+class LocalPageCursors implements PageCursors {
   readonly #entries = new Map<string, string>();
 
-  key(
-    connectionId: string,
-    kind: string,
-    source: Record<string, unknown>,
-    startIndex: number,
-    count: number,
-  ): string {
-    const filter = Object.entries(source).find(([k]) => k.toLowerCase() === 'filter')?.[1];
-    return `${connectionId}|${kind}|${typeof filter === 'string' ? filter : ''}|${count}|${startIndex}`;
-  }
-
-  get(key: string): string | undefined {
+  async get(key: string): Promise<string | undefined> {
     return this.#entries.get(key);
   }
 
-  set(key: string, lastId: string): void {
+  async set(key: string, lastId: string): Promise<void> {
     if (this.#entries.size >= 5000) this.#entries.delete(this.#entries.keys().next().value!);
     this.#entries.set(key, lastId);
+  }
+}
+
+/**
+ * In PostgreSQL (an unlogged table), so that the next page continues after the previous one
+ * whichever server process serves it: an IdP's walk is spread over all of them.
+ */
+class SharedPageCursors implements PageCursors {
+  readonly #db: Context['db'];
+  #writes = 0;
+
+  constructor(db: Context['db']) {
+    this.#db = db;
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    const row = await this.#db
+      .selectFrom('scim_page_cursors')
+      .select('last_id')
+      .where('key', '=', key)
+      .executeTakeFirst();
+    return row?.last_id;
+  }
+
+  async set(key: string, lastId: string): Promise<void> {
+    await this.#db
+      .insertInto('scim_page_cursors')
+      .values({ key, last_id: lastId })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ last_id: lastId, created_at: sql`now()` }))
+      .execute();
+    // A walk takes minutes at most: forget cursors after an hour.
+    if (++this.#writes % 1000 === 0) {
+      sql`delete from scim_page_cursors where created_at < now() - interval '1 hour'`
+        .execute(this.#db)
+        .catch(() => {});
+    }
   }
 }
 
@@ -464,14 +508,22 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
   const change = (call: Call) =>
     changeOf(call.principal, { id: call.id, method: call.method, path: call.path }, ctx.now());
 
-  const cursors = new PageCursors();
+  const cursors: PageCursors =
+    ctx.dbKind === 'postgres' ? new SharedPageCursors(ctx.db) : new LocalPageCursors();
   /** Uses the remembered end of the previous page when the query is in the default order. */
-  const withCursor = (call: Call, kind: string, source: Record<string, unknown>, query: ListQuery) => {
+  const withCursor = async (
+    call: Call,
+    kind: string,
+    source: Record<string, unknown>,
+    query: ListQuery,
+  ): Promise<ListQuery> => {
     if (query.sortBy || query.startIndex === 1 || query.count === 0) return query;
-    const afterId = cursors.get(cursors.key(call.connectionId, kind, source, query.startIndex, query.count));
+    const afterId = await cursors.get(
+      pageCursorKey(call.connectionId, kind, source, query.startIndex, query.count),
+    );
     return afterId ? { ...query, afterId } : query;
   };
-  const remember = (
+  const remember = async (
     call: Call,
     kind: string,
     source: Record<string, unknown>,
@@ -480,8 +532,8 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
   ) => {
     const last = rows[rows.length - 1];
     if (query.sortBy || !last || rows.length < query.count) return;
-    cursors.set(
-      cursors.key(call.connectionId, kind, source, query.startIndex + rows.length, query.count),
+    await cursors.set(
+      pageCursorKey(call.connectionId, kind, source, query.startIndex + rows.length, query.count),
       last.id,
     );
   };
@@ -491,12 +543,12 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
     const { rows, total } = await listScimUsers(
       ctx,
       call.principal,
-      withCursor(call, 'users', source, query),
+      await withCursor(call, 'users', source, query),
       {
         withGroups: wantsGroups(projection, false),
       },
     );
-    remember(call, 'users', source, query, rows);
+    await remember(call, 'users', source, query, rows);
     send(call, 200, listResponse(renderUsers(ctx, rows, projection), total, query.startIndex));
   };
 
@@ -505,9 +557,9 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
     const { rows, total } = await listScimGroups(
       ctx,
       call.principal,
-      withCursor(call, 'groups', source, query),
+      await withCursor(call, 'groups', source, query),
     );
-    remember(call, 'groups', source, query, rows);
+    await remember(call, 'groups', source, query, rows);
     send(call, 200, listResponse(await renderGroups(ctx, rows, projection, false), total, query.startIndex));
   };
 
@@ -717,7 +769,7 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
       );
     }
     call.principal = principal;
-    const wait = deps.rateLimiter.take(principal.connectionId);
+    const wait = await deps.rateLimiter.take(principal.connectionId);
     if (wait > 0) {
       throw new ScimError(429, undefined, `Too many requests for this connection; retry after ${wait} s`, {
         headers: { 'Retry-After': String(wait) },

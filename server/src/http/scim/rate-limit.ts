@@ -1,8 +1,20 @@
+import { type Kysely, sql } from 'kysely';
+import type { DB } from '../../db/schema.js';
+
 /**
- * Token bucket per key (a SCIM connection): `ratePerSecond` sustained, bursts up to one second's
- * worth. In-process: each server process enforces the limit on its own share of the traffic.
+ * A rate limit per key (a SCIM connection, a session): `ratePerSecond` sustained, bursts up to one
+ * second's worth.
  */
-export class RateLimiter {
+export interface RateLimiter {
+  /** @returns 0 when the request may proceed, else the seconds to wait (for Retry-After). */
+  take(key: string): number | Promise<number>;
+}
+
+/**
+ * Token bucket per key in this process's memory: for the embedded database, which serves exactly
+ * one process.
+ */
+export class LocalRateLimiter implements RateLimiter {
   readonly #rate: number;
   readonly #buckets = new Map<string, { tokens: number; at: number }>();
   readonly #now: () => number;
@@ -23,7 +35,6 @@ export class RateLimiter {
     return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#rate));
   }
 
-  /** @returns 0 when the request may proceed, else the seconds to wait (for Retry-After). */
   take(key: string): number {
     const now = this.#now();
     const bucket = this.#buckets.get(key) ?? { tokens: this.#rate, at: now };
@@ -42,5 +53,49 @@ export class RateLimiter {
     for (const [key, bucket] of this.#buckets) {
       if (now - bucket.at > 60_000) this.#buckets.delete(key);
     }
+  }
+}
+
+/**
+ * The same limit shared by every server process on one PostgreSQL (ROSTER_WORKERS, or several
+ * hosts behind a load balancer): per-process buckets would let N processes take N times the
+ * limit. One statement per request on an unlogged table (no WAL, no flush at commit), using the
+ * generic cell rate algorithm, whose whole state is one number per key: the "theoretical arrival
+ * time" (TAT) of the next request. A request is allowed when, after adding one interval
+ * (1/rate) to max(TAT, now), the TAT is at most one second ahead of now; a refused request
+ * changes nothing. Time is the database's clock, the one clock every process shares.
+ */
+export class SharedRateLimiter implements RateLimiter {
+  readonly #db: Kysely<DB>;
+  readonly #scope: string;
+  readonly #intervalMs: number;
+  #takes = 0;
+
+  constructor(db: Kysely<DB>, scope: string, ratePerSecond: number) {
+    this.#db = db;
+    this.#scope = scope;
+    this.#intervalMs = 1000 / ratePerSecond;
+  }
+
+  async take(key: string): Promise<number> {
+    const interval = this.#intervalMs;
+    const { rows } = await sql<{ tat: number }>`
+      with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
+      insert into rate_limits as r (key, tat)
+      select ${`${this.#scope}:${key}`}, clock.now + ${interval}::float8 from clock
+      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${interval}::float8
+        where greatest(r.tat, (select now from clock)) + ${interval}::float8 - (select now from clock) <= 1000.001
+      returning r.tat`.execute(this.#db);
+    if (++this.#takes % 1000 === 0) this.#prune();
+    // A refused request may go on once the TAT is within a second of now: at most one interval,
+    // and the limit is at least 1/s.
+    return rows.length > 0 ? 0 : 1;
+  }
+
+  /** Drops buckets idle for a minute (they are full again by then). */
+  #prune(): void {
+    sql`delete from rate_limits where tat < extract(epoch from clock_timestamp()) * 1000 - 60000`
+      .execute(this.#db)
+      .catch(() => {});
   }
 }
