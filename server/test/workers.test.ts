@@ -59,12 +59,13 @@ const servingPids = (child: Child) =>
   );
 
 describe('ROSTER_WORKERS', () => {
-  it('is refused on the embedded database, with one line saying why', async () => {
+  it('is refused on the embedded database, with a line saying why and how to recover', async () => {
     const child = run({ PORT: '0', ROSTER_WORKERS: '2', ROSTER_DATA_DIR: path.join(serverDir, '.never') });
     expect(await child.exited).toBe(1);
-    expect(child.stderr).toBe(
-      'roster: invalid configuration: ROSTER_WORKERS must be 1 with the embedded database, which serves one process (set DATABASE_URL to run several)\n',
+    expect(child.stderr.split('\n')[0]).toBe(
+      'roster: invalid configuration: ROSTER_WORKERS must be 1 with the embedded database, which serves one process (set DATABASE_URL to run several)',
     );
+    expect(child.stderr).toContain('Fix or unset that variable and start again');
   });
 });
 
