@@ -15,6 +15,7 @@ const WRITERS = 32;
 const USERS_PER_WRITER = 3;
 const RENAMES = 4;
 const GROUPS = 4;
+const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 
 const position = (cursor: string) => Number(Buffer.from(cursor, 'base64url').toString('utf8').split(':')[1]);
 
@@ -139,6 +140,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
           const order: number[] = [];
           for (let k = 1; k <= RENAMES; k++) {
             const renamed = await scim('PATCH', `/Users/${id}`, {
+              schemas: [PATCH_OP],
               Operations: [{ op: 'Replace', path: 'displayName', value: `${userName}#${k}` }],
             });
             expect(renamed.status).toBe(200);
@@ -150,6 +152,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
           expect(
             (
               await scim('PATCH', `/Groups/${group}`, {
+                schemas: [PATCH_OP],
                 Operations: [{ op: 'Add', path: 'members', value: [{ value: id }] }],
               })
             ).status,
@@ -158,6 +161,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
             expect(
               (
                 await scim('PATCH', `/Users/${id}`, {
+                  schemas: [PATCH_OP],
                   Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
                 })
               ).status,
@@ -167,6 +171,7 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
             expect(
               (
                 await scim('PATCH', `/Groups/${group}`, {
+                  schemas: [PATCH_OP],
                   Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }],
                 })
               ).status,
