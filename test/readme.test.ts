@@ -25,12 +25,25 @@ const fenced = (text: string, lang: string) =>
 const heredocs = (shell: string) => [...shell.matchAll(/<<'TS'\n([\s\S]*?)^TS$/gm)].map((m) => m[1]!);
 
 // Identifiers the snippets use without declaring (the reader's own app and storage).
-const GLOBALS = `import type { Roster } from '@roster/sdk';
-import type { Express } from 'express';
+const GLOBALS = `import type { Connection, Roster } from '@roster/sdk';
+import type { Express as ExpressApp, RequestHandler } from 'express';
 declare global {
+  namespace Express {
+    interface Request {
+      account: { rosterOrganizationId: string };
+    }
+  }
   const roster: Roster;
-  const app: Express;
+  const app: ExpressApp;
   const ROSTER_URL: string;
+  const baseUrl: string;
+  const connection: Connection;
+  const connectionId: string;
+  const organizationId: string;
+  const cursor: string;
+  const yesterday: string;
+  const mappings: Parameters<Roster['connections']['previewAttributeMappings']>[0]['mappings'];
+  const requireAdmin: RequestHandler;
   const db: {
     upsertOrganization(org: unknown): Promise<void>;
     upsertMembership(member: unknown): Promise<void>;

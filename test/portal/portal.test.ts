@@ -170,7 +170,11 @@ describe('the Admin Portal in a browser', () => {
       Operations: [{ op: 'add', path: 'members', value: [{ value: ids[0] }, { value: ids[1] }] }],
     });
     expect(added.status).toBeLessThan(300);
-    // A request with a stale token, as after a rotation Entra was not told about.
+    // Entra creating a user that is already here (as when its matching lookup fell through).
+    const duplicate = await entra('POST', '/Users', entraUser(people[0][0], people[0][1], people[0][2]));
+    expect(duplicate.status).toBe(409);
+    // A request with a stale token (a rotation Entra was not told about) is nobody's: it answers
+    // 401 and stays out of this organization's log, where anyone could otherwise write lines.
     const stale = entraClient(baseUrl, 'rst_scim_stale');
     expect((await stale('GET', '/Groups?filter=displayName+eq+%22x%22')).status).toBe(401);
 
@@ -184,9 +188,8 @@ describe('the Admin Portal in a browser', () => {
     await expect(page.locator('#state').textContent()).resolves.toBe('Errors in the last hour');
     expect(liveText).toContain('Grace Hopper');
     expect(liveText).toContain('Finance');
-    expect(liveText).toContain(
-      'The token in Microsoft Entra ID is wrong, or it was replaced or revoked here',
-    );
+    expect(liveText).toContain('Microsoft Entra ID tried to create a user or group that already exists');
+    expect(liveText).not.toContain('The token in Microsoft Entra ID is wrong');
     await shot(page, '06-live-first-request');
 
     // Groups to roles: preview first, then save.
@@ -233,7 +236,7 @@ describe('the Admin Portal in a browser', () => {
     await page.getByLabel('Only failed requests').check();
     await page.getByRole('button', { name: 'Filter' }).click();
     expect(await page.locator('table.log tbody tr').count()).toBe(1);
-    expect(await page.locator('table.log').textContent()).toMatch(/401.*req_[0-9a-z]{26}/s);
+    expect(await page.locator('table.log').textContent()).toMatch(/409.*req_[0-9a-z]{26}/s);
     await shot(page, '09-sync-log-errors');
     await page.goto(`${server.url}/portal`);
     const overview = (await page.locator('main').textContent()) ?? '';
