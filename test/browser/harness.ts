@@ -62,12 +62,28 @@ export function leavesMachine(url: string): boolean {
   return parsed.hostname !== ALLOWED_HOST;
 }
 
-/** A fresh context and page whose requests to anything but 127.0.0.1 are aborted and recorded. */
-export async function openIsolatedPage(browser: Browser): Promise<IsolatedPage> {
-  const context = await browser.newContext({ serviceWorkers: 'block' });
+export interface IsolatedContext {
+  context: BrowserContext;
+  /** Every request the context's pages made, in order (allowed or not). */
+  requests: RecordedRequest[];
+  /** Requests to anything but 127.0.0.1: aborted, and listed here. */
+  blocked: RecordedRequest[];
+}
+
+/**
+ * A fresh context whose requests to anything but 127.0.0.1 are aborted and recorded, for tests
+ * that open several pages (or a phone-sized viewport) in one context.
+ */
+export async function openIsolatedContext(
+  browser: Browser,
+  options: { viewport?: { width: number; height: number } } = {},
+): Promise<IsolatedContext> {
+  const context = await browser.newContext({
+    serviceWorkers: 'block',
+    ...(options.viewport ? { viewport: options.viewport, deviceScaleFactor: 1 } : {}),
+  });
   const requests: RecordedRequest[] = [];
   const blocked: RecordedRequest[] = [];
-  const errors: string[] = [];
   await context.route('**/*', async (route) => {
     const request = route.request();
     if (leavesMachine(request.url())) {
@@ -80,12 +96,21 @@ export async function openIsolatedPage(browser: Browser): Promise<IsolatedPage> 
   context.on('request', (request) => {
     requests.push({ url: request.url(), method: request.method(), resourceType: request.resourceType() });
   });
+  context.on('page', (page) =>
+    page.on('websocket', (socket) => {
+      requests.push({ url: socket.url(), method: 'GET', resourceType: 'websocket' });
+      if (leavesMachine(socket.url()))
+        blocked.push({ url: socket.url(), method: 'GET', resourceType: 'websocket' });
+    }),
+  );
+  return { context, requests, blocked };
+}
+
+/** A fresh isolated context (see {@link openIsolatedContext}) and a page in it. */
+export async function openIsolatedPage(browser: Browser): Promise<IsolatedPage> {
+  const { context, requests, blocked } = await openIsolatedContext(browser);
+  const errors: string[] = [];
   const page = await context.newPage();
-  page.on('websocket', (socket) => {
-    requests.push({ url: socket.url(), method: 'GET', resourceType: 'websocket' });
-    if (leavesMachine(socket.url()))
-      blocked.push({ url: socket.url(), method: 'GET', resourceType: 'websocket' });
-  });
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
     if (message.type() === 'error') errors.push(message.text());

@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../server/test/harness.js';
+import { type IsolatedContext, launchBrowser, openIsolatedContext } from '../browser/harness.js';
 import { sdkFor } from '../support.js';
-import { launchChromium, type RecordedContext, recordedContext } from './browser.js';
 
 /**
  * The Admin Portal in a real browser (issue 15): an app creates a link with the SDK, the IT admin
@@ -25,7 +25,7 @@ let offsetMs = 0;
 
 beforeAll(async () => {
   server = await startTestServer({ now: () => new Date(Date.now() + offsetMs) });
-  browser = await launchChromium();
+  browser = await launchBrowser();
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });
 });
 afterAll(async () => {
@@ -68,10 +68,10 @@ const entraUser = (userName: string, given: string, family: string) => ({
   roles: [],
 });
 
-function expectLocalOnly(recorded: RecordedContext) {
+function expectLocalOnly(recorded: IsolatedContext) {
   expect(recorded.blocked).toEqual([]);
   expect(recorded.requests.length).toBeGreaterThan(0);
-  for (const url of recorded.requests) expect(new URL(url).hostname).toBe('127.0.0.1');
+  for (const { url } of recorded.requests) expect(new URL(url).hostname).toBe('127.0.0.1');
 }
 
 describe('the Admin Portal in a browser', () => {
@@ -92,7 +92,7 @@ describe('the Admin Portal in a browser', () => {
     });
     expect(link.url).toContain('/portal/start?token=');
 
-    const recorded = await recordedContext(browser);
+    const recorded = await openIsolatedContext(browser);
     await recorded.context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });
     const page = await recorded.context.newPage();
 
@@ -267,7 +267,7 @@ describe('the Admin Portal in a browser', () => {
     expect((await entra('GET', '/Users?count=1')).status).toBe(200);
 
     // On a phone.
-    const phone = await recordedContext(browser, { viewport: { width: 390, height: 844 } });
+    const phone = await openIsolatedContext(browser, { viewport: { width: 390, height: 844 } });
     const phonePage = await phone.context.newPage();
     await phonePage.goto(
       (await roster.organizations.createPortalLink({ organizationId: org.id, intent: 'directory_sync' })).url,
@@ -322,7 +322,7 @@ describe('the Admin Portal in a browser', () => {
   }, async () => {
     const roster = sdkFor(server);
     const org = await roster.organizations.create({ name: 'Reuse Ltd' });
-    const recorded = await recordedContext(browser);
+    const recorded = await openIsolatedContext(browser);
     const page = await recorded.context.newPage();
 
     const link = await roster.organizations.createPortalLink({
@@ -343,7 +343,7 @@ describe('the Admin Portal in a browser', () => {
     });
     offsetMs = 5 * 60_000 + 1000;
     try {
-      const fresh = await recordedContext(browser);
+      const fresh = await openIsolatedContext(browser);
       const expiredPage = await fresh.context.newPage();
       const expired = await expiredPage.goto(late.url);
       expect(expired?.status()).toBe(410);
