@@ -255,7 +255,14 @@ describe('deprovisioning guard', () => {
 describe.runIf(process.env.DATABASE_URL)('deprovisioning guard across server processes', () => {
   it('counts exactly across two servers on one PostgreSQL database', async () => {
     const shared = await createTestDatabase();
-    const second = await openDatabase({ url: shared.url!, poolSize: 20 });
+    // Opened as the harness opens the first (behind PgBouncer too: no named statements there).
+    const direct = shared.env.DATABASE_DIRECT_URL;
+    const second = await openDatabase({
+      url: shared.url!,
+      poolSize: 20,
+      pooler: direct ? 'transaction' : 'none',
+      directUrl: direct,
+    });
     const env = { ROSTER_SCIM_RATE_LIMIT: '100000' };
     const a = await startTestServer({ database: shared, env });
     const b = await startTestServer({
