@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { previewRoleMappings } from '../src/directory/role-mapping-preview.js';
 import { hashSecret } from '../src/ids.js';
+import { summarizeRolePreview } from '../src/portal/role-preview-summary.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, patchOp, userBody } from './scim-helpers.js';
 
@@ -428,7 +428,7 @@ describe('portal actions', () => {
       .selectFrom('events')
       .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow();
-    const preview = await previewRoleMappings(server.ctx, connection.connectionId, mappings, change);
+    const preview = await summarizeRolePreview(server.ctx, connection.connectionId, mappings, change);
     // Nothing changed and no event was written.
     const headAfter = await server.ctx.db
       .selectFrom('events')
@@ -460,9 +460,9 @@ describe('portal actions', () => {
     );
     expect(byName).toEqual(Object.fromEntries(preview.changes.map((c) => [c.user_name, c.to])));
     // Once saved, the same preview changes nobody.
-    expect((await previewRoleMappings(server.ctx, connection.connectionId, mappings, change)).total).toBe(0);
+    expect((await summarizeRolePreview(server.ctx, connection.connectionId, mappings, change)).total).toBe(0);
     await expect(
-      previewRoleMappings(server.ctx, connection.connectionId, [{ group: 'Admins', role: 'nope' }], change),
+      summarizeRolePreview(server.ctx, connection.connectionId, [{ group: 'Admins', role: 'nope' }], change),
     ).rejects.toThrow(/no role with key "nope"/);
   });
 });
