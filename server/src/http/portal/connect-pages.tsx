@@ -1,5 +1,6 @@
 import type { ComponentChildren } from 'preact';
 import type { PortalSession } from '../../portal/links.js';
+import { GuardFields, type GuardFormValues } from './guard-page.js';
 import { Csrf, Layout, time } from './layout.js';
 import { PROVIDERS, type ProviderGuide } from './providers.js';
 
@@ -39,6 +40,9 @@ export function GuidePage(props: {
   session: PortalSession;
   provider: ProviderGuide;
   baseUrlPattern: string;
+  guard: GuardFormValues;
+  guardSuggestion: string;
+  name?: string | undefined;
   error?: string | undefined;
 }) {
   const { provider } = props;
@@ -64,13 +68,14 @@ export function GuidePage(props: {
               name="name"
               required
               maxLength={200}
-              value={`${provider.name}`}
+              value={props.name ?? provider.name}
               aria-describedby="name-help"
-              {...(props.error ? { 'aria-invalid': 'true' } : {})}
+              {...(props.error && !props.name ? { 'aria-invalid': 'true' } : {})}
             />
             <p id="name-help" class="help">
               Only you see it, e.g. "{provider.name} production".
             </p>
+            <GuardFields values={props.guard} suggestion={props.guardSuggestion} />
             {props.error ? (
               <p class="error" role="alert">
                 {props.error}

@@ -86,6 +86,7 @@ export function MessagePage(props: {
 }
 
 const STATE_TEXT: Record<ConnectionSummary['state'], string> = {
+  held: 'Deactivations held',
   waiting: 'Waiting for the first request',
   syncing: 'Syncing',
   errors: 'Errors in the last hour',
@@ -103,6 +104,8 @@ export function StateBadge(props: { summary: ConnectionSummary; id?: string }) {
 export function stateSentence(summary: ConnectionSummary): string {
   const idp = providerName(summary.connection.provider);
   switch (summary.state) {
+    case 'held':
+      return `${idp} tried to deactivate more people than the guard allows. Those deactivations wait until you review them on the Deactivation guard tab.`;
     case 'waiting':
       return `${idp} has not called yet. Once you have entered the URL and token there and turned provisioning on, the first request shows up here.`;
     case 'errors':
@@ -114,11 +117,14 @@ export function stateSentence(summary: ConnectionSummary): string {
   }
 }
 
-function ConnectionNav(props: { id: string; current: 'live' | 'token' | 'roles' | 'log' }) {
+export type ConnectionTab = 'live' | 'token' | 'roles' | 'guard' | 'log';
+
+function ConnectionNav(props: { id: string; current: ConnectionTab }) {
   const items = [
     ['live', '', 'Live check'],
     ['token', '/token', 'Token'],
     ['roles', '/roles', 'Groups and roles'],
+    ['guard', '/guard', 'Deactivation guard'],
     ['log', '/log', 'Sync log'],
   ] as const;
   return (
@@ -136,10 +142,7 @@ function ConnectionNav(props: { id: string; current: 'live' | 'token' | 'roles' 
   );
 }
 
-export function ConnectionHeader(props: {
-  summary: ConnectionSummary;
-  current: 'live' | 'token' | 'roles' | 'log';
-}) {
+export function ConnectionHeader(props: { summary: ConnectionSummary; current: ConnectionTab }) {
   const { connection } = props.summary;
   return (
     <>

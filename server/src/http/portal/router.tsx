@@ -3,6 +3,7 @@ import { ApiError } from '../../errors.js';
 import { csrfTokenMatches, findPortalSession, type LinkRefusal, openPortalLink } from '../../portal/links.js';
 import { toApiError } from '../v1/errors.js';
 import { connectionRoutes } from './connection-routes.js';
+import { guardRoutes } from './guard-routes.js';
 import { cookieValue, loadAssets, notHere, type PortalDeps, page, securityHeaders } from './http.js';
 import { MessagePage } from './layout.js';
 import { rolesRoutes } from './roles-routes.js';
@@ -99,6 +100,7 @@ export function portalRouter(deps: PortalDeps): Router {
   setupRoutes(router, deps);
   connectionRoutes(router, deps);
   rolesRoutes(router, deps);
+  guardRoutes(router, deps);
 
   router.use((_req: Request) => {
     throw new ApiError(404, 'not_found', 'There is no such page here.');
