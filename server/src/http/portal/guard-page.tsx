@@ -2,7 +2,7 @@ import type { Schemas } from '../../contract.js';
 import { type GuardInput, suggestGuard } from '../../directory/deprovision-guard.js';
 import type { PortalSession } from '../../portal/links.js';
 import type { ConnectionSummary } from '../../portal/queries.js';
-import { ConnectionHeader, Csrf, Layout, time } from './layout.js';
+import { ConnectionHeader, Csrf, Layout, Notices, time } from './layout.js';
 import { providerName } from './providers.js';
 
 /**
@@ -216,16 +216,13 @@ export function GuardPage(props: {
   return (
     <Layout title="Deactivation guard" session={props.session}>
       <ConnectionHeader summary={summary} current="guard" />
-      {props.status ? (
-        <p class="ok" role="status">
-          {props.status === 'saved' ? 'Saved.' : 'Released. The identity provider’s retries now go through.'}
-        </p>
-      ) : null}
-      {props.error ? (
-        <p class="error" role="alert">
-          {props.error}
-        </p>
-      ) : null}
+      <Notices
+        ok={
+          props.status &&
+          (props.status === 'saved' ? 'Saved.' : 'Released. The identity provider’s retries now go through.')
+        }
+        error={props.error}
+      />
       {props.held ? <Held summary={summary} guard={guard} held={props.held} session={props.session} /> : null}
       <p id="guard-state">
         {!guard.enabled

@@ -66,6 +66,24 @@ export function Layout(props: {
   );
 }
 
+/** What a form did: a success line (read out politely) and an error (read out at once). */
+export function Notices(props: { ok?: string | undefined; error?: string | undefined }) {
+  return (
+    <>
+      {props.ok ? (
+        <p class="ok" role="status">
+          {props.ok}
+        </p>
+      ) : null}
+      {props.error ? (
+        <p class="error" role="alert">
+          {props.error}
+        </p>
+      ) : null}
+    </>
+  );
+}
+
 export function Csrf(props: { session: PortalSession }) {
   return <input type="hidden" name="_csrf" value={props.session.csrfToken} />;
 }

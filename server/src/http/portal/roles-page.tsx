@@ -1,7 +1,7 @@
 import type { PortalSession } from '../../portal/links.js';
 import type { ConnectionSummary } from '../../portal/queries.js';
 import type { RolePreviewSummary } from '../../portal/role-preview-summary.js';
-import { ConnectionHeader, Csrf, Layout } from './layout.js';
+import { ConnectionHeader, Csrf, Layout, Notices } from './layout.js';
 import { providerName } from './providers.js';
 
 export interface RoleRowView {
@@ -30,16 +30,7 @@ export function RolesPage(props: {
   return (
     <Layout title="Groups and roles" session={props.session}>
       <ConnectionHeader summary={props.summary} current="roles" />
-      {props.saved ? (
-        <p class="ok" role="status">
-          Saved. Roles are updated.
-        </p>
-      ) : null}
-      {props.error ? (
-        <p class="error" role="alert">
-          {props.error}
-        </p>
-      ) : null}
+      <Notices ok={props.saved ? 'Saved. Roles are updated.' : undefined} error={props.error} />
       {props.rows.length === 0 ? (
         <section class="card">
           <h2>No groups yet</h2>
