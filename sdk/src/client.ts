@@ -1,7 +1,7 @@
 import createClient, { type Client } from 'openapi-fetch';
+import type { components, paths } from './contract.js';
 import { errorFromResponse } from './errors.js';
 import { eventsResource } from './events.js';
-import type { components, paths } from './generated/roster.js';
 import { type Page, PagePromise } from './pagination.js';
 import { type RetryOptions, retryingFetch } from './transport.js';
 

@@ -1,4 +1,4 @@
-import type { components } from './generated/roster.js';
+import type { components } from './contract.js';
 
 type SnapshotMember = components['schemas']['SnapshotMember'];
 

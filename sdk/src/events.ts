@@ -1,6 +1,6 @@
 import type { Client } from 'openapi-fetch';
+import type { components, paths } from './contract.js';
 import { errorFromResponse, RosterError } from './errors.js';
-import type { components, paths } from './generated/roster.js';
 
 type Schemas = components['schemas'];
 export type Event = Schemas['Event'];

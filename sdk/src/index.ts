@@ -44,7 +44,7 @@ export {
 export type { RetryOptions } from './transport.js';
 export { RosterWebhookError, type VerifyWebhookOptions, verifyWebhook } from './webhooks.js';
 
-import type { components } from './generated/roster.js';
+import type { components } from './contract.js';
 
 type Schemas = components['schemas'];
 export type Organization = Schemas['Organization'];
@@ -80,4 +80,4 @@ export type DirectoryChange = Schemas['DirectoryChange'];
 export type PortalLink = Schemas['PortalLink'];
 export type PortalLinkCreate = Schemas['PortalLinkCreate'];
 export type EventActor = Schemas['EventActor'];
-export type { components, paths } from './generated/roster.js';
+export type { components, paths } from './contract.js';
