@@ -1,6 +1,7 @@
 import type { Client } from 'openapi-fetch';
 import type { components, paths } from './contract.js';
 import { errorFromResponse, RosterError } from './errors.js';
+import { sleep } from './timing.js';
 
 type Schemas = components['schemas'];
 export type Event = Schemas['Event'];
@@ -27,21 +28,6 @@ export interface EventIterateParams extends Omit<EventListParams, 'wait' | 'sinc
 
 /** Errors a follower cannot outlast by retrying: the caller must act (resync, fix the key). */
 const FATAL = new Set(['cursor_expired', 'invalid_cursor', 'unauthorized', 'validation_failed']);
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
-}
 
 export function eventsResource(client: Client<paths>) {
   const list = async (params: EventListParams = {}): Promise<EventList> => {
@@ -88,7 +74,8 @@ export function eventsResource(client: Client<paths>) {
         if (params.signal?.aborted) return;
         if (error instanceof RosterError && FATAL.has(error.code)) throw error;
         failures++;
-        await sleep(Math.min(30_000, 250 * 2 ** failures), params.signal);
+        // An abort ends the wait early; the loop then stops.
+        await sleep(Math.min(30_000, 250 * 2 ** failures), params.signal).catch(() => undefined);
         continue;
       }
       for (const event of page.data) yield event;
@@ -160,7 +147,7 @@ export function createEventConsumer(options: EventConsumerOptions) {
           if (signal.aborted) return;
           if (error instanceof RosterError && FATAL.has(error.code)) throw error;
           failures++;
-          await sleep(Math.min(30_000, 250 * 2 ** failures), signal);
+          await sleep(Math.min(30_000, 250 * 2 ** failures), signal).catch(() => undefined);
           continue;
         }
         if (page.data.length > 0) await options.handler(page.data);
