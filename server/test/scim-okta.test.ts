@@ -165,7 +165,7 @@ describe('an Okta day (OIN client)', () => {
       `/Groups/${groupId}`,
       patchOp({ op: 'replace', value: { id: groupId, displayName: 'Test SCIMv2' } }),
     );
-    expect([200, 204]).toContain(rename.status);
+    expect(rename.status).toBe(204);
 
     const delta = await okta(
       'PATCH',
@@ -175,7 +175,7 @@ describe('an Okta day (OIN client)', () => {
         { op: 'add', path: 'members', value: [{ value: userId, display: 'test.user@okta.local' }] },
       ),
     );
-    expect([200, 204]).toContain(delta.status);
+    expect(delta.status).toBe(204);
     let members = (await okta('GET', `/Groups/${groupId}`)).body.members.map(
       (m: { value: string }) => m.value,
     );
@@ -202,7 +202,7 @@ describe('an Okta day (OIN client)', () => {
         ],
       }),
     );
-    expect([200, 204]).toContain(pushNow.status);
+    expect(pushNow.status).toBe(204);
     members = (await okta('GET', `/Groups/${groupId}`)).body.members.map((m: { value: string }) => m.value);
     expect(members.sort()).toEqual([userId, secondId].sort());
 
