@@ -4,7 +4,7 @@ import { createConnection, expectScimError, patchOp, type TestConnection } from 
 
 /**
  * Microsoft Entra ID's provisioning service, with and without aadOptscim062020
- * (shared/IDP-QUIRKS.md §1, replay scripts ENTRA-DEFAULT and ENTRA-FLAG of §9).
+ * (docs/idp-behaviour.md#microsoft-entra-id).
  */
 
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';

@@ -3,7 +3,7 @@ import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, expectScimError, patchOp, type TestConnection } from './scim-helpers.js';
 
 /**
- * Okta as it really talks (shared/IDP-QUIRKS.md §2): the OIN client (PATCH for active and groups,
+ * Okta as it really talks (docs/idp-behaviour.md#okta): the OIN client (PATCH for active and groups,
  * PUT for profiles), the AIW client (PUT for everything), and the Runscope SPEC test OIN review runs.
  */
 

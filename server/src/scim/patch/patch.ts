@@ -34,12 +34,12 @@ import { MESSAGE_SCHEMAS } from '../protocol/messages.js';
  * never materialised here: the store applies {@link MemberChange}s with SQL set operations, so that
  * concurrent PATCHes of one group compose instead of overwriting each other.
  *
- * Tolerated, because real IdPs send it (shared/IDP-QUIRKS.md §8): Title-Case `op` (Entra),
- * `operations` for `Operations`, no-path `value` objects with dotted keys (`name.givenName`) and
- * URN-qualified keys (Entra with aadOptscim062020), read-only keys inside them (Okta sends `id`),
- * string booleans, `add`/`replace` on a value filter that matches nothing creating the entry
- * (Entra), `remove` of `members` with a `value` list removing only those members (Entra,
- * JumpCloud), a filter on the single-valued `manager`.
+ * Tolerated, because real IdPs send it (docs/idp-behaviour.md#what-roster-tolerates): Title-Case
+ * `op` (Entra), `operations` for `Operations`, no-path `value` objects with dotted keys
+ * (`name.givenName`) and URN-qualified keys (Entra with aadOptscim062020), read-only keys inside
+ * them (Okta sends `id`), string booleans, `add`/`replace` on a value filter that matches nothing
+ * creating the entry (Entra), `remove` of `members` with a `value` list removing only those members
+ * (Entra, JumpCloud), a filter on the single-valued `manager`.
  */
 
 export const MAX_OPERATIONS = 1000;
