@@ -1,13 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
-import { createConnection, expectScimError, patchOp, type TestConnection } from './scim-helpers.js';
+import {
+  createConnection,
+  ENTERPRISE,
+  entraUser,
+  expectScimError,
+  patchOp,
+  type TestConnection,
+} from './scim-helpers.js';
 
 /**
  * Microsoft Entra ID's provisioning service, with and without aadOptscim062020
  * (docs/idp-behaviour.md#microsoft-entra-id).
  */
 
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const ENTRA_JSON = 'application/scim+json; charset=utf-8';
 
 let server: TestServer;
@@ -16,18 +22,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
-});
-
-// Learn tutorial "Create User" body (client meta, empty roles, enterprise URN without attributes).
-const entraUser = (userName: string, externalId: string) => ({
-  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
-  externalId,
-  userName,
-  active: true,
-  emails: [{ primary: true, type: 'work', value: `${userName}@testuser.com` }],
-  meta: { resourceType: 'User' },
-  name: { formatted: 'givenName familyName', familyName: 'familyName', givenName: 'givenName' },
-  roles: [],
 });
 
 async function sessionsOf(userId: string) {

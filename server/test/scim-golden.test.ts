@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
 import { expectFixture } from './scim-fixtures.js';
-import { createConnection, patchOp, type TestConnection } from './scim-helpers.js';
+import {
+  createConnection,
+  ENTERPRISE,
+  entraUser,
+  OKTA_HEADERS,
+  oktaCreateBody,
+  patchOp,
+  type TestConnection,
+} from './scim-helpers.js';
 
 /**
  * The SCIM responses Okta and Entra parse, compared byte for byte (after normalising ids,
@@ -12,12 +20,6 @@ import { createConnection, patchOp, type TestConnection } from './scim-helpers.j
  * Request bodies are the IdPs' own (docs/idp-behaviour.md).
  */
 
-const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const OKTA_HEADERS = {
-  accept: 'application/scim+json',
-  'accept-charset': 'utf-8',
-  'user-agent': 'Okta SCIM Client 1.0.0',
-};
 const ENTRA_HEADERS = { 'content-type': 'application/scim+json; charset=utf-8' };
 
 let server: TestServer;
@@ -85,18 +87,6 @@ describe('Okta (OIN client)', () => {
   let userId: string;
   let secondId: string;
   let groupId: string;
-  const oktaUser = (userName: string, externalId: string) => ({
-    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-    userName,
-    name: { givenName: 'Test', familyName: 'User' },
-    emails: [{ primary: true, value: userName, type: 'work' }],
-    displayName: 'Test User',
-    locale: 'en-US',
-    externalId,
-    groups: [],
-    password: '1mz050nq',
-    active: true,
-  });
 
   beforeAll(async () => {
     okta = await golden('okta', OKTA_HEADERS);
@@ -110,12 +100,12 @@ describe('Okta (OIN client)', () => {
       '/Users?filter=userName%20eq%20%22test.user%40okta.local%22&startIndex=1&count=100',
     );
     const created = await okta('okta-user-create', 'POST', '/Users', {
-      body: oktaUser('test.user@okta.local', '00ujl29u0le5T6Aj10h7'),
+      body: oktaCreateBody('test.user@okta.local', '00ujl29u0le5T6Aj10h7'),
     });
     expect(created.status).toBe(201);
     userId = created.body.id;
     await okta('okta-user-create-duplicate', 'POST', '/Users', {
-      body: oktaUser('test.user@okta.local', 'other'),
+      body: oktaCreateBody('test.user@okta.local', 'other'),
     });
     const got = await okta('okta-user-get', 'GET', `/Users/${userId}`);
     await okta('okta-user-put', 'PUT', `/Users/${userId}`, {
@@ -140,7 +130,7 @@ describe('Okta (OIN client)', () => {
       body: patchOp({ op: 'replace', value: { active: true } }),
     });
     const second = await okta('okta-user-create-second', 'POST', '/Users', {
-      body: oktaUser('second@okta.local', '00u2'),
+      body: oktaCreateBody('second@okta.local', '00u2'),
     });
     secondId = second.body.id;
     await okta('okta-users-import-page', 'GET', '/Users?startIndex=1&count=100');
@@ -201,16 +191,6 @@ describe('Entra ID (default, and with aadOptscim062020)', () => {
   let userId: string;
   let otherId: string;
   let groupId: string;
-  const entraUser = (userName: string, externalId: string) => ({
-    schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
-    externalId,
-    userName,
-    active: true,
-    emails: [{ primary: true, type: 'work', value: `${userName}@testuser.com` }],
-    meta: { resourceType: 'User' },
-    name: { formatted: 'givenName familyName', familyName: 'familyName', givenName: 'givenName' },
-    roles: [],
-  });
 
   beforeAll(async () => {
     entra = await golden('entra', ENTRA_HEADERS);

@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
-import { createConnection, expectScimError, patchOp, type TestConnection } from './scim-helpers.js';
+import {
+  createConnection,
+  expectScimError,
+  OKTA_HEADERS,
+  oktaCreateBody,
+  patchOp,
+  type TestConnection,
+} from './scim-helpers.js';
 
 /**
  * Okta as it really talks (docs/idp-behaviour.md#okta): the OIN client (PATCH for active and groups,
@@ -13,26 +20,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
-});
-
-const OKTA_HEADERS = {
-  accept: 'application/scim+json',
-  'accept-charset': 'utf-8',
-  'user-agent': 'Okta SCIM Client 1.0.0',
-};
-
-// Okta SCIM 2.0 reference, "Create the user" request body.
-const oktaCreateBody = (userName: string, externalId: string) => ({
-  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-  userName,
-  name: { givenName: 'Test', familyName: 'User' },
-  emails: [{ primary: true, value: userName, type: 'work' }],
-  displayName: 'Test User',
-  locale: 'en-US',
-  externalId,
-  groups: [],
-  password: '1mz050nq',
-  active: true,
 });
 
 async function state(conn: TestConnection, userId: string) {
