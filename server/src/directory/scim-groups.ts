@@ -14,7 +14,7 @@ import {
 } from '../scim/patch/patch.js';
 import { notFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
-import type { ScimPrincipal } from './connections.js';
+import type { ScimPrincipal } from '../scim-principal.js';
 import { isMappedGroup, lockRoleInputs, resolveRoles } from './memberships-core.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
 import type { ListQuery, ListResult } from './scim-users.js';

@@ -10,7 +10,7 @@ import type { Filter } from '../scim/filter/ast.js';
 import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
 import { notFound, uniqueness } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
-import type { ScimPrincipal } from './connections.js';
+import type { ScimPrincipal } from '../scim-principal.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './memberships-core.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';

@@ -10,7 +10,6 @@ import {
   isInvalidInputValue,
 } from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
-import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
 import {
   createScimGroup,
   deleteScimGroup,
@@ -22,6 +21,7 @@ import {
   replaceScimGroup,
   splitMembers,
 } from '../../directory/scim-groups.js';
+import { authenticateScimToken } from '../../directory/scim-tokens.js';
 import {
   changeOf,
   createScimUser,
@@ -65,6 +65,7 @@ import {
 } from '../../scim/protocol/error.js';
 import { listResponse } from '../../scim/protocol/list-response.js';
 import { SCIM_MEDIA_TYPE } from '../../scim/protocol/messages.js';
+import type { ScimPrincipal } from '../../scim-principal.js';
 import { clientAddress } from '../client-address.js';
 import { jsonInputProblem } from '../json-input.js';
 import { logAccess, RequestLog, requestIdOf } from '../request-context.js';

@@ -10,7 +10,6 @@ import {
   getRoleMappings,
   getSyncHealth,
   listConnections,
-  rotateScimToken,
   setAttributeMappings,
   setRoleMappings,
   updateConnection,
@@ -45,6 +44,7 @@ import {
   previewRoleMappings,
 } from '../../directory/previews.js';
 import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '../../directory/roles.js';
+import { rotateScimToken } from '../../directory/scim-tokens.js';
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
