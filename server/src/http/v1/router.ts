@@ -2,16 +2,12 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { type Authenticator, createApiKey, listApiKeys, revokeApiKey } from '../../api-keys.js';
 import type { Context } from '../../context.js';
 import type { Schemas } from '../../contract.js';
+import { getAttributeMappings, setAttributeMappings } from '../../directory/attribute-mappings.js';
 import {
   createConnection,
   deleteConnection,
-  getAttributeMappings,
   getConnection,
-  getRoleMappings,
-  getSyncHealth,
   listConnections,
-  setAttributeMappings,
-  setRoleMappings,
   updateConnection,
 } from '../../directory/connections.js';
 import { connectionWithGuard, parseWindow, releaseGuard } from '../../directory/deprovision-guard.js';
@@ -43,9 +39,11 @@ import {
   previewOrganizationUpdate,
   previewRoleMappings,
 } from '../../directory/previews.js';
+import { getRoleMappings, setRoleMappings } from '../../directory/role-mappings.js';
 import { createRole, deleteRole, getRole, listRoles, toRole, updateRole } from '../../directory/roles.js';
 import { rotateScimToken } from '../../directory/scim-tokens.js';
 import { scimBaseUrl, toConnection, toOrganization } from '../../directory/serialize.js';
+import { getSyncHealth } from '../../directory/sync-health.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError, parseInput } from '../../errors.js';
 import { decodeEventCursor, positionBefore, readFeedWaiting } from '../../events/feed.js';
