@@ -14,6 +14,7 @@ import {
   toDeprovisionGuard,
 } from './deprovision-guard.js';
 import { appendMembershipEvents } from './memberships-core.js';
+import { lockOrganizationForShare } from './organizations.js';
 import { insertScimToken } from './scim-tokens.js';
 import { toConnection, toUser } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
@@ -30,13 +31,7 @@ export async function createConnection(
   input: ConnectionInput,
 ): Promise<{ connection: ConnectionRow; token: string }> {
   return ctx.transaction(async (trx) => {
-    const organization = await trx
-      .selectFrom('organizations')
-      .select('id')
-      .where('id', '=', organizationId)
-      .forShare()
-      .executeTakeFirst();
-    if (!organization) throw notFound('organization', organizationId);
+    await lockOrganizationForShare(trx, organizationId);
     const now = ctx.now();
     const connection = await trx
       .insertInto('connections')

@@ -11,6 +11,21 @@ import { appendMembershipEvents, lockRoleInputs } from './memberships-core.js';
 import { toOrganization } from './serialize.js';
 import { revokeSessionsWhere } from './session-revocation.js';
 
+/**
+ * Locks an organization row FOR SHARE in the caller's transaction (404 if there is none), so that a
+ * row written below under it (a connection, a portal link) cannot race the organization's deletion,
+ * which locks the row FOR UPDATE first.
+ */
+export async function lockOrganizationForShare(trx: Transaction<DB>, organizationId: string): Promise<void> {
+  const organization = await trx
+    .selectFrom('organizations')
+    .select('id')
+    .where('id', '=', organizationId)
+    .forShare()
+    .executeTakeFirst();
+  if (!organization) throw notFound('organization', organizationId);
+}
+
 export interface OrganizationInput {
   name: string;
   slug?: string | undefined;
