@@ -7,6 +7,7 @@ import { notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import {
   configureGuard,
   connectionWithGuard,
@@ -17,7 +18,6 @@ import { appendMembershipEvents } from './memberships-core.js';
 import { lockOrganizationForShare } from './organizations.js';
 import { insertScimToken } from './scim-tokens.js';
 import { toConnection, toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 
 export interface ConnectionInput {
   name: string;

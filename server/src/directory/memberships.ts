@@ -7,6 +7,7 @@ import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import {
   appendMembershipEvents,
   loadMemberships,
@@ -17,7 +18,6 @@ import {
   userDisplayName,
 } from './memberships-core.js';
 import { toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 
 /** The management API's view of memberships (the SCIM side lives in scim-users.ts). */
 

@@ -7,9 +7,9 @@ import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { appendMembershipEvents, lockRoleInputs } from './memberships-core.js';
 import { toOrganization } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 
 /**
  * Locks an organization row FOR SHARE in the caller's transaction (404 if there is none), so that a

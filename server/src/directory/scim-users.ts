@@ -11,11 +11,11 @@ import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
 import { notFound, uniqueness } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from '../scim-principal.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './memberships-core.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
 
 /**
