@@ -7,7 +7,8 @@ import { appendEvents } from '../events/outbox.js';
 import { hashSecret, newId, newSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { type RevokeReason, revokeSessionsWhere, toSession } from './revocation.js';
+import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
+import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
 
 type SessionRow = Selectable<SessionsTable>;

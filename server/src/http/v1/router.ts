@@ -60,6 +60,7 @@ import {
 import { isId } from '../../ids.js';
 import type { KeyRing } from '../../key-ring.js';
 import { createPortalLink } from '../../portal/links.js';
+import { toSigningKey } from '../../sessions/serialize.js';
 import {
   createSession,
   getSession,
@@ -68,7 +69,7 @@ import {
   revokeUserSessions,
   toSessionTokens,
 } from '../../sessions/sessions.js';
-import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
+import type { SigningKeys } from '../../sessions/signing-keys.js';
 import { rejectUnsafeJsonInput } from '../json-input.js';
 import { assertInReach, authenticate, authorize, organizationFilter } from './access.js';
 import { apiErrorHandler } from './errors.js';
@@ -128,18 +129,6 @@ function requireJsonBody(req: Request, _res: Response, next: NextFunction) {
 }
 
 /** Optional id filters in query strings: a malformed id matches nothing, as a 400 names it. */
-function toSigningKey(key: SigningKeyInfo): Schemas['SigningKey'] {
-  return {
-    object: 'signing_key',
-    kid: key.kid,
-    alg: key.alg,
-    state: key.state,
-    created_at: key.created_at.toISOString(),
-    retired_at: key.retired_at?.toISOString() ?? null,
-    expires_at: key.expires_at?.toISOString() ?? null,
-  };
-}
-
 function idFilter(
   value: string | undefined,
   kind: 'organization' | 'connection',
