@@ -4,7 +4,7 @@ import type { Schemas } from '../contract.js';
 import type { AttributeMapping, DB, LastChange } from '../db/schema.js';
 import { appendEvents } from '../events/outbox.js';
 import { getConnection, lockConnection } from './connections.js';
-import { appendMembershipEvents } from './memberships-core.js';
+import { appendMembershipEvents } from './role-resolution.js';
 import { toConnection } from './serialize.js';
 import { membershipMetadata } from './user-attributes.js';
 

@@ -14,8 +14,8 @@ import {
   type GuardInput,
   toDeprovisionGuard,
 } from './deprovision-guard.js';
-import { appendMembershipEvents } from './memberships-core.js';
 import { lockOrganizationForShare } from './organizations.js';
+import { appendMembershipEvents } from './role-resolution.js';
 import { insertScimToken } from './scim-tokens.js';
 import { toConnection, toUser } from './serialize.js';
 

@@ -16,7 +16,7 @@ import {
   membershipsQuery,
   resolveRoles,
   userDisplayName,
-} from './memberships-core.js';
+} from './role-resolution.js';
 import { toUser } from './serialize.js';
 
 /** The management API's view of memberships (the SCIM side lives in scim-users.ts). */

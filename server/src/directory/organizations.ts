@@ -8,7 +8,7 @@ import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { revokeSessionsWhere } from '../sessions/revocation.js';
-import { appendMembershipEvents, lockRoleInputs } from './memberships-core.js';
+import { appendMembershipEvents, lockRoleInputs } from './role-resolution.js';
 import { toOrganization } from './serialize.js';
 
 /**
@@ -146,7 +146,7 @@ export async function applyOrganizationUpdate(
 ): Promise<OrganizationRow> {
   if (patch.default_role !== undefined) {
     // Role resolution reads the default role: hold the role inputs of every connection still, as a
-    // mapping change does, before any row lock (memberships-core.ts).
+    // mapping change does, before any row lock (role-resolution.ts).
     const connections = await trx
       .selectFrom('connections')
       .select('id')

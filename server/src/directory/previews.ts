@@ -6,9 +6,9 @@ import { applyAttributeMappings } from './attribute-mappings.js';
 import { getConnection } from './connections.js';
 import { canonicalJson } from './history.js';
 import { assertOrganization } from './memberships.js';
-import { userDisplayName } from './memberships-core.js';
 import { applyOrganizationUpdate, type OrganizationInput, organizationUpdateError } from './organizations.js';
 import { applyRoleMappings, checkMappedRoles, roleMappingsError } from './role-mappings.js';
+import { userDisplayName } from './role-resolution.js';
 
 /**
  * What-if previews: who would change role (or mapped attributes), from what to what, and why. A

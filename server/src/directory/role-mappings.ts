@@ -7,7 +7,7 @@ import { ApiError } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { getConnection, lockConnection } from './connections.js';
-import { lockRoleInputs, resolveRoles } from './memberships-core.js';
+import { lockRoleInputs, resolveRoles } from './role-resolution.js';
 import { toConnection } from './serialize.js';
 
 // A connection's ordered group -> role mappings: read, replaced (PUT and its preview), and the

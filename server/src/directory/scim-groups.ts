@@ -15,7 +15,7 @@ import {
 import { scimNotFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from '../scim-principal.js';
-import { isMappedGroup, lockRoleInputs, resolveRoles } from './memberships-core.js';
+import { isMappedGroup, lockRoleInputs, resolveRoles } from './role-resolution.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
 import type { ListQuery, ListResult } from './scim-users.js';
 import { toGroup } from './serialize.js';

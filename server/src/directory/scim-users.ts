@@ -13,7 +13,7 @@ import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from '../scim-principal.js';
 import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
-import { appendMembershipEvents } from './memberships-core.js';
+import { appendMembershipEvents } from './role-resolution.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
