@@ -3,6 +3,7 @@ import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { AttributeMapping, DB, LastChange } from '../db/schema.js';
 import { appendEvents } from '../events/outbox.js';
+import { sameJson } from '../lib/json.js';
 import { getConnection, lockConnection } from './connections.js';
 import { appendMembershipEvents } from './role-resolution.js';
 import { toConnection } from './serialize.js';
@@ -65,7 +66,7 @@ export async function applyAttributeMappings(
       before: member.metadata,
       after: membershipMetadata(member.attributes, mappings),
     }))
-    .filter((m) => JSON.stringify(m.before) !== JSON.stringify(m.after));
+    .filter((m) => !sameJson(m.before, m.after));
   for (let i = 0; i < changed.length; i += 1000) {
     const batch = changed.slice(i, i + 1000);
     await sql`

@@ -6,6 +6,7 @@ import type { DB, JsonObject, LastChange, OrganizationRow } from '../db/schema.j
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
+import { sameJson } from '../lib/json.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { appendMembershipEvents, lockRoleInputs } from './role-resolution.js';
@@ -162,7 +163,7 @@ export async function applyOrganizationUpdate(
   if (patch.default_role !== undefined && patch.default_role !== before.default_role) {
     changes.default_role = patch.default_role;
   }
-  if (patch.metadata !== undefined && JSON.stringify(patch.metadata) !== JSON.stringify(before.metadata)) {
+  if (patch.metadata !== undefined && !sameJson(patch.metadata, before.metadata)) {
     changes.metadata = JSON.stringify(patch.metadata);
   }
   const changed = Object.keys(changes);
