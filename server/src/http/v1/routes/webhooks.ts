@@ -9,7 +9,7 @@ import {
   listWebhookEndpoints,
   toWebhookEndpoint,
   updateWebhookEndpoint,
-} from '../../../events/webhooks.js';
+} from '../../../events/webhook-endpoints.js';
 import { assertInReach, organizationFilter } from '../access.js';
 import type { V1Deps } from '../deps.js';
 import { ListQuery, WebhookEndpointCreate, WebhookEndpointUpdate } from '../schemas.js';
