@@ -10,7 +10,6 @@ import {
   isInvalidInputValue,
 } from '../../db/errors.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
-import { authenticateScimToken, type ScimPrincipal } from '../../directory/connections.js';
 import {
   createScimGroup,
   deleteScimGroup,
@@ -22,6 +21,7 @@ import {
   replaceScimGroup,
   splitMembers,
 } from '../../directory/scim-groups.js';
+import { authenticateScimToken } from '../../directory/scim-tokens.js';
 import {
   changeOf,
   createScimUser,
@@ -59,12 +59,13 @@ import { parsePatchRequest } from '../../scim/patch/patch.js';
 import {
   invalidSyntax,
   invalidValue,
-  notFound,
   ScimError,
+  scimNotFound,
   toScimErrorBody,
 } from '../../scim/protocol/error.js';
 import { listResponse } from '../../scim/protocol/list-response.js';
 import { SCIM_MEDIA_TYPE } from '../../scim/protocol/messages.js';
+import type { ScimPrincipal } from '../../scim-principal.js';
 import { clientAddress } from '../client-address.js';
 import { jsonInputProblem } from '../json-input.js';
 import { logAccess, RequestLog, requestIdOf } from '../request-context.js';
@@ -300,7 +301,7 @@ function noteUnknownMembers(call: Call, members: MembersApplied): void {
 
 function resourceId(call: Call, kind: 'user' | 'group'): string {
   const id = call.segments[1] ?? '';
-  if (!isId(kind, id)) throw notFound(`${kind === 'user' ? 'User' : 'Group'} ${id} not found`);
+  if (!isId(kind, id)) throw scimNotFound(`${kind === 'user' ? 'User' : 'Group'} ${id} not found`);
   return id;
 }
 
@@ -666,7 +667,7 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
     'GET /Schemas/:id': (call) => {
       const wanted = (call.segments[1] ?? '').toLowerCase();
       const schema = ALL_SCHEMAS.find((s) => s.id.toLowerCase() === wanted);
-      if (!schema) throw notFound(`Schema ${call.segments[1]} not found`);
+      if (!schema) throw scimNotFound(`Schema ${call.segments[1]} not found`);
       send(call, 200, schemaDocument(schema, baseUrl(ctx, call.connectionId)));
     },
     'GET /ResourceTypes': (call) => {
@@ -678,7 +679,7 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
     'GET /ResourceTypes/:id': (call) => {
       const wanted = (call.segments[1] ?? '').toLowerCase();
       const type = ALL_RESOURCE_TYPES.find((t) => t.name.toLowerCase() === wanted);
-      if (!type) throw notFound(`ResourceType ${call.segments[1]} not found`);
+      if (!type) throw scimNotFound(`ResourceType ${call.segments[1]} not found`);
       send(call, 200, resourceTypeDocument(type, baseUrl(ctx, call.connectionId)));
     },
     // Root search across Users and Groups (RFC 7644 §3.4.3).
@@ -741,7 +742,9 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
 
   const handle = async (call: Call): Promise<void> => {
     if (!isId('connection', call.connectionId)) {
-      throw notFound(`No SCIM endpoint at ${call.req.url?.split('?')[0]}; use the base URL of a connection`);
+      throw scimNotFound(
+        `No SCIM endpoint at ${call.req.url?.split('?')[0]}; use the base URL of a connection`,
+      );
     }
     // Before authentication (which costs a database lookup), per client address: failed attempts
     // are limited, so that guessing tokens or flooding with garbage ones is cheap to refuse.
@@ -780,7 +783,7 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
       throw new ScimError(501, undefined, 'Not implemented: Roster does not offer /Bulk or /Me');
     const key = routeKey(call.method, call.segments);
     const route = key ? routes[key] : undefined;
-    if (!route) throw notFound(`No SCIM endpoint ${call.method} ${call.path}`);
+    if (!route) throw scimNotFound(`No SCIM endpoint ${call.method} ${call.path}`);
     if (call.method === 'POST' || call.method === 'PUT' || call.method === 'PATCH') {
       call.body = await readJson(call.req, deps.bodyLimitBytes);
     }
