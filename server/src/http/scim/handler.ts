@@ -36,6 +36,7 @@ import {
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { isId } from '../../ids.js';
 import type { Logger } from '../../log.js';
+import type { LocalRateLimiter, RateLimiter } from '../../rate-limit.js';
 import {
   ALL_RESOURCE_TYPES,
   ALL_SCHEMAS,
@@ -68,7 +69,6 @@ import { SCIM_MEDIA_TYPE } from '../../scim/protocol/messages.js';
 import { clientAddress } from '../client-address.js';
 import { jsonInputProblem } from '../json-input.js';
 import { logAccess, RequestLog, requestIdOf } from '../request-context.js';
-import type { LocalRateLimiter, RateLimiter } from './rate-limit.js';
 
 /**
  * The SCIM 2.0 service provider (`/scim/v2/{connection_id}/…`), served straight on node:http.
