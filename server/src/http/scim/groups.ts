@@ -24,12 +24,9 @@ import { created, noContent, ok, renderGroups, send } from './response.js';
 export function groupRoutes(ctx: Context, cursors: PageCursors): Record<string, Route> {
   const listGroups = async (call: ScimCall, source: Record<string, unknown>) => {
     const { query, projection } = listParams(source);
-    const { rows, total } = await listScimGroups(
-      ctx,
-      call.principal,
-      await cursors.withCursor(call, 'groups', source, query),
+    const { rows, total } = await cursors.page(call, 'groups', source, query, (from) =>
+      listScimGroups(ctx, call.principal, from),
     );
-    await cursors.remember(call, 'groups', source, query, rows);
     const page = await renderGroups(ctx, call.baseUrl, rows, projection, false);
     send(call, 200, listResponse(page, total, query.startIndex));
   };

@@ -17,34 +17,30 @@ export class PageCursors {
     this.#store = ctx.dbKind === 'postgres' ? new SharedCursorStore(ctx.db) : new LocalCursorStore();
   }
 
-  /** Uses the remembered end of the previous page when the query is in the default order. */
-  async withCursor(
+  /**
+   * Fetches one page of a list: after the remembered end of the previous page when the query is in
+   * the default order (else with OFFSET), and remembers where this page ends for the next request.
+   */
+  async page<R extends { id: string }>(
     call: ScimCall,
     kind: string,
     source: Record<string, unknown>,
     query: ListQuery,
-  ): Promise<ListQuery> {
-    if (query.sortBy || query.startIndex === 1 || query.count === 0) return query;
-    const afterId = await this.#store.get(
-      pageCursorKey(call.connectionId, kind, source, query.startIndex, query.count),
-    );
-    return afterId ? { ...query, afterId } : query;
-  }
-
-  /** Remembers where a full page in the default order ended, for the request of the next one. */
-  async remember(
-    call: ScimCall,
-    kind: string,
-    source: Record<string, unknown>,
-    query: ListQuery,
-    rows: { id: string }[],
-  ): Promise<void> {
-    const last = rows[rows.length - 1];
-    if (query.sortBy || !last || rows.length < query.count) return;
-    await this.#store.set(
-      pageCursorKey(call.connectionId, kind, source, query.startIndex + rows.length, query.count),
-      last.id,
-    );
+    fetch: (query: ListQuery) => Promise<{ rows: R[]; total: number }>,
+  ): Promise<{ rows: R[]; total: number }> {
+    const key = (startIndex: number) =>
+      pageCursorKey(call.connectionId, kind, source, startIndex, query.count);
+    let from = query;
+    if (!query.sortBy && query.startIndex !== 1 && query.count !== 0) {
+      const afterId = await this.#store.get(key(query.startIndex));
+      if (afterId) from = { ...query, afterId };
+    }
+    const result = await fetch(from);
+    const last = result.rows[result.rows.length - 1];
+    if (!query.sortBy && last && result.rows.length >= query.count) {
+      await this.#store.set(key(query.startIndex + result.rows.length), last.id);
+    }
+    return result;
   }
 }
 

@@ -22,15 +22,9 @@ import { created, noContent, ok, renderUsers, send, userResource, wantsGroups } 
 export function userRoutes(ctx: Context, cursors: PageCursors): Record<string, Route> {
   const listUsers = async (call: ScimCall, source: Record<string, unknown>) => {
     const { query, projection } = listParams(source);
-    const { rows, total } = await listScimUsers(
-      ctx,
-      call.principal,
-      await cursors.withCursor(call, 'users', source, query),
-      {
-        withGroups: wantsGroups(projection, false),
-      },
+    const { rows, total } = await cursors.page(call, 'users', source, query, (from) =>
+      listScimUsers(ctx, call.principal, from, { withGroups: wantsGroups(projection, false) }),
     );
-    await cursors.remember(call, 'users', source, query, rows);
     send(call, 200, listResponse(renderUsers(call.baseUrl, rows, projection), total, query.startIndex));
   };
 
