@@ -8,6 +8,8 @@ import type { Logger } from '../../log.js';
 import { notFound } from '../../scim/protocol/error.js';
 import { RequestLog, requestIdOf } from '../request-context.js';
 
+/** One SCIM request: parsed from the URL (ScimRequest), then authenticated (ScimCall). */
+
 export const SCIM_PREFIX = '/scim/v2/';
 
 /** What the sync log records about one request, filled in while it is served. */
