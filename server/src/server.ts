@@ -11,11 +11,11 @@ import { Sequencer } from './events/sequencer.js';
 import { type Lookup, WebhookTargets } from './events/webhook-target.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { answerStarting, createRequestListener } from './http/app.js';
-import { LocalRateLimiter, SharedRateLimiter } from './http/scim/rate-limit.js';
 import { SocketTracker } from './http/socket-tracker.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
+import { LocalRateLimiter, SharedRateLimiter } from './rate-limit.js';
 import { SigningKeys } from './sessions/signing-keys.js';
 
 export interface RunningServer {
