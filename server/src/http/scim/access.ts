@@ -1,9 +1,9 @@
 import type { Context } from '../../context.js';
 import { authenticateScimToken } from '../../directory/scim-tokens.js';
-import type { ScimPrincipal } from '../../scim-principal.js';
 import { isId } from '../../ids.js';
 import type { LocalRateLimiter, RateLimiter } from '../../rate-limit.js';
-import { scimNotFound, ScimError } from '../../scim/protocol/error.js';
+import { ScimError, scimNotFound } from '../../scim/protocol/error.js';
+import type { ScimPrincipal } from '../../scim-principal.js';
 import { clientAddress } from '../client-address.js';
 import type { ScimRequest } from './call.js';
 import { unauthorized } from './errors.js';

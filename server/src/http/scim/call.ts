@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import type { Context } from '../../context.js';
-import type { ScimPrincipal } from '../../scim-principal.js';
 import { changeOf } from '../../directory/scim-users.js';
 import { isId } from '../../ids.js';
 import type { Logger } from '../../log.js';
 import { scimNotFound } from '../../scim/protocol/error.js';
+import type { ScimPrincipal } from '../../scim-principal.js';
 import { RequestLog, requestIdOf } from '../request-context.js';
 
 /** One SCIM request: parsed from the URL (ScimRequest), then authenticated (ScimCall). */

@@ -1,5 +1,5 @@
 import type { Context } from '../../context.js';
-import { scimNotFound, ScimError } from '../../scim/protocol/error.js';
+import { ScimError, scimNotFound } from '../../scim/protocol/error.js';
 import type { Route, ScimRequest } from './call.js';
 import { discoveryRoutes } from './discovery.js';
 import { groupRoutes } from './groups.js';
