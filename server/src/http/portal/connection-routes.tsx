@@ -1,5 +1,5 @@
 import type { Request, Response, Router } from 'express';
-import { rotateScimToken } from '../../directory/connections.js';
+import { rotateScimToken } from '../../directory/scim-tokens.js';
 import { scimBaseUrl } from '../../directory/serialize.js';
 import { ApiError } from '../../errors.js';
 import { portalContext } from '../../portal/links.js';

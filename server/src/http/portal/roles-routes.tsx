@@ -1,5 +1,5 @@
 import type { Response, Router } from 'express';
-import { getRoleMappings, setRoleMappings } from '../../directory/connections.js';
+import { getRoleMappings, setRoleMappings } from '../../directory/role-mappings.js';
 import { portalContext } from '../../portal/links.js';
 import { type ConnectionSummary, listConnectionGroups } from '../../portal/queries.js';
 import { type RolePreviewSummary, summarizeRolePreview } from '../../portal/role-preview-summary.js';
