@@ -186,13 +186,14 @@ function cpuMsOf(pid: number | undefined): number {
 /**
  * Transactions the database committed and rolled back (pg_stat_database): every statement sent
  * outside a transaction is one, so their number per refresh counts the round trips that wrote or
- * read. Statistics reach the view within a second of a transaction's end.
+ * read. A busy backend reports its statistics at most once a second, an idle one within 10 s
+ * (PostgreSQL 15), so this waits 11 s before reading: the pool's connections are idle by then.
  */
 async function transactionsOf(databaseUrl: string): Promise<number> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
     const { rows } = await client.query<{ n: string }>(
       'select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()',
     );
