@@ -4,11 +4,11 @@ import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import { ApiError, parseInput } from '../errors.js';
 import type { KeyRing } from '../key-ring.js';
+import type { RateLimiter } from '../rate-limit.js';
 import { refreshSession } from '../sessions/refresh.js';
 import { toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
 import { logAccess, RequestLog, requestIdOf } from './request-context.js';
-import type { RateLimiter } from './scim/rate-limit.js';
 import { toApiError } from './v1/errors.js';
 import { SessionRefresh } from './v1/schemas.js';
 

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import type { Context } from '../context.js';
-import { type RevokeReason, revokeSessionsWhere } from '../directory/session-revocation.js';
 import { ApiError } from '../errors.js';
-import type { RateLimiter } from '../http/scim/rate-limit.js';
 import { hashSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
+import type { RateLimiter } from '../rate-limit.js';
+import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
   type Claims,
   type IssuedTokens,

@@ -2,11 +2,12 @@ import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
-import { type RevokeReason, revokeSessionsWhere, toSession } from '../directory/session-revocation.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { hashSecret, newId, newSecret } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
+import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
 
 export type SessionRow = Selectable<SessionsTable>;
