@@ -62,4 +62,12 @@ describe('shared SCIM rate limit', () => {
     expect(await first.take('strict')).toBe(1);
     expect(await second.take('strict')).toBe(1);
   });
+
+  it('passes one second of budget in a burst, not more: 2/s lets two of three through', async () => {
+    const { db } = counting();
+    const limiter = new SharedRateLimiter(db, 'test', 2);
+    const waits = [];
+    for (let i = 0; i < 3; i++) waits.push(await limiter.take('two'));
+    expect(waits).toEqual([0, 0, 1]);
+  });
 });

@@ -2,7 +2,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import type { DB, JsonObject, LastChange, UserRow } from '../db/schema.js';
-import { appendEvents, type NewEvent } from '../events/outbox.js';
+import { appendEvents, eventCtes, type NewEvent } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { USER_RESOURCE } from '../scim/core/schemas.js';
@@ -15,6 +15,7 @@ import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './memberships-core.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
+import { groupMembershipJson, membershipJson, revokedSessionJson } from './serialize-sql.js';
 import { revokeSessionsWhere } from './session-revocation.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
 
@@ -331,22 +332,7 @@ async function applyUserChange(
     throw error;
   }
 
-  const events: NewEvent[] = [];
-  const user = toUser(after);
-  const others = changed.filter((name) => name !== 'active');
-  if (others.length > 0) {
-    events.push({
-      type: 'user.updated',
-      organizationId: after.organization_id,
-      data: { ...user, changed_attributes: others },
-    });
-  }
-  if (before.active && !after.active) {
-    events.push({ type: 'user.deactivated', organizationId: after.organization_id, data: user });
-  } else if (!before.active && after.active) {
-    events.push({ type: 'user.reactivated', organizationId: after.organization_id, data: user });
-  }
-  await appendEvents(trx, events);
+  await appendEvents(trx, userEvents(before, after, changed));
 
   // The membership follows: status from `active`, metadata from the mapped attributes. Its own
   // event is emitted when those change; user fields travel on the user events.
@@ -405,11 +391,11 @@ export async function patchScimUser(
 const OPTIMISTIC_ATTEMPTS = 3;
 
 /**
- * PUT and PATCH of a user. Most IdP updates change attributes only (a title, a name): those are
- * written by one autocommit statement guarded by the version that was read (see
- * {@link writeAttributesOnly}), two round trips instead of five. A change of `active` or of the
- * membership (status, mapped metadata) takes the locking transaction, and so does an update that
- * keeps losing the race to others.
+ * PUT and PATCH of a user: one read, then one autocommit statement guarded by the version that
+ * was read (see {@link writeUserChange}) that writes the user, its membership, the revocation of
+ * its sessions and every event. An update that keeps losing the race to others, and a
+ * deactivation while the connection's deprovisioning guard is enabled (which must be counted),
+ * take the locking transaction instead.
  */
 async function changeUser(
   ctx: Context,
@@ -425,8 +411,8 @@ async function changeUser(
     const stored = storedAttributes(before, next(before));
     const changed = changedAttributes(before.attributes, stored);
     if (changed.length === 0) return before;
-    if (!attributesOnly(principal, before, stored)) break;
-    const written = await writeAttributesOnly(ctx, before, stored, changed);
+    const written = await writeUserChange(ctx, principal, before, stored, changed, change);
+    if (written === 'guarded') break;
     if (written) return written;
   }
   return withDeprovisionGuard(ctx, () =>
@@ -446,90 +432,124 @@ function storedAttributes(before: LockedUser, attributes: ScimObject): ScimObjec
   };
 }
 
-/** True when the change leaves `active` and the membership (status, mapped metadata) as they are. */
-function attributesOnly(principal: ScimPrincipal, before: LockedUser, stored: ScimObject): boolean {
-  if (stored.active !== before.active) return false;
-  if (!before.membership_id) return true;
-  return (
-    before.membership_status === (before.active ? 'active' : 'inactive') &&
-    sameJson(before.membership_metadata, membershipMetadata(stored, principal.attributeMappings))
-  );
+/** The user events of a change: `user.updated` for attributes, `user.deactivated`/`reactivated` for `active`. */
+function userEvents(before: UserRow, after: UserRow, changed: string[]): NewEvent[] {
+  const events: NewEvent[] = [];
+  const user = toUser(after);
+  const others = changed.filter((name) => name !== 'active');
+  if (others.length > 0) {
+    events.push({
+      type: 'user.updated',
+      organizationId: after.organization_id,
+      data: { ...user, changed_attributes: others },
+    });
+  }
+  if (before.active && !after.active) {
+    events.push({ type: 'user.deactivated', organizationId: after.organization_id, data: user });
+  } else if (!before.active && after.active) {
+    events.push({ type: 'user.reactivated', organizationId: after.organization_id, data: user });
+  }
+  return events;
 }
 
 /**
- * One statement: the update (only if the row still has the version that was read), its
- * `user.updated` event and the event's queue entry. Atomic on its own, and ordered like the
- * locking path: the UPDATE holds the row lock while the event takes its `seq`.
- * @returns the user as it is now, or undefined when another change came first.
+ * One statement: the user update (only if the row still has the version that was read), its
+ * events, the membership's status and mapped metadata with `membership.updated`, and on
+ * deactivation the revocation of every session with `session.revoked`. Atomic on its own (the
+ * revocation commits with the deactivation), and ordered like the locking path: the UPDATE holds
+ * the user row lock while the events take their seqs. A deactivation first reads the
+ * connection's guard row `for share` (waiting for a reconfiguration in flight); when the guard is
+ * enabled, nothing is written and the locking path decides and counts.
+ * @returns the user as it is now; undefined when another change came first; `guarded` when the
+ * guard must decide.
  */
-async function writeAttributesOnly(
+async function writeUserChange(
   ctx: Context,
+  principal: ScimPrincipal,
   before: LockedUser,
   stored: ScimObject,
   changed: string[],
-): Promise<UserWithGroups | undefined> {
+  change: LastChange,
+): Promise<UserWithGroups | 'guarded' | undefined> {
   const now = ctx.now();
   const columns = userColumns(stored);
-  const after: UserWithGroups = {
-    ...before,
+  const after: UserRow = {
+    ...withoutMembership(before),
     ...columns,
     attributes: stored as JsonObject,
     version: before.version + 1,
     updated_at: now,
   };
-  const event = {
-    id: newId('event'),
-    type: 'user.updated',
-    organization_id: after.organization_id,
-    data: JSON.stringify({ ...toUser(after), changed_attributes: changed }),
-  };
-  let rows: { seq: number }[];
+  const deactivating = before.active && !columns.active;
+  const status = columns.active ? 'active' : 'inactive';
+  const metadata = membershipMetadata(stored, principal.attributeMappings);
+  const membershipChanged = before.membership_id
+    ? [
+        ...(before.membership_status !== status ? ['status'] : []),
+        ...(!sameJson(before.membership_metadata, metadata) ? ['metadata'] : []),
+      ]
+    : [];
+  const events = userEvents(before, after, changed).map(
+    (event, i) => sql`select ${i}::int as ord, ${event.type}::text as type, u.organization_id,
+      ${JSON.stringify(event.data)}::jsonb as data from u`,
+  );
+  if (membershipChanged.length > 0) {
+    events.push(sql`select 100 as ord, 'membership.updated' as type, m.organization_id,
+      ${membershipJson('m', 'u', 'r')} || jsonb_build_object('changed_attributes', ${JSON.stringify(membershipChanged)}::jsonb)
+      from m join roles r on r.key = m.role_key cross join u`);
+  }
+  if (deactivating) {
+    events.push(sql`select 200 as ord, 'session.revoked' as type, s.organization_id, ${revokedSessionJson('s')}
+      from s`);
+  }
+  let rows: { guarded: boolean; written: boolean }[];
   try {
-    rows = await ctx.write((db) =>
-      db
-        .with('updated', (qb) =>
-          qb
-            .updateTable('users')
-            .set({ ...columns, attributes: JSON.stringify(stored), version: after.version, updated_at: now })
-            .where('id', '=', before.id)
-            .where('version', '=', before.version)
-            .where('deleted_at', 'is', null)
-            .returning('id'),
-        )
-        .with('event', (qb) =>
-          qb
-            .insertInto('events')
-            .columns(['id', 'type', 'organization_id', 'data'])
-            .expression((eb) =>
-              eb
-                .selectFrom('updated')
-                .select([
-                  sql<string>`${event.id}::text`.as('id'),
-                  sql<string>`${event.type}::text`.as('type'),
-                  sql<string | null>`${event.organization_id}::text`.as('organization_id'),
-                  sql<string>`${event.data}::jsonb`.as('data'),
-                ]),
-            )
-            .returning('seq'),
-        )
-        .insertInto('event_queue')
-        .columns(['seq'])
-        .expression((eb) => eb.selectFrom('event').select('seq'))
-        .returning('seq')
-        .execute(),
-    );
+    ({ rows } = await ctx.write((db) =>
+      sql<{ guarded: boolean; written: boolean }>`
+        with guard as (
+          select enabled and coalesce(suspended_until <= ${now}, true) as holds
+          from deprovision_guards where connection_id = ${principal.connectionId} and ${deactivating}
+          for share
+        ), u as (
+          update users set user_name = ${columns.user_name}, external_id = ${columns.external_id},
+            active = ${columns.active}, email = ${columns.email}, given_name = ${columns.given_name},
+            family_name = ${columns.family_name}, display_name = ${columns.display_name},
+            attributes = ${JSON.stringify(stored)}::jsonb, version = ${after.version}, updated_at = ${now}
+          where id = ${before.id} and version = ${before.version} and deleted_at is null
+            and not exists (select 1 from guard where holds)
+          returning *
+        ), m as (
+          update memberships set status = ${status}, metadata = ${JSON.stringify(metadata)}::jsonb,
+            updated_at = ${now}, last_change = ${JSON.stringify(change)}::jsonb
+          where id = ${before.membership_id} and ${membershipChanged.length > 0} and exists (select 1 from u)
+          returning *
+        ), s as (
+          update sessions set revoked_at = ${now}, revoke_reason = 'user_deactivated'
+          where user_id = (select id from u) and revoked_at is null and ${deactivating}
+          returning *
+        ), ${eventCtes('e', sql.join(events, sql` union all `))}
+        select exists (select 1 from guard where holds) as guarded, exists (select 1 from u) as written,
+               (select count(*) from e) as events`.execute(db),
+    ));
   } catch (error) {
     if (isUniqueViolation(error))
       throw uniqueness(`User with userName "${columns.user_name}" already exists`);
     throw error;
   }
-  const { membership_id: _m, membership_status: _s, membership_metadata: _d, ...user } = after as LockedUser;
-  return rows.length === 1 ? user : undefined;
+  if (rows[0]?.guarded) return 'guarded';
+  return rows[0]?.written ? { ...after, groups: before.groups ?? [] } : undefined;
+}
+
+function withoutMembership(user: LockedUser): UserWithGroups {
+  const { membership_id: _m, membership_status: _s, membership_metadata: _d, ...rest } = user;
+  return rest;
 }
 
 /**
- * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked, all in
- * one transaction. The row is kept (soft-deleted) for the retention window, then purged.
+ * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked. One
+ * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion});
+ * the locking transaction when that keeps losing races or the deprovisioning guard must count
+ * it. The row is kept (soft-deleted) for the retention window, then purged.
  */
 export async function deleteScimUser(
   ctx: Context,
@@ -537,6 +557,13 @@ export async function deleteScimUser(
   id: string,
   ifMatch: string | undefined,
 ): Promise<void> {
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+    const before = await readUser(ctx.db, principal, id, false);
+    checkIfMatch(ifMatch, before.version);
+    const written = await writeUserDeletion(ctx, principal, before);
+    if (written === 'guarded') break;
+    if (written) return;
+  }
   await withDeprovisionGuard(ctx, () =>
     ctx.transaction(async (trx) => {
       const before = await lockUser(trx, principal, id);
@@ -560,6 +587,64 @@ export async function deleteScimUser(
       ]);
     }),
   );
+}
+
+/**
+ * The deletion in one statement, set-based: the user soft-deleted (if it still has the version
+ * read), its sessions revoked, its group rows removed with exact member counts, its membership
+ * deleted, and their events in the order of the locking path (`session.revoked`,
+ * `group.user_removed`, `membership.deleted`, `user.deleted`). The guard is read as in
+ * {@link writeUserChange}.
+ */
+async function writeUserDeletion(
+  ctx: Context,
+  principal: ScimPrincipal,
+  before: LockedUser,
+): Promise<boolean | 'guarded'> {
+  const now = ctx.now();
+  const deleted: UserRow = { ...withoutMembership(before), version: before.version + 1, updated_at: now };
+  const { rows } = await ctx.write((db) =>
+    sql<{ guarded: boolean; written: boolean }>`
+      with guard as (
+        select enabled and coalesce(suspended_until <= ${now}, true) as holds
+        from deprovision_guards where connection_id = ${principal.connectionId}
+        for share
+      ), u as (
+        update users set deleted_at = ${now}, updated_at = ${now}, version = ${deleted.version}
+        where id = ${before.id} and version = ${before.version} and deleted_at is null
+          and not exists (select 1 from guard where holds)
+        returning *
+      ), s as (
+        update sessions set revoked_at = ${now}, revoke_reason = 'user_deleted'
+        where user_id = (select id from u) and revoked_at is null
+        returning *
+      ), gm as (
+        delete from group_members where user_id = (select id from u) returning group_id
+      ), g as (
+        update groups g set member_count = g.member_count - 1, updated_at = ${now}, version = g.version + 1
+        from gm where g.id = gm.group_id
+        returning g.*
+      ), md as (
+        delete from memberships where id = ${before.membership_id} and exists (select 1 from u)
+        returning *
+      ), ${eventCtes(
+        'e',
+        sql`select '1:' || s.id as ord, 'session.revoked' as type, s.organization_id, ${revokedSessionJson('s')} as data
+            from s
+            union all
+            select '2:' || g.id, 'group.user_removed', u.organization_id, ${groupMembershipJson('g', 'u')}
+            from g cross join u
+            union all
+            select '3', 'membership.deleted', md.organization_id, ${membershipJson('md', 'u', 'r')}
+            from md join roles r on r.key = md.role_key cross join u
+            union all
+            select '4', 'user.deleted', u.organization_id, ${JSON.stringify(toUser(deleted))}::jsonb from u`,
+      )}
+      select exists (select 1 from guard where holds) as guarded, exists (select 1 from u) as written,
+             (select count(*) from e) as events`.execute(db),
+  );
+  if (rows[0]?.guarded) return 'guarded';
+  return rows[0]?.written === true;
 }
 
 /** Removes a user from every group it is in, keeping member counts exact, with events. */
