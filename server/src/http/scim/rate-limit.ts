@@ -65,7 +65,7 @@ interface Lease {
   /** Tokens the next lease asks for: doubles while leases run out early, halves when they lapse unspent. */
   size: number;
   /** The lease being taken from the database, if any: other requests wait for it. */
-  pending: Promise<boolean> | undefined;
+  pending: Promise<number> | undefined;
 }
 
 /**
@@ -120,8 +120,9 @@ export class SharedRateLimiter implements RateLimiter {
         return 0;
       }
       if (lease.pending) {
-        // Another request of this process is leasing: share its outcome.
-        if (!(await lease.pending)) return 1;
+        // Another request of this process is leasing: share its outcome (and its error, if the
+        // database failed: that is a 503, not a 429).
+        if ((await lease.pending) === 0) return 1;
         continue;
       }
       // Spent before it lapsed: ask for more next time; lapsed unspent: for fewer.
@@ -131,10 +132,7 @@ export class SharedRateLimiter implements RateLimiter {
       const taking = this.#lease(key, lease.size).then(async (granted) =>
         granted > 0 || lease.size === 1 ? granted : this.#lease(key, 1),
       );
-      lease.pending = taking.then(
-        (granted) => granted > 0,
-        () => false,
-      );
+      lease.pending = taking;
       try {
         const granted = await taking;
         if (granted === 0) return 1;
