@@ -1,6 +1,6 @@
 import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SharedRateLimiter } from '../src/http/scim/rate-limit.js';
+import { SharedRateLimiter } from '../src/rate-limit.js';
 import { startTestServer, type TestServer } from './harness.js';
 
 /**

@@ -4,6 +4,7 @@ import { isUniqueViolation } from '../db/errors.js';
 import type { DB, JsonObject, LastChange, UserRow } from '../db/schema.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
+import { sameJson } from '../lib/json.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { USER_RESOURCE } from '../scim/core/schemas.js';
 import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
@@ -17,7 +18,6 @@ import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
 import {
   changedAttributes,
-  sameJson,
   storedAttributes,
   userEvents,
   writeUserChange,

@@ -3,9 +3,10 @@ import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import type { JsonObject, LastChange, UserRow } from '../db/schema.js';
 import { eventCtes, type NewEvent } from '../events/outbox.js';
+import { sameJson } from '../lib/json.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { uniqueness } from '../scim/protocol/error.js';
-import type { ScimPrincipal } from './connections.js';
+import type { ScimPrincipal } from '../scim-principal.js';
 import type { LockedUser, UserWithGroups } from './scim-users.js';
 import { toUser } from './serialize.js';
 import { groupMembershipJson, membershipJson, revokedSessionJson } from './serialize-sql.js';
@@ -15,8 +16,6 @@ import { membershipMetadata, userColumns } from './user-attributes.js';
  * The SCIM write path of users in one statement per change (see scim-users.ts for the reads and
  * the locking fallback), and the change detection that users and groups share.
  */
-
-export const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 /**
  * Top-level attribute names (extension attributes as `urn:…:name`) whose values differ: the
