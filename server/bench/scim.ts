@@ -6,6 +6,9 @@
  * requests with canned bodies; the table reports both and the ratio.
  *
  *   DATABASE_URL=postgres://… npm run bench:scim -- --users=10000 --concurrency=16
+ *
+ * With `--round-trips`: statements and round trips per operation from pg_stat_statements, and CPU
+ * per operation, on a private cluster (see scim-round-trips.ts).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -20,6 +23,7 @@ import {
   startStub,
   type Target,
 } from './lib.js';
+import { roundTrips } from './scim-round-trips.js';
 
 const USERS = arg('users', 10_000);
 const CONCURRENCY = arg('concurrency', 16);
@@ -140,6 +144,7 @@ async function printStatements(url: string): Promise<void> {
 }
 
 async function main() {
+  if (process.argv.includes('--round-trips')) return roundTrips();
   const adminUrl = process.env.DATABASE_URL;
   const database = adminUrl ? await freshDatabase(adminUrl) : undefined;
   const secretKey = `rst_sk_bench_${randomBytes(24).toString('hex')}`;

@@ -61,54 +61,134 @@ export class LocalRateLimiter implements RateLimiter {
   }
 }
 
+/** How long leased tokens may be spent before they lapse (they were counted when leased). */
+const LEASE_MS = 100;
+
+interface Lease {
+  tokens: number;
+  until: number;
+  /** Tokens the next lease asks for: doubles while leases run out early, halves when they lapse unspent. */
+  size: number;
+  /** The lease being taken from the database, if any: other requests wait for it. */
+  pending: Promise<number> | undefined;
+}
+
 /**
  * The same limit shared by every server process on one PostgreSQL (ROSTER_WORKERS, or several
  * hosts behind a load balancer): per-process buckets would let N processes take N times the
- * limit. One statement per request on an unlogged table (no WAL, no flush at commit), using the
- * generic cell rate algorithm, whose whole state is one number per key: the "theoretical arrival
- * time" (TAT) of the next request. A request is allowed when, after adding one interval
- * (1/rate) to max(TAT, now), the TAT is at most one second ahead of now; a refused request
- * changes nothing. Time is the database's clock, the one clock every process shares.
+ * limit. The budget lives on an unlogged table (no WAL, no flush at commit), using the generic
+ * cell rate algorithm, whose whole state is one number per key: the "theoretical arrival time"
+ * (TAT) of the next request. Taking k tokens is allowed when, after adding k intervals (1/rate)
+ * to max(TAT, now), the TAT is at most one second ahead of now; a refused take changes nothing.
+ * Time is the database's clock, the one clock every process shares.
+ *
+ * A process leases tokens in batches rather than one statement per request: a busy connection
+ * costs one statement per lease (up to a tenth of the per-second budget, for {@link LEASE_MS}),
+ * not one per request, and a quiet one leases one token at a time, as before. Every token a
+ * process spends was counted in the database when leased, so all processes together never pass
+ * more than the limit; tokens that lapse unspent are lost to the budget (the limit errs on the
+ * strict side, by at most one lease per process).
  */
 export class SharedRateLimiter implements RateLimiter {
   readonly #db: Kysely<DB>;
   readonly #scope: string;
   readonly #intervalMs: number;
+  readonly #maxLease: number;
+  readonly #leases = new Map<string, Lease>();
+  readonly #now: () => number;
   #takes = 0;
 
-  constructor(db: Kysely<DB>, scope: string, ratePerSecond: number) {
+  constructor(
+    db: Kysely<DB>,
+    scope: string,
+    ratePerSecond: number,
+    now: () => number = () => performance.now(),
+  ) {
     this.#db = db;
     this.#scope = scope;
     this.#intervalMs = 1000 / ratePerSecond;
+    this.#maxLease = Math.max(1, Math.floor(ratePerSecond / 10));
+    this.#now = now;
   }
 
   async take(key: string): Promise<number> {
-    const { rows } = await this.takeEach(sql`select ${key}::text as key`).execute(this.#db);
+    for (;;) {
+      let lease = this.#leases.get(key);
+      if (!lease) {
+        if (this.#leases.size >= 10_000) this.#prune();
+        lease = { tokens: 0, until: 0, size: 1, pending: undefined };
+        this.#leases.set(key, lease);
+      }
+      const now = this.#now();
+      if (lease.tokens > 0 && lease.until > now) {
+        lease.tokens--;
+        return 0;
+      }
+      if (lease.pending) {
+        // Another request of this process is leasing: share its outcome (and its error, if the
+        // database failed: that is a 503, not a 429).
+        if ((await lease.pending) === 0) return 1;
+        continue;
+      }
+      // Spent before it lapsed: ask for more next time; lapsed unspent: for fewer.
+      if (lease.until > now) lease.size = Math.min(this.#maxLease, lease.size * 2);
+      else if (lease.tokens > 0) lease.size = Math.max(1, Math.ceil(lease.size / 2));
+      lease.tokens = 0;
+      const taking = this.#lease(key, lease.size).then(async (granted) =>
+        granted > 0 || lease.size === 1 ? granted : this.#lease(key, 1),
+      );
+      lease.pending = taking;
+      try {
+        const granted = await taking;
+        if (granted === 0) return 1;
+        lease.tokens = granted - 1;
+        lease.until = this.#now() + LEASE_MS;
+        return 0;
+      } finally {
+        lease.pending = undefined;
+      }
+    }
+  }
+
+  /**
+   * Takes `count` tokens from the shared budget, all or none, in one statement.
+   * @returns the tokens taken.
+   */
+  async #lease(key: string, count: number): Promise<number> {
+    const { rows } = await this.takeEach(sql`select ${key}::text as key`, count).execute(this.#db);
     // A refused request may go on once the TAT is within a second of now: at most one interval,
     // and the limit is at least 1/s.
-    return rows.length > 0 ? 0 : 1;
+    return rows.length > 0 ? count : 0;
+  }
+
+  /** Forgets leases of keys idle for a minute. */
+  #prune(): void {
+    const now = this.#now();
+    for (const [key, lease] of this.#leases) {
+      if (!lease.pending && now - lease.until > 60_000) this.#leases.delete(key);
+    }
   }
 
   /**
    * The take as a statement to embed in another (a CTE), for a key the other statement only knows
    * in SQL: `keys` is a query with a `key` column. One row comes back per key allowed; a refused
    * key changes nothing. The refresh statement takes its session's key this way, so that a refresh
-   * is one round trip with its limit.
+   * is one round trip with its limit. `count` tokens are taken for each key, all or none.
    */
-  takeEach(keys: RawBuilder<unknown>): RawBuilder<{ tat: number }> {
-    const interval = this.#intervalMs;
-    if (++this.#takes % 1000 === 0) this.#prune();
+  takeEach(keys: RawBuilder<unknown>, count = 1): RawBuilder<{ tat: number }> {
+    const span = count * this.#intervalMs;
+    if (++this.#takes % 1000 === 0) this.#pruneTable();
     return sql<{ tat: number }>`
       with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
       insert into rate_limits as r (key, tat)
-      select ${`${this.#scope}:`}::text || k.key, clock.now + ${interval}::float8 from (${keys}) k, clock
-      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${interval}::float8
-        where greatest(r.tat, (select now from clock)) + ${interval}::float8 - (select now from clock) <= 1000.001
+      select ${`${this.#scope}:`}::text || k.key, clock.now + ${span}::float8 from (${keys}) k, clock
+      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${span}::float8
+        where greatest(r.tat, (select now from clock)) + ${span}::float8 - (select now from clock) <= 1000.001
       returning r.tat`;
   }
 
   /** Drops buckets idle for a minute (they are full again by then). */
-  #prune(): void {
+  #pruneTable(): void {
     sql`delete from rate_limits where tat < extract(epoch from clock_timestamp()) * 1000 - 60000`
       .execute(this.#db)
       .catch(() => {});

@@ -1,11 +1,7 @@
-import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
-import { freePort } from './child-server.js';
 import { startTestServer, type TestServer } from './harness.js';
+import { PrivateCluster } from './private-cluster.js';
 import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
 
 /**
@@ -17,85 +13,8 @@ import { createConnection, type TestConnection, userBody } from './scim-helpers.
  * them it fails, it does not skip.
  */
 
-const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 const POSTGRES = Boolean(process.env.DATABASE_URL);
 const WRITERS = 8;
-
-/** Runs a PostgreSQL binary; as the postgres user when this is root (PostgreSQL refuses root). */
-function pgRun(binary: string, args: string[]): void {
-  const file = path.join(PG_BIN, binary);
-  if (process.getuid?.() === 0) {
-    const quoted = [file, ...args].map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
-    execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', quoted], { stdio: 'pipe' });
-  } else {
-    execFileSync(file, args, { stdio: 'pipe' });
-  }
-}
-
-class PrivateCluster {
-  readonly dir: string;
-  readonly port: number;
-
-  constructor(dir: string, port: number) {
-    this.dir = dir;
-    this.port = port;
-  }
-
-  static async create(): Promise<PrivateCluster> {
-    if (!existsSync(path.join(PG_BIN, 'initdb'))) {
-      throw new Error(`PostgreSQL server binaries not found in ${PG_BIN} (set PG_BIN): this test must run`);
-    }
-    const dir = mkdtempSync(path.join(tmpdir(), 'roster-pg-restart-'));
-    if (process.getuid?.() === 0) {
-      chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), 0);
-    }
-    chmodSync(dir, 0o700);
-    const cluster = new PrivateCluster(dir, await freePort());
-    pgRun('initdb', [
-      '-D',
-      path.join(dir, 'data'),
-      '-U',
-      'postgres',
-      '--auth=trust',
-      '--no-sync',
-      '-E',
-      'UTF8',
-    ]);
-    cluster.start();
-    return cluster;
-  }
-
-  get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
-  }
-
-  start(): void {
-    const options = `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-    pgRun('pg_ctl', [
-      '-D',
-      path.join(this.dir, 'data'),
-      '-o',
-      options,
-      '-l',
-      path.join(this.dir, 'log'),
-      '-w',
-      'start',
-    ]);
-  }
-
-  stop(): void {
-    pgRun('pg_ctl', ['-D', path.join(this.dir, 'data'), '-m', 'fast', '-w', 'stop']);
-  }
-
-  destroy(): void {
-    try {
-      this.stop();
-    } catch {
-      // already stopped
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

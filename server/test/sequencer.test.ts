@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/db/database.js';
 import { Sequencer } from '../src/events/sequencer.js';
@@ -43,6 +44,43 @@ describe('event sequencer', () => {
     const waiting = server.sequencer.waitForAdvance(head, 10_000);
     await server.api('POST', '/v1/organizations', { body: { name: 'Wake up' } });
     expect(await waiting).toBe(head + 1);
+  });
+});
+
+describe.runIf(process.env.DATABASE_URL)('event sequencers of several processes', () => {
+  it('number every event exactly once, 1..n, while they run at the same time as the writers', async () => {
+    // Three more "processes" (each its own pool) number the same queue as the server, as fast as
+    // they can, while 200 changes commit: runs overlap and wait for one another on the feed head.
+    const databases = await Promise.all(
+      [1, 2, 3].map(() => openDatabase({ url: server.databaseUrl!, poolSize: 2 })),
+    );
+    const sequencers = databases.map((database) => new Sequencer({ database, log: createLogger('silent') }));
+    try {
+      await server.sequencer.flush();
+      const before = server.sequencer.head;
+      let writing = true;
+      const numbering = sequencers.map(async (sequencer) => {
+        while (writing) await sequencer.flush();
+      });
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          server.api('POST', '/v1/organizations', { body: { name: `Racing ${i}` } }),
+        ),
+      );
+      writing = false;
+      await Promise.all(numbering);
+      await server.sequencer.flush();
+      const { rows } = await sql<{ n: number; min: number; max: number; distinct_seqs: number }>`
+        select count(*)::int as n, min(position)::int as min, max(position)::int as max,
+               count(distinct seq)::int as distinct_seqs
+        from feed where position > ${before}`.execute(server.ctx.db);
+      expect(rows[0]).toEqual({ n: 200, min: before + 1, max: before + 200, distinct_seqs: 200 });
+      expect(await server.ctx.db.selectFrom('event_queue').selectAll().execute()).toEqual([]);
+      const feed = await server.ctx.db.selectFrom('event_feed').selectAll().executeTakeFirstOrThrow();
+      expect(feed.head).toBe(before + 200);
+    } finally {
+      await Promise.all(databases.map((database) => database.close()));
+    }
   });
 });
 

@@ -1,8 +1,9 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { DB, LastChange, RoleSource } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
-import { appendEvents, type EventType } from '../events/outbox.js';
+import { type EventType, eventCtes } from '../events/outbox.js';
 import { toMembership } from './serialize.js';
+import { membershipJson } from './serialize-sql.js';
 
 /**
  * Membership internals shared by SCIM and the management API: role resolution from IdP groups, and
@@ -50,21 +51,28 @@ export async function loadMemberships(trx: Transaction<DB> | Kysely<DB>, members
   return rows.map(membershipFromRow);
 }
 
+/**
+ * Queues one `type` event per membership, each carrying the membership as the API returns it
+ * (membershipJson, the SQL twin of membershipFromRow), in one statement.
+ */
 export async function appendMembershipEvents(
   trx: Transaction<DB>,
   type: Extract<EventType, `membership.${string}`>,
   membershipIds: readonly string[],
   changedAttributes?: readonly string[],
 ): Promise<void> {
-  const memberships = await loadMemberships(trx, membershipIds);
-  await appendEvents(
-    trx,
-    memberships.map((membership) => ({
-      type,
-      organizationId: membership.organization_id,
-      data: changedAttributes ? { ...membership, changed_attributes: [...changedAttributes] } : membership,
-    })),
-  );
+  if (membershipIds.length === 0) return;
+  const resource = membershipJson('m', 'u', 'r');
+  const data = changedAttributes
+    ? sql`${resource} || jsonb_build_object('changed_attributes', ${JSON.stringify(changedAttributes)}::jsonb)`
+    : resource;
+  await sql`with ${eventCtes(
+    'e',
+    sql`select m.id as ord, ${type}::text as type, m.organization_id, ${data} as data
+        from memberships m join users u on u.id = m.user_id join roles r on r.key = m.role_key
+        where m.id = ${anyText(membershipIds)}`,
+  )}
+    select count(*) from e`.execute(trx);
 }
 
 /** Advisory-lock class of {@link lockRoleInputs} (two-key form: apart from single-key locks). */

@@ -17,7 +17,8 @@ import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from '../scim-principal.js';
 import { isMappedGroup, lockRoleInputs, resolveRoles } from './role-resolution.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
-import type { ListQuery, ListResult } from './scim-users.js';
+import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
+import { changedAttributes } from './scim-writes.js';
 import { toGroup } from './serialize.js';
 
 /**
@@ -50,30 +51,20 @@ export async function listScimGroups(
     .where('g.connection_id', '=', principal.connectionId)
     .where('g.deleted_at', 'is', null);
   if (query.filter) base = base.where(groupFilterSql(query.filter));
-  const sort = sortExpression('Group', query.sortBy);
-  const direction = sql.raw(query.sortOrder === 'descending' ? 'desc' : 'asc');
-  const rows =
-    query.count === 0
-      ? []
-      : query.afterId !== undefined && !sort
-        ? await base
-            .selectAll('g')
-            .where('g.id', '>', query.afterId)
-            .orderBy('g.id')
-            .limit(query.count)
-            .execute()
-        : await base
-            .selectAll('g')
-            .orderBy(sort ? sql`${sort} ${direction}` : sql`g.id`)
-            .orderBy('g.id')
-            .limit(query.count)
-            .offset(query.startIndex - 1)
-            .execute();
-  const total =
-    query.startIndex === 1 && rows.length < query.count
-      ? rows.length
-      : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-  return { rows, total };
+  return listPage(
+    query,
+    sortExpression('Group', query.sortBy),
+    'g',
+    (plan) =>
+      base
+        .selectAll('g')
+        .$if(plan.afterId !== undefined, (qb) => qb.where('g.id', '>', plan.afterId!))
+        .orderBy(plan.order)
+        .limit(plan.limit)
+        .offset(plan.offset)
+        .execute(),
+    async () => (await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
+  );
 }
 
 export async function getScimGroup(ctx: Context, principal: ScimPrincipal, id: string): Promise<GroupRow> {
@@ -330,9 +321,7 @@ async function applyGroupChange(
     .where('id', '=', before.id)
     .returningAll()
     .executeTakeFirstOrThrow();
-  const changed = [...new Set([...Object.keys(before.attributes), ...Object.keys(attributes)])].filter(
-    (key) => JSON.stringify(before.attributes[key]) !== JSON.stringify(attributes[key]),
-  );
+  const changed = changedAttributes(before.attributes, attributes);
   const events: NewEvent[] = [
     {
       type: 'group.updated',

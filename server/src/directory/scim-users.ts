@@ -2,11 +2,11 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import type { DB, JsonObject, LastChange, UserRow } from '../db/schema.js';
-import { appendEvents, type NewEvent } from '../events/outbox.js';
+import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
+import { sameJson } from '../lib/json.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { USER_RESOURCE } from '../scim/core/schemas.js';
-import type { Filter } from '../scim/filter/ast.js';
 import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
 import { scimNotFound, uniqueness } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
@@ -15,6 +15,14 @@ import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './role-resolution.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
+import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
+import {
+  changedAttributes,
+  storedAttributes,
+  userEvents,
+  writeUserChange,
+  writeUserDeletion,
+} from './scim-writes.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
 
@@ -25,24 +33,7 @@ import { membershipMetadata, userColumns } from './user-attributes.js';
  * PATCHes of one user apply one after the other instead of overwriting each other.
  */
 
-export interface ListQuery {
-  filter?: Filter | undefined;
-  startIndex: number;
-  count: number;
-  sortBy?: string | undefined;
-  sortOrder?: 'ascending' | 'descending' | undefined;
-  /**
-   * The id of the row just before `startIndex` in the default (id) order, when known from the
-   * previous page: the page is then read with `id > afterId` instead of OFFSET, which costs the
-   * same at page 100 as at page 1 (IdP imports walk every page in order).
-   */
-  afterId?: string | undefined;
-}
-
-export interface ListResult<R> {
-  rows: R[];
-  total: number;
-}
+export type { ListQuery, ListResult } from './scim-paging.js';
 
 export function changeOf(
   principal: ScimPrincipal,
@@ -84,38 +75,30 @@ export async function listScimUsers(
     .where('u.connection_id', '=', principal.connectionId)
     .where('u.deleted_at', 'is', null);
   if (query.filter) base = base.where(userFilterSql(query.filter));
-  const sort = sortExpression('User', query.sortBy);
-  const direction = sql.raw(query.sortOrder === 'descending' ? 'desc' : 'asc');
-  const order = sort ? sql`${sort} ${direction}` : sql`u.id`;
-  const keyset = query.afterId !== undefined && !sort;
-  const page = keyset
-    ? base.selectAll('u').where('u.id', '>', query.afterId!).orderBy('u.id').limit(query.count)
-    : base
+  return listPage(
+    query,
+    sortExpression('User', query.sortBy),
+    'u',
+    (plan) => {
+      const page = base
         .selectAll('u')
-        .orderBy(order)
-        .orderBy('u.id')
-        .limit(query.count)
-        .offset(query.startIndex - 1);
-  // Groups are computed for the page's rows only: a subquery in the same select as OFFSET would be
-  // evaluated for every skipped row too (2 s per deep page of 10,000 users, measured).
-  const rows: UserWithGroups[] =
-    query.count === 0
-      ? []
-      : options.withGroups
-        ? await ctx.db
+        .$if(plan.afterId !== undefined, (qb) => qb.where('u.id', '>', plan.afterId!))
+        .orderBy(plan.order)
+        .limit(plan.limit)
+        .offset(plan.offset);
+      // Groups are computed for the page's rows only: a subquery in the same select as OFFSET
+      // would be evaluated for every skipped row too (2 s per deep page of 10,000 users, measured).
+      return options.withGroups
+        ? ctx.db
             .selectFrom(page.as('u'))
             .selectAll('u')
             .select(groupsOf.as('groups'))
-            .orderBy(order)
-            .orderBy('u.id')
+            .orderBy(plan.order)
             .execute()
-        : await page.execute();
-  // A first page that is not full is the whole result: skip the count (the IdP lookup case).
-  const total =
-    query.startIndex === 1 && rows.length < query.count
-      ? rows.length
-      : Number((await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
-  return { rows, total };
+        : page.execute();
+    },
+    async () => (await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
+  );
 }
 
 export async function getScimUser(
@@ -228,15 +211,10 @@ export async function createScimUser(
   return inserted;
 }
 
-interface LockedUser extends UserWithGroups {
+export interface LockedUser extends UserWithGroups {
   membership_id: string | null;
   membership_status: 'active' | 'inactive' | null;
   membership_metadata: JsonObject | null;
-}
-
-/** Locks the user row (`for update`) and reads its membership and groups in the same round trip. */
-function lockUser(trx: Transaction<DB>, principal: ScimPrincipal, id: string): Promise<LockedUser> {
-  return readUser(trx, principal, id, true);
 }
 
 /** The user with its membership and groups; locked (`for update`) inside a transaction if asked. */
@@ -260,34 +238,6 @@ async function readUser(
   const row = await (lock ? query.forUpdate(['u']) : query).executeTakeFirst();
   if (!row) throw scimNotFound(`User ${id} not found`);
   return row as LockedUser;
-}
-
-const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
-/** Top-level attribute names (extension attributes as `urn:…:name`) whose values differ. */
-function changedAttributes(before: ScimObject, after: ScimObject): string[] {
-  const names = new Set([...Object.keys(before), ...Object.keys(after)]);
-  const changed: string[] = [];
-  for (const name of names) {
-    if (sameJson(before[name], after[name])) continue;
-    const b = before[name];
-    const a = after[name];
-    if (
-      /^urn:/i.test(name) &&
-      typeof a === 'object' &&
-      typeof b === 'object' &&
-      a &&
-      b &&
-      !Array.isArray(a)
-    ) {
-      for (const inner of new Set([...Object.keys(b), ...Object.keys(a)])) {
-        if (!sameJson((b as ScimObject)[inner], (a as ScimObject)[inner])) changed.push(`${name}:${inner}`);
-      }
-    } else {
-      changed.push(name);
-    }
-  }
-  return changed;
 }
 
 /**
@@ -331,22 +281,7 @@ async function applyUserChange(
     throw error;
   }
 
-  const events: NewEvent[] = [];
-  const user = toUser(after);
-  const others = changed.filter((name) => name !== 'active');
-  if (others.length > 0) {
-    events.push({
-      type: 'user.updated',
-      organizationId: after.organization_id,
-      data: { ...user, changed_attributes: others },
-    });
-  }
-  if (before.active && !after.active) {
-    events.push({ type: 'user.deactivated', organizationId: after.organization_id, data: user });
-  } else if (!before.active && after.active) {
-    events.push({ type: 'user.reactivated', organizationId: after.organization_id, data: user });
-  }
-  await appendEvents(trx, events);
+  await appendEvents(trx, userEvents(before, after, changed));
 
   // The membership follows: status from `active`, metadata from the mapped attributes. Its own
   // event is emitted when those change; user fields travel on the user events.
@@ -405,11 +340,11 @@ export async function patchScimUser(
 const OPTIMISTIC_ATTEMPTS = 3;
 
 /**
- * PUT and PATCH of a user. Most IdP updates change attributes only (a title, a name): those are
- * written by one autocommit statement guarded by the version that was read (see
- * {@link writeAttributesOnly}), two round trips instead of five. A change of `active` or of the
- * membership (status, mapped metadata) takes the locking transaction, and so does an update that
- * keeps losing the race to others.
+ * PUT and PATCH of a user: one read, then one autocommit statement guarded by the version that
+ * was read (see {@link writeUserChange}) that writes the user, its membership, the revocation of
+ * its sessions and every event. An update that keeps losing the race to others, and a
+ * deactivation while the connection's deprovisioning guard is enabled (which must be counted),
+ * take the locking transaction instead.
  */
 async function changeUser(
   ctx: Context,
@@ -425,111 +360,24 @@ async function changeUser(
     const stored = storedAttributes(before, next(before));
     const changed = changedAttributes(before.attributes, stored);
     if (changed.length === 0) return before;
-    if (!attributesOnly(principal, before, stored)) break;
-    const written = await writeAttributesOnly(ctx, before, stored, changed);
+    const written = await writeUserChange(ctx, principal, before, stored, changed, change);
+    if (written === 'guarded') break;
     if (written) return written;
   }
   return withDeprovisionGuard(ctx, () =>
     ctx.transaction(async (trx) => {
-      const before = await lockUser(trx, principal, id);
+      const before = await readUser(trx, principal, id, true);
       checkIfMatch(ifMatch, before.version);
       return applyUserChange(ctx, trx, principal, before, next(before), change);
     }),
   );
 }
 
-/** The attributes as stored: `active` defaults to the current value. */
-function storedAttributes(before: LockedUser, attributes: ScimObject): ScimObject {
-  return {
-    ...attributes,
-    active: attributes.active === undefined ? before.active : attributes.active !== false,
-  };
-}
-
-/** True when the change leaves `active` and the membership (status, mapped metadata) as they are. */
-function attributesOnly(principal: ScimPrincipal, before: LockedUser, stored: ScimObject): boolean {
-  if (stored.active !== before.active) return false;
-  if (!before.membership_id) return true;
-  return (
-    before.membership_status === (before.active ? 'active' : 'inactive') &&
-    sameJson(before.membership_metadata, membershipMetadata(stored, principal.attributeMappings))
-  );
-}
-
 /**
- * One statement: the update (only if the row still has the version that was read), its
- * `user.updated` event and the event's queue entry. Atomic on its own, and ordered like the
- * locking path: the UPDATE holds the row lock while the event takes its `seq`.
- * @returns the user as it is now, or undefined when another change came first.
- */
-async function writeAttributesOnly(
-  ctx: Context,
-  before: LockedUser,
-  stored: ScimObject,
-  changed: string[],
-): Promise<UserWithGroups | undefined> {
-  const now = ctx.now();
-  const columns = userColumns(stored);
-  const after: UserWithGroups = {
-    ...before,
-    ...columns,
-    attributes: stored as JsonObject,
-    version: before.version + 1,
-    updated_at: now,
-  };
-  const event = {
-    id: newId('event'),
-    type: 'user.updated',
-    organization_id: after.organization_id,
-    data: JSON.stringify({ ...toUser(after), changed_attributes: changed }),
-  };
-  let rows: { seq: number }[];
-  try {
-    rows = await ctx.write((db) =>
-      db
-        .with('updated', (qb) =>
-          qb
-            .updateTable('users')
-            .set({ ...columns, attributes: JSON.stringify(stored), version: after.version, updated_at: now })
-            .where('id', '=', before.id)
-            .where('version', '=', before.version)
-            .where('deleted_at', 'is', null)
-            .returning('id'),
-        )
-        .with('event', (qb) =>
-          qb
-            .insertInto('events')
-            .columns(['id', 'type', 'organization_id', 'data'])
-            .expression((eb) =>
-              eb
-                .selectFrom('updated')
-                .select([
-                  sql<string>`${event.id}::text`.as('id'),
-                  sql<string>`${event.type}::text`.as('type'),
-                  sql<string | null>`${event.organization_id}::text`.as('organization_id'),
-                  sql<string>`${event.data}::jsonb`.as('data'),
-                ]),
-            )
-            .returning('seq'),
-        )
-        .insertInto('event_queue')
-        .columns(['seq'])
-        .expression((eb) => eb.selectFrom('event').select('seq'))
-        .returning('seq')
-        .execute(),
-    );
-  } catch (error) {
-    if (isUniqueViolation(error))
-      throw uniqueness(`User with userName "${columns.user_name}" already exists`);
-    throw error;
-  }
-  const { membership_id: _m, membership_status: _s, membership_metadata: _d, ...user } = after as LockedUser;
-  return rows.length === 1 ? user : undefined;
-}
-
-/**
- * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked, all in
- * one transaction. The row is kept (soft-deleted) for the retention window, then purged.
+ * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked. One
+ * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion});
+ * the locking transaction when that keeps losing races or the deprovisioning guard must count
+ * it. The row is kept (soft-deleted) for the retention window, then purged.
  */
 export async function deleteScimUser(
   ctx: Context,
@@ -537,9 +385,16 @@ export async function deleteScimUser(
   id: string,
   ifMatch: string | undefined,
 ): Promise<void> {
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+    const before = await readUser(ctx.db, principal, id, false);
+    checkIfMatch(ifMatch, before.version);
+    const written = await writeUserDeletion(ctx, principal, before);
+    if (written === 'guarded') break;
+    if (written) return;
+  }
   await withDeprovisionGuard(ctx, () =>
     ctx.transaction(async (trx) => {
-      const before = await lockUser(trx, principal, id);
+      const before = await readUser(trx, principal, id, true);
       checkIfMatch(ifMatch, before.version);
       const now = ctx.now();
       await admitDeprovision(trx, now, principal, id, 'deleted');

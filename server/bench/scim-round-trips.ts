@@ -1,0 +1,351 @@
+/**
+ * `npm run bench:scim -- --round-trips`: how many statements (and so round trips: node-postgres
+ * sends one statement per round trip, it does not pipeline) each SCIM operation costs PostgreSQL,
+ * read from PostgreSQL's own pg_stat_statements, and the CPU each operation costs the server
+ * process and the PostgreSQL backends (from /proc). Deterministic where the timed bench is noise.
+ *
+ * It runs on a private cluster (initdb into a temporary directory, pg_stat_statements preloaded),
+ * never on the PostgreSQL that DATABASE_URL names: loading an extension needs a restart, and the
+ * statistics must be this run's alone. Needs the PostgreSQL server binaries (PG_BIN, default
+ * /usr/lib/postgresql/15/bin).
+ *
+ * Each operation runs `--ops` times one after the other with a warm auth cache; statements are
+ * sorted into the request path, the SCIM token check (once a second per process: the auth cache's
+ * lifetime), and background work (event numbering, sync log, webhooks), which is then shown per
+ * change, at rest and under 16-way load.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { PrivateCluster } from '../test/private-cluster.js';
+import { arg, Client, phase, setUpRoster, startRoster } from './lib.js';
+
+const OPS = arg('ops', 100);
+const LOAD_OPS = arg('load-ops', 1600);
+const CONCURRENCY = arg('concurrency', 16);
+const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
+
+interface StatementRow {
+  query: string;
+  calls: number;
+}
+
+type Kind = 'request' | 'transaction' | 'auth' | 'background';
+
+/** Statements of the background loops and of the token check, told apart by their text. */
+function kindOf(query: string): Kind {
+  const q = query.toLowerCase();
+  if (/^\s*(begin|commit|rollback)/.test(q)) return 'transaction';
+  if (q.includes('scim_tokens')) return 'auth';
+  if (/event_feed|pg_notify|sync_log|webhook|^\s*(listen|set )|signing_keys|pg_stat_statements/.test(q))
+    return 'background';
+  return 'request';
+}
+
+interface Counts {
+  request: number;
+  transaction: number;
+  auth: number;
+  background: number;
+  statements: (StatementRow & { kind: Kind })[];
+}
+
+function classify(rows: StatementRow[]): Counts {
+  const counts: Counts = { request: 0, transaction: 0, auth: 0, background: 0, statements: [] };
+  for (const row of rows) {
+    const kind = kindOf(row.query);
+    counts[kind] += row.calls;
+    counts.statements.push({ ...row, kind });
+  }
+  return counts;
+}
+
+/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
+async function cpuOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ms of every process of the cluster (postmaster and its children: backends, walwriter, …),
+ * by pid, so that a backend that ends between two readings does not count negative.
+ */
+async function clusterCpu(postmaster: number): Promise<Map<number, number>> {
+  const cpu = new Map([[postmaster, await cpuOf(postmaster)]]);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === postmaster) cpu.set(Number(entry), await cpuOf(Number(entry)));
+    } catch {
+      // the process ended
+    }
+  }
+  return cpu;
+}
+
+/** CPU ms spent between two readings by the processes alive at the second. */
+function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Measured {
+  name: string;
+  ops: number;
+  changes: number;
+  counts: Counts;
+  serverCpuMs: number;
+  postgresCpuMs: number;
+}
+
+export async function roundTrips(): Promise<void> {
+  const cluster = await PrivateCluster.create({
+    shared_preload_libraries: 'pg_stat_statements',
+    'pg_stat_statements.track': 'top',
+    'pg_stat_statements.max': '5000',
+  });
+  const admin = new pg.Client(cluster.url);
+  let roster: Awaited<ReturnType<typeof startRoster>> | undefined;
+  try {
+    await admin.connect();
+    await admin.query('create extension pg_stat_statements');
+    await admin.query('create database roster_rt');
+    const postmaster = Number(
+      readFileSync(path.join(cluster.dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0],
+    );
+    const dbid = Number(
+      (await admin.query(`select oid from pg_database where datname = 'roster_rt'`)).rows[0].oid,
+    );
+    const secretKey = `rst_sk_bench_${randomBytes(24).toString('hex')}`;
+    const url = cluster.url.replace(/\/postgres$/, '/roster_rt');
+    roster = await startRoster({
+      ROSTER_SECRET_KEY: secretKey,
+      ROSTER_SCIM_RATE_LIMIT: '1000000',
+      DATABASE_URL: url,
+      ...(process.env.ROSTER_WORKERS ? { ROSTER_WORKERS: process.env.ROSTER_WORKERS } : {}),
+    });
+    const serverPid = roster.process.pid!;
+    const target = await setUpRoster(roster.url, secretKey, 'okta');
+    const client = new Client(target.url, CONCURRENCY);
+    const headers = { authorization: `Bearer ${target.token}`, accept: 'application/scim+json' };
+
+    const measure = async (
+      name: string,
+      ops: number,
+      changesPerOp: number,
+      run: () => Promise<void>,
+    ): Promise<Measured> => {
+      // Let the previous step's background work (numbering, sync log flush every 250 ms) finish.
+      await sleep(600);
+      await admin.query('select pg_stat_statements_reset()');
+      const server0 = await cpuOf(serverPid);
+      const postgres0 = await clusterCpu(postmaster);
+      await run();
+      const server1 = await cpuOf(serverPid);
+      const postgres1 = await clusterCpu(postmaster);
+      await sleep(600);
+      const { rows } = await admin.query<StatementRow>(
+        `select query, calls::int from pg_stat_statements where dbid = $1 order by calls desc`,
+        [dbid],
+      );
+      return {
+        name,
+        ops,
+        changes: ops * changesPerOp,
+        counts: classify(rows),
+        serverCpuMs: (server1 - server0) / ops,
+        postgresCpuMs: cpuBetween(postgres0, postgres1) / ops,
+      };
+    };
+    const ok = (status: number, expected: number, what: string) => {
+      if (status !== expected) throw new Error(`${what}: HTTP ${status}, expected ${expected}`);
+    };
+    const user = (i: number, prefix = 'rt') => ({
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: `${prefix}.${i}@example.com`,
+      name: { givenName: `Rt${i}`, familyName: 'User' },
+      emails: [{ primary: true, value: `${prefix}.${i}@example.com`, type: 'work' }],
+      displayName: `Rt ${i}`,
+      externalId: `${prefix}-${i}`,
+      active: true,
+    });
+    const createUser = async (i: number, prefix: string) => {
+      const reply = await client.request('POST', `${target.base}/Users`, headers, user(i, prefix));
+      ok(reply.status, 201, 'create');
+      return JSON.parse(reply.body).id as string;
+    };
+    const sequential = async (count: number, op: (i: number) => Promise<void>) => {
+      for (let i = 0; i < count; i++) await op(i);
+    };
+    /** Warms the auth cache and the server's code paths, then measures. */
+    const warmAndMeasure = async (
+      name: string,
+      ops: number,
+      changesPerOp: number,
+      op: (i: number) => Promise<void>,
+    ) => {
+      await op(-1);
+      return measure(name, ops, changesPerOp, () => sequential(ops, op));
+    };
+
+    // Fixtures (not measured): users to patch, deactivate, delete, and to fill groups with.
+    const fixture: string[] = [];
+    await phase('fixture', 3 * OPS + 300, CONCURRENCY, async (i) => {
+      fixture[i] = await createUser(i, 'fixture');
+      return true;
+    });
+    const groups: string[] = [];
+    for (let g = 0; g <= 20; g++) {
+      const reply = await client.request('POST', `${target.base}/Groups`, headers, {
+        displayName: `RT group ${g}`,
+      });
+      ok(reply.status, 201, 'group create');
+      groups.push(JSON.parse(reply.body).id);
+    }
+    const patchOp = (path: string, value: unknown) => ({
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'Replace', path, value }],
+    });
+
+    const results: Measured[] = [];
+    results.push(
+      await warmAndMeasure('create (POST)', OPS, 1, async (i) => {
+        await createUser(i + 1, 'created');
+      }),
+    );
+    results.push(
+      await warmAndMeasure('lookup (GET filter)', OPS, 0, async (i) => {
+        const filter = encodeURIComponent(`userName eq "fixture.${i + 1}@example.com"`);
+        const reply = await client.request('GET', `${target.base}/Users?filter=${filter}`, headers);
+        ok(reply.status, 200, 'lookup');
+      }),
+    );
+    results.push(
+      await warmAndMeasure('PATCH one attribute', OPS, 1, async (i) => {
+        const reply = await client.request(
+          'PATCH',
+          `${target.base}/Users/${fixture[i + 1]}`,
+          headers,
+          patchOp('displayName', `Renamed ${i}`),
+        );
+        ok(reply.status, 200, 'patch');
+      }),
+    );
+    const members = fixture.slice(0, 50).map((value) => ({ value }));
+    results.push(
+      await warmAndMeasure('group PATCH, 50 members', 20, 50, async (i) => {
+        const reply = await client.request('PATCH', `${target.base}/Groups/${groups[i + 1]}`, headers, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{ op: 'Add', path: 'members', value: members }],
+        });
+        ok(reply.status, 204, 'group patch');
+      }),
+    );
+    const pages = Math.floor(fixture.length / 100);
+    results.push(
+      await warmAndMeasure('list page of 100 (walk)', OPS, 0, async (i) => {
+        const page = (i + 1) % pages;
+        const reply = await client.request(
+          'GET',
+          `${target.base}/Users?startIndex=${page * 100 + 1}&count=100`,
+          headers,
+        );
+        ok(reply.status, 200, 'list');
+      }),
+    );
+    results.push(
+      await warmAndMeasure('deactivate', OPS, 1, async (i) => {
+        const reply = await client.request(
+          'PATCH',
+          `${target.base}/Users/${fixture[OPS + 1 + i]}`,
+          headers,
+          patchOp('active', false),
+        );
+        ok(reply.status, 200, 'deactivate');
+      }),
+    );
+    results.push(
+      await warmAndMeasure('delete', OPS, 1, async (i) => {
+        // The first users are in 20 groups each: a delete takes them out of every one.
+        const reply = await client.request(
+          'DELETE',
+          `${target.base}/Users/${fixture[2 * OPS + 1 + i]}`,
+          headers,
+        );
+        ok(reply.status, 204, 'delete');
+      }),
+    );
+    const load = await measure(`PATCH, ${CONCURRENCY}-way load`, LOAD_OPS, 1, async () => {
+      const result = await phase('load', LOAD_OPS, CONCURRENCY, async (i) => {
+        const reply = await client.request(
+          'PATCH',
+          `${target.base}/Users/${fixture[3 * OPS + 1 + (i % 299)]}`,
+          headers,
+          patchOp('title', `Title ${i}`),
+        );
+        return reply.status === 200;
+      });
+      if (result.errors > 0) throw new Error(`${result.errors} errors under load`);
+    });
+    results.push(load);
+    client.close();
+
+    console.log(
+      `\nSCIM round trips per operation (PostgreSQL ${(await admin.query('show server_version')).rows[0].server_version}, pg_stat_statements of a private cluster; node ${process.version}; ${OPS} sequential ops each, warm auth cache)`,
+    );
+    const header = [
+      'operation',
+      'ops',
+      'request RT/op',
+      'of which BEGIN/COMMIT',
+      'token checks',
+      'background/change',
+      'server CPU ms/op',
+      'PG CPU ms/op',
+    ];
+    console.log(`| ${header.join(' | ')} |`);
+    console.log(`|${header.map(() => '---').join('|')}|`);
+    const f = (n: number, d = 2) => n.toFixed(d);
+    for (const r of results) {
+      const c = r.counts;
+      console.log(
+        `| ${[
+          r.name,
+          r.ops,
+          f((c.request + c.transaction) / r.ops),
+          f(c.transaction / r.ops),
+          c.auth,
+          r.changes ? f(c.background / r.changes, 3) : '-',
+          f(r.serverCpuMs),
+          f(r.postgresCpuMs),
+        ].join(' | ')} |`,
+      );
+    }
+    if (process.argv.includes('--verbose')) {
+      for (const r of results) {
+        console.log(`\n${r.name}: statements per op`);
+        for (const s of r.counts.statements) {
+          const text = s.query.replace(/\s+/g, ' ').slice(0, 140);
+          console.log(`  ${f(s.calls / r.ops).padStart(6)}  ${s.kind.padEnd(11)} ${text}`);
+        }
+      }
+    }
+  } finally {
+    await roster?.stop();
+    await admin.end().catch(() => {});
+    cluster.destroy();
+  }
+}
