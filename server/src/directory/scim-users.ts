@@ -1,7 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
-import type { DB, JsonObject, LastChange, UserRow } from '../db/schema.js';
+import type { DB, LastChange, UserRow } from '../db/schema.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { sameJson } from '../lib/json.js';
@@ -25,6 +25,7 @@ import {
 } from './scim-writes.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
+import type { GroupRef, LockedUser, UserWithGroups } from './user-rows.js';
 
 /**
  * The SCIM user store of one connection. Every query is scoped by the principal's connection (a
@@ -49,14 +50,6 @@ export function changeOf(
     path: request.path,
   };
 }
-
-export interface GroupRef {
-  value: string;
-  display: string;
-}
-
-/** A user row with its groups (the read-only `groups` attribute), when they were asked for. */
-export type UserWithGroups = UserRow & { groups?: GroupRef[] };
 
 /** The `groups` of `u`, as a correlated subquery: one round trip for a page of users and their groups. */
 const groupsOf = sql<GroupRef[]>`(
@@ -209,12 +202,6 @@ export async function createScimUser(
   });
   if (!inserted) throw uniqueness(`User with userName "${row.user_name}" already exists`);
   return inserted;
-}
-
-export interface LockedUser extends UserWithGroups {
-  membership_id: string | null;
-  membership_status: 'active' | 'inactive' | null;
-  membership_metadata: JsonObject | null;
 }
 
 /** The user with its membership and groups; locked (`for update`) inside a transaction if asked. */

@@ -7,10 +7,10 @@ import { sameJson } from '../lib/json.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { uniqueness } from '../scim/protocol/error.js';
 import type { ScimPrincipal } from '../scim-principal.js';
-import type { LockedUser, UserWithGroups } from './scim-users.js';
 import { toUser } from './serialize.js';
 import { groupMembershipJson, membershipJson, revokedSessionJson } from './serialize-sql.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
+import type { LockedUser, UserWithGroups } from './user-rows.js';
 
 /**
  * The SCIM write path of users in one statement per change (see scim-users.ts for the reads and

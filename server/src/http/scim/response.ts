@@ -1,7 +1,7 @@
 import type { Context } from '../../context.js';
 import type { GroupRow, UserRow } from '../../db/schema.js';
 import { membersOfGroups } from '../../directory/scim-groups.js';
-import type { UserWithGroups } from '../../directory/scim-users.js';
+import type { UserWithGroups } from '../../directory/user-rows.js';
 import { excludes, type Projection, project, renderResource, requests } from '../../scim/core/render.js';
 import type { ScimObject } from '../../scim/core/resource.js';
 import { GROUP_RESOURCE, USER_RESOURCE } from '../../scim/core/schemas.js';
