@@ -119,6 +119,7 @@ const envSchema = z.object({
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_AUTH_FAILURE_RATE_LIMIT: positiveInt(10, 1_000_000),
+  ROSTER_API_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_TRUST_PROXY_HOPS: z.coerce
     .number({ error: 'must be a whole number' })
     .int('must be a whole number')
@@ -216,6 +217,8 @@ export interface Config {
   readonly scimRateLimit: number;
   /** Failed SCIM authentications per second per client address, per server process. */
   readonly authFailureRateLimit: number;
+  /** `/v1` requests per second per API key (the root key is one key), shared by the processes. */
+  readonly apiRateLimit: number;
   /** Proxies in front of Roster whose X-Forwarded-For entries are trusted (0: use the peer address). */
   readonly trustProxyHops: number;
   readonly bodyLimitBytes: number;
@@ -292,6 +295,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
     authFailureRateLimit: e.ROSTER_AUTH_FAILURE_RATE_LIMIT,
+    apiRateLimit: e.ROSTER_API_RATE_LIMIT,
     trustProxyHops: e.ROSTER_TRUST_PROXY_HOPS,
     bodyLimitBytes: e.ROSTER_BODY_LIMIT,
     deletedRetentionMs: e.ROSTER_DELETED_RETENTION,

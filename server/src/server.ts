@@ -210,6 +210,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     signingKeys,
     webhookTargets,
     refreshRateLimiter: rateLimiter('refresh', config.refreshRateLimit),
+    apiRateLimiter: rateLimiter('api', config.apiRateLimit),
   });
   handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);

@@ -72,7 +72,8 @@ import {
 } from '../../sessions/sessions.js';
 import type { SigningKeyInfo, SigningKeys } from '../../sessions/signing-keys.js';
 import { rejectUnsafeJsonInput } from '../json-input.js';
-import { assertInReach, authenticate, authorize, organizationFilter } from './access.js';
+import type { RateLimiter } from '../scim/rate-limit.js';
+import { assertInReach, authenticate, authorize, limitRate, organizationFilter } from './access.js';
 import { apiErrorHandler } from './errors.js';
 import { idempotency } from './idempotency.js';
 import {
@@ -110,6 +111,8 @@ export interface V1Deps {
   ctx: Context;
   /** The root key and the scoped API keys. */
   authenticator: Authenticator;
+  /** Requests per second per API key. */
+  rateLimiter: RateLimiter;
   bodyLimitBytes: number;
   syncLog: SyncLogWriter;
   keyRing: KeyRing;
@@ -161,6 +164,7 @@ export function v1Router(deps: V1Deps): Router {
   const { ctx } = deps;
   const router = express.Router();
   router.use(authenticate(deps.authenticator));
+  router.use(limitRate(deps.rateLimiter));
   router.use(authorize);
   router.use(requireJsonBody);
   router.use(express.json({ limit: deps.bodyLimitBytes, type: ['application/json', 'application/*+json'] }));
