@@ -29,7 +29,7 @@ describe('fuzz sample', () => {
     const report = await runFuzz({
       url: server.url,
       secretKey: server.secretKey,
-      requests: 1500,
+      requests: 1000,
       seed: SEED,
     });
     expect(report.failures.slice(0, 20)).toEqual([]);

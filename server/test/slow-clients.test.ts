@@ -124,9 +124,9 @@ describe('slow and idle clients, and bodies of 100 MB', () => {
     const started = performance.now();
 
     const idle = await Promise.all(Array.from({ length: IDLE }, () => connect(port)));
-    await waitFor(() => (fds(pid) >= baseFds + IDLE ? true : undefined), 10_000);
+    await waitFor(() => (fds(pid) >= baseFds + IDLE ? true : undefined), 30_000);
     // Others are served while they wait.
-    const health = await within(fetch(`${url}/healthz`), 2000, 'GET /healthz');
+    const health = await within(fetch(`${url}/healthz`), 10_000, 'GET /healthz');
     expect(health.status).toBe(200);
     const created = await within(
       fetch(`${url}/v1/organizations`, {
@@ -134,36 +134,38 @@ describe('slow and idle clients, and bodies of 100 MB', () => {
         headers: { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
         body: '{"name":"Served"}',
       }),
-      3000,
+      10_000,
       'POST /v1/organizations',
     );
     expect(created.status).toBe(201);
     // Connections beyond ROSTER_MAX_CONNECTIONS are closed at once: descriptors stay bounded.
     const extra = await Promise.all(Array.from({ length: 200 }, () => connect(port)));
-    await within(Promise.all(extra.slice(0, 50).map((c) => c.closed)), 5000, 'connections over the limit');
+    await within(Promise.all(extra.slice(0, 50).map((c) => c.closed)), 10_000, 'connections over the limit');
     expect(fds(pid)).toBeLessThanOrEqual(baseFds + MAX_CONNECTIONS + 5);
     expect(rssMb(pid) - baseRss).toBeLessThan(100);
 
     // No headers within ROSTER_HEADERS_TIMEOUT (checked each second): closed.
     await within(
       Promise.all(idle.map((c) => c.closed)),
-      (HEADERS_TIMEOUT_S + 4) * 1000,
+      (HEADERS_TIMEOUT_S + 15) * 1000,
       'idle connections closed',
     );
     // The body that would take 100 s: 408 once ROSTER_REQUEST_TIMEOUT has passed, and closed.
-    await within(slow.closed, (REQUEST_TIMEOUT_S + 4) * 1000, 'slow body cut off');
+    await within(slow.closed, (REQUEST_TIMEOUT_S + 15) * 1000, 'slow body cut off');
     clearInterval(drip);
     const seconds = (performance.now() - started) / 1000;
-    expect(seconds).toBeLessThan(REQUEST_TIMEOUT_S + 4);
+    // Far below what Node's defaults allow (a 60 s headers timeout, checked every 30 s), with room
+    // for a machine busy with other tests.
+    expect(seconds).toBeLessThan(REQUEST_TIMEOUT_S + 15);
     expect(slow.received()).toMatch(/^HTTP\/1\.1 408 /);
     for (const c of extra) c.socket.destroy();
-    await waitFor(() => (fds(pid) <= baseFds + 5 ? true : undefined), 10_000);
+    await waitFor(() => (fds(pid) <= baseFds + 10 ? true : undefined), 30_000);
     // The slow organization was never created.
     const list = (await (
       await fetch(`${url}/v1/organizations?limit=100`, { headers: { authorization: `Bearer ${secretKey}` } })
     ).json()) as { data: { name: string }[] };
     expect(list.data.map((o) => o.name)).not.toContain('Slowly');
-  }, 60_000);
+  }, 120_000);
 
   const HUNDRED_MB = 100 * 1024 * 1024;
   const targets = () => [
