@@ -11,7 +11,17 @@ export default defineConfig({
   noExternal: ['openapi-fetch'],
   removeNodeProtocol: false,
   format: ['esm', 'cjs'],
-  dts: true,
+  // The contract types come from the private `@roster/openapi` workspace: inline them into the
+  // declarations so the published package stands alone.
+  // The declaration bundler would keep a package import external: map it to the file instead.
+  dts: {
+    compilerOptions: {
+      paths: {
+        '@roster/openapi/contract': ['../openapi/generated/roster.ts'],
+        '@roster/openapi/digest': ['../openapi/digest.ts'],
+      },
+    },
+  },
   sourcemap: true,
   clean: true,
   target: 'es2022',

@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 // The server runs from dist/ (`npm start`): one ESM bundle per entry point; dependencies stay in
-// node_modules. The generated contract (sdk/src/generated) is bundled in, as it is source here.
+// node_modules, except the generated contract (`@roster/openapi/contract`): it is TypeScript source
+// (generated/roster.ts of the openapi workspace), which Node cannot load, so it is bundled in.
 export default defineConfig({
   entry: { main: 'src/main.ts', migrate: 'src/migrate-cli.ts' },
   format: ['esm'],
@@ -11,4 +12,5 @@ export default defineConfig({
   clean: true,
   splitting: true,
   dts: false,
+  noExternal: ['@roster/openapi'],
 });

@@ -1,18 +1,7 @@
-import type { components } from './generated/roster.js';
+import { canonicalJson } from '@roster/openapi/digest';
+import type { components } from './contract.js';
 
 type SnapshotMember = components['schemas']['SnapshotMember'];
-
-/** JSON with object keys sorted (UTF-16 code unit order, as `Array.prototype.sort`) and no whitespace. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value);
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const record = value as Record<string, unknown>;
-  const entries = Object.keys(record)
-    .filter((key) => record[key] !== undefined)
-    .sort()
-    .map((key) => `${JSON.stringify(key)}:${canonicalJson(record[key])}`);
-  return `{${entries.join(',')}}`;
-}
 
 /**
  * The digest of a directory snapshot, as `GET /v1/organizations/{id}/snapshot` answers it:

@@ -1,4 +1,4 @@
-import type { components } from './generated/roster.js';
+import type { components } from './contract.js';
 
 /** Error codes of the management API (openapi/roster.yaml `ErrorCode`), plus the client's own. */
 export type RosterErrorCode = components['schemas']['ErrorCode'] | 'network_error' | 'unexpected_response';

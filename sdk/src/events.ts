@@ -1,6 +1,8 @@
 import type { Client } from 'openapi-fetch';
+import type { components, paths } from './contract.js';
 import { errorFromResponse, RosterError } from './errors.js';
-import type { components, paths } from './generated/roster.js';
+import { type CallOptions, callInit } from './request.js';
+import { sleep } from './timing.js';
 
 type Schemas = components['schemas'];
 export type Event = Schemas['Event'];
@@ -28,23 +30,19 @@ export interface EventIterateParams extends Omit<EventListParams, 'wait' | 'sinc
 /** Errors a follower cannot outlast by retrying: the caller must act (resync, fix the key). */
 const FATAL = new Set(['cursor_expired', 'invalid_cursor', 'unauthorized', 'validation_failed']);
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
+/** `roster.events`: the ordered feed of changes. */
+export interface EventsResource {
+  /** One page of events after `after` (long-polls `wait` seconds when there are none yet). */
+  list(params?: EventListParams, options?: CallOptions): Promise<EventList>;
+  /**
+   * Follows the feed forever (until `signal` aborts): every event after `after`, in commit order,
+   * exactly once, long-polling between batches.
+   */
+  iterate(params?: EventIterateParams): AsyncGenerator<Event, void, undefined>;
 }
 
-export function eventsResource(client: Client<paths>) {
-  const list = async (params: EventListParams = {}): Promise<EventList> => {
+export function eventsResource(client: Client<paths>): EventsResource {
+  const list = async (params: EventListParams = {}, options?: CallOptions): Promise<EventList> => {
     const { data, error, response } = await client.GET('/v1/events', {
       params: {
         query: {
@@ -56,7 +54,8 @@ export function eventsResource(client: Client<paths>) {
           wait: params.wait,
         },
       },
-      signal: params.signal,
+      // The params' signal (kept for compatibility) or the options' one, with its timeout.
+      signal: callInit({ ...options, signal: options?.signal ?? params.signal }).signal,
     });
     if (!response.ok) throw errorFromResponse(response, error);
     return data as EventList;
@@ -88,7 +87,8 @@ export function eventsResource(client: Client<paths>) {
         if (params.signal?.aborted) return;
         if (error instanceof RosterError && FATAL.has(error.code)) throw error;
         failures++;
-        await sleep(Math.min(30_000, 250 * 2 ** failures), params.signal);
+        // An abort ends the wait early; the loop then stops.
+        await sleep(Math.min(30_000, 250 * 2 ** failures), params.signal).catch(() => undefined);
         continue;
       }
       for (const event of page.data) yield event;
@@ -101,7 +101,7 @@ export function eventsResource(client: Client<paths>) {
 
 export interface EventConsumerOptions {
   /** The client's `events` (from createRoster). */
-  events: ReturnType<typeof eventsResource>;
+  events: EventsResource;
   /**
    * Applies one batch, in order. Make it idempotent: after a crash the unfinished batch is
    * delivered again (events carry the resource after the change, so re-applying is harmless).
@@ -160,7 +160,7 @@ export function createEventConsumer(options: EventConsumerOptions) {
           if (signal.aborted) return;
           if (error instanceof RosterError && FATAL.has(error.code)) throw error;
           failures++;
-          await sleep(Math.min(30_000, 250 * 2 ** failures), signal);
+          await sleep(Math.min(30_000, 250 * 2 ** failures), signal).catch(() => undefined);
           continue;
         }
         if (page.data.length > 0) await options.handler(page.data);

@@ -120,7 +120,8 @@ function run(
 
 /**
  * Rejects requests without a valid session: `401 {"error": {"code": <reason>, "message"}}` (503
- * when Roster cannot be reached to fetch keys or refresh). The session is at `req.auth`:
+ * when Roster cannot be reached to fetch keys or refresh, with `Retry-After` when Roster rate
+ * limited the refresh; the cookies are kept). The session is at `req.auth`:
  * `{ userId, sessionId, orgId, role, permissions }`. The token comes from `Authorization: Bearer`
  * or the session cookie; an expired cookie token is refreshed with the refresh cookie (new cookies
  * are set), and a refused refresh (user deactivated, session revoked) clears both cookies.
@@ -142,6 +143,8 @@ export function requireSession(options: RosterMiddlewareOptions): Middleware {
   return (req, res, next) =>
     run(verifier, req, res, next, (result) => {
       res.setHeader('WWW-Authenticate', `Bearer realm="roster", error="invalid_token"`);
+      // A rate-limited refresh: the client may retry after this (its cookies were kept).
+      if (result.retryAfter !== undefined) res.setHeader('Retry-After', String(result.retryAfter));
       res
         .status(STATUS[result.reason] ?? 401)
         .json({ error: { code: result.reason, message: result.message } });

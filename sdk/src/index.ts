@@ -5,6 +5,7 @@
  * deliberate choice; resource types are generated from openapi/roster.yaml.
  */
 export {
+  type CallOptions,
   createRoster,
   type ListParams,
   type RequestOptions,
@@ -20,9 +21,53 @@ export {
   type EventIterateParams,
   type EventList,
   type EventListParams,
+  type EventsResource,
   type EventType,
 } from './events.js';
 export { type Page, PagePromise } from './pagination.js';
+export type { ApiKeysResource } from './resources/api-keys.js';
+export type {
+  AttributeMappingsParams,
+  ConnectionParams,
+  ConnectionsResource,
+  CreateConnectionParams,
+  ListConnectionsParams,
+  ReleaseDeprovisionGuardParams,
+  RoleMappingsParams,
+  RotateTokenParams,
+  SyncParams,
+  UpdateConnectionParams,
+} from './resources/connections.js';
+export type { GroupParams, GroupsResource, ListGroupsParams } from './resources/groups.js';
+export type {
+  AddMemberParams,
+  ListMembersParams,
+  MemberMethods,
+  MembershipParams,
+  UpdateMemberParams,
+} from './resources/members.js';
+export type {
+  DiffParams,
+  OrganizationParams,
+  OrganizationsResource,
+  SnapshotParams,
+  UpdateOrganizationParams,
+} from './resources/organizations.js';
+export type { CreatePortalLinkParams, PortalLinkMethods } from './resources/portal-links.js';
+export type { RoleParams, RolesResource, UpdateRoleParams } from './resources/roles.js';
+export type {
+  CreateSessionParams,
+  ListUserSessionsParams,
+  RefreshSessionParams,
+  SessionsResource,
+} from './resources/sessions.js';
+export type { RotateSigningKeyParams, SigningKeysResource } from './resources/signing-keys.js';
+export type { ListUsersParams, UsersResource } from './resources/users.js';
+export type {
+  UpdateWebhookEndpointParams,
+  WebhookEndpointParams,
+  WebhooksResource,
+} from './resources/webhooks.js';
 export type { SessionCookieOptions, SessionTokensLike } from './session/cookies.js';
 export {
   createRevocationList,
@@ -44,7 +89,7 @@ export {
 export type { RetryOptions } from './transport.js';
 export { RosterWebhookError, type VerifyWebhookOptions, verifyWebhook } from './webhooks.js';
 
-import type { components } from './generated/roster.js';
+import type { components } from './contract.js';
 
 type Schemas = components['schemas'];
 export type Organization = Schemas['Organization'];
@@ -80,4 +125,4 @@ export type DirectoryChange = Schemas['DirectoryChange'];
 export type PortalLink = Schemas['PortalLink'];
 export type PortalLinkCreate = Schemas['PortalLinkCreate'];
 export type EventActor = Schemas['EventActor'];
-export type { components, paths } from './generated/roster.js';
+export type { components, paths } from './contract.js';

@@ -1,4 +1,5 @@
 import { RosterError } from './errors.js';
+import { retryAfterMs, sleep } from './timing.js';
 
 export interface RetryOptions {
   /** Attempts after the first; 0 disables retries. Default 2. */
@@ -13,32 +14,10 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 const RETRYABLE_STATUS = new Set([429, 503]);
 
 function delayFor(attempt: number, response: Response | undefined, options: Required<RetryOptions>): number {
-  const retryAfter = response?.headers.get('retry-after');
-  if (retryAfter) {
-    const seconds = Number(retryAfter);
-    const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(retryAfter) - Date.now();
-    if (Number.isFinite(ms) && ms >= 0) return Math.min(ms, options.maxDelayMs);
-  }
+  const retryAfter = retryAfterMs(response?.headers.get('retry-after'), Date.now());
+  if (retryAfter !== undefined) return Math.min(retryAfter, options.maxDelayMs);
   const exponential = options.baseDelayMs * 2 ** attempt;
   return Math.min(exponential / 2 + Math.random() * (exponential / 2), options.maxDelayMs);
-}
-
-function sleep(ms: number, signal: AbortSignal | null | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
-  });
 }
 
 /**

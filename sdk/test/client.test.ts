@@ -245,4 +245,70 @@ describe('lists', () => {
     expect(requests[2]!.method).toBe('DELETE');
     expect(requests[2]!.url).toBe('https://roster.test/v1/api_keys/key_1');
   });
+  it("sessions.create and sessions.refresh take camelCase, and still the API's snake_case", async () => {
+    const tokens = { object: 'session_tokens', id: 'sess_1', token: 't', refresh_token: 'r' };
+    const { roster, requests } = setup(() => json(201, tokens));
+    await roster.sessions.create({ userId: 'user_1', organizationId: 'org_1' }, { idempotencyKey: 'k1' });
+    await roster.sessions.create({ user_id: 'user_2', organization_id: 'org_2' });
+    await roster.sessions.refresh({ refreshToken: 'rst_rt_1' });
+    await roster.sessions.refresh({ refresh_token: 'rst_rt_2' });
+    expect(await Promise.all(requests.map((r) => r.json()))).toEqual([
+      { user_id: 'user_1', organization_id: 'org_1' },
+      { user_id: 'user_2', organization_id: 'org_2' },
+      { refresh_token: 'rst_rt_1' },
+      { refresh_token: 'rst_rt_2' },
+    ]);
+    expect(requests[0]!.headers.get('idempotency-key')).toBe('k1');
+    expect(requests[1]!.headers.get('idempotency-key')).toBeNull();
+  });
+
+  it('every method takes request options: signal, timeoutMs (per page), idempotencyKey on POSTs', async () => {
+    const { roster, requests } = setup(
+      (request) =>
+        new Promise<Response>((resolve, reject) => {
+          // Answers after 1 s unless the request is aborted first.
+          const timer = setTimeout(() => resolve(json(200, org('org_1'))), 1_000);
+          request.signal.addEventListener('abort', () => {
+            clearTimeout(timer);
+            reject(request.signal.reason);
+          });
+        }),
+    );
+    const started = Date.now();
+    await expect(
+      roster.organizations.get({ organizationId: 'org_1' }, { timeoutMs: 20 }),
+    ).rejects.toMatchObject({
+      code: 'network_error',
+    });
+    expect(Date.now() - started).toBeLessThan(900);
+    const controller = new AbortController();
+    const pending = roster.roles.get({ key: 'admin' }, { signal: controller.signal });
+    controller.abort();
+    await expect(pending).rejects.toBeInstanceOf(RosterError);
+    await expect(
+      roster.connections.list({ organizationId: 'org_1' }, { timeoutMs: 20 }),
+    ).rejects.toMatchObject({ code: 'network_error' });
+    expect(requests.map((r) => new URL(r.url).pathname)).toEqual([
+      '/v1/organizations/org_1',
+      '/v1/roles/admin',
+      '/v1/organizations/org_1/connections',
+    ]);
+
+    const posted = setup(() => json(201, { object: 'session', id: 'sess_1' }));
+    await posted.roster.sessions.revoke({ sessionId: 'sess_1' }, { idempotencyKey: 'revoke-1' });
+    await posted.roster.organizations.previewUpdate({ organizationId: 'org_1' }, { idempotencyKey: 'p-1' });
+    expect(posted.requests.map((r) => r.headers.get('idempotency-key'))).toEqual(['revoke-1', 'p-1']);
+  });
+
+  it('signingKeys.rotate takes camelCase, and still the snake_case body', async () => {
+    const { roster, requests } = setup(() => json(200, { object: 'signing_key', id: 'sk_1' }));
+    await roster.signingKeys.rotate({ revokePrevious: true });
+    await roster.signingKeys.rotate({ revoke_previous: true });
+    await roster.signingKeys.rotate();
+    expect(await Promise.all(requests.map((r) => r.json()))).toEqual([
+      { revoke_previous: true },
+      { revoke_previous: true },
+      {},
+    ]);
+  });
 });

@@ -1,7 +1,12 @@
 import { createHmac } from 'node:crypto';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createNodeSessionVerifier, hasPermission, requirePermission } from '../src/express.js';
+import {
+  createNodeSessionVerifier,
+  hasPermission,
+  requirePermission,
+  requireSession,
+} from '../src/express.js';
 import { createSessionVerifier, type SessionVerifierOptions } from '../src/index.js';
 
 /**
@@ -358,6 +363,101 @@ describe('authenticate: bearer, cookies and the refresh flow', () => {
       reason: 'roster_unavailable',
       setCookie: [],
     });
+  });
+
+  it('keeps the cookies on a rate-limited refresh (429): a stale-role token passes, an expired one waits Retry-After', async () => {
+    let clock = NOW;
+    let limited = true;
+    const fresh = await tokens(NOW / 1000);
+    const srv = server({
+      refresh: () =>
+        limited
+          ? Response.json(
+              { error: { code: 'rate_limited', message: 'Too many refreshes.' } },
+              { status: 429, headers: { 'retry-after': '2' } },
+            )
+          : Response.json(fresh),
+    });
+    let stale = true;
+    const v = createSessionVerifier({
+      baseUrl: ISSUER,
+      fetch: srv.fetch,
+      now: () => clock,
+      revocations: { isRevoked: () => false, isStale: () => stale },
+    });
+    // A token whose only fault is an outdated role: it serves the request, nothing is cleared.
+    const current = await token();
+    const roleChanged = await v.authenticate({
+      headers: { cookie: `__Host-roster_session=${current}; __Host-roster_refresh=rst_rt_old` },
+    });
+    expect(roleChanged).toMatchObject({ status: 'signed_in', auth: { userId: 'user_1' }, setCookie: [] });
+    expect(srv.calls.refresh).toBe(1);
+
+    // An expired token: a retryable failure that says when, and keeps the cookies.
+    stale = false;
+    const expired = await token({ iat: NOW / 1000 - 3600 });
+    const headers = { cookie: `__Host-roster_session=${expired}; __Host-roster_refresh=rst_rt_old` };
+    expect(await v.authenticate({ headers })).toMatchObject({
+      status: 'signed_out',
+      reason: 'roster_unavailable',
+      retryAfter: 2,
+      setCookie: [],
+    });
+    expect(srv.calls.refresh).toBe(1); // within Retry-After: not asked again
+
+    // After Retry-After the refresh token is tried again, and the session goes on.
+    limited = false;
+    clock += 2_000;
+    const later = await v.authenticate({ headers });
+    expect(later).toMatchObject({ status: 'signed_in' });
+    expect(later.setCookie).toHaveLength(2);
+    expect(srv.calls.refresh).toBe(2);
+  });
+
+  it('requireSession answers a rate-limited refresh with 503 and Retry-After, never clearing cookies', async () => {
+    const v = createNodeSessionVerifier({
+      baseUrl: ISSUER,
+      now: () => NOW,
+      fetch: server({
+        refresh: () =>
+          Response.json(
+            { error: { code: 'rate_limited', message: 'Too many refreshes.' } },
+            { status: 429, headers: { 'retry-after': '1' } },
+          ),
+      }).fetch,
+    });
+    const expired = await token({ iat: NOW / 1000 - 3600 });
+    const sent: { status?: number; headers: Record<string, string | string[]>; body?: unknown } = {
+      headers: {},
+    };
+    const res = {
+      status(code: number) {
+        sent.status = code;
+        return res;
+      },
+      json(body: unknown) {
+        sent.body = body;
+      },
+      append(field: string, value: string | string[]) {
+        sent.headers[field.toLowerCase()] = value;
+      },
+      setHeader(name: string, value: string) {
+        sent.headers[name.toLowerCase()] = value;
+      },
+    };
+    await new Promise<void>((resolve, reject) => {
+      const req = {
+        headers: { cookie: `__Host-roster_session=${expired}; __Host-roster_refresh=rst_rt_old` },
+      };
+      requireSession({ baseUrl: ISSUER, verifier: v })(req, res, (error) =>
+        reject(error ?? new Error('next() was called')),
+      );
+      setTimeout(resolve, 200);
+    });
+    expect(sent.status).toBe(503);
+    expect(sent.headers['retry-after']).toBe('1');
+    expect(sent.headers['set-cookie']).toBeUndefined();
+    expect(sent.body).toMatchObject({ error: { code: 'roster_unavailable' } });
   });
 
   it('never refreshes a forged or bearer token', async () => {

@@ -1,5 +1,14 @@
 import { describe, expectTypeOf, it } from 'vitest';
-import { createRoster, type Membership, type Organization, type PagePromise } from '../src/index.js';
+import {
+  type CallOptions,
+  createRoster,
+  type Membership,
+  type Organization,
+  type PagePromise,
+  type RequestOptions,
+  type Roster,
+  type SessionTokens,
+} from '../src/index.js';
 
 const roster = createRoster({ baseUrl: 'http://127.0.0.1:3000', secretKey: 'rst_sk_x' });
 
@@ -28,5 +37,22 @@ describe('SDK types follow the contract', () => {
     roster.roles.create({ key: 'billing', name: 'Billing', color: 'red' });
     // @ts-expect-error role mappings need a role
     roster.connections.setRoleMappings({ connectionId: 'conn_1', mappings: [{ group: 'Admins' }] });
+    // @ts-expect-error a session needs its organization
+    roster.sessions.create({ userId: 'user_1' });
+    // @ts-expect-error GETs take no idempotency key
+    roster.users.get({ userId: 'user_1' }, { idempotencyKey: 'k' });
+  });
+
+  it('takes camelCase everywhere, the old snake_case session forms still compile, options on every method', () => {
+    expectTypeOf(
+      roster.sessions.create({ userId: 'user_1', organizationId: 'org_1' }),
+    ).resolves.toEqualTypeOf<SessionTokens>();
+    expectTypeOf(
+      roster.sessions.create({ user_id: 'user_1', organization_id: 'org_1' }),
+    ).resolves.toEqualTypeOf<SessionTokens>();
+    expectTypeOf(roster.sessions.refresh({ refreshToken: 'r' })).resolves.toEqualTypeOf<SessionTokens>();
+    expectTypeOf(roster.users.get).parameter(1).toEqualTypeOf<CallOptions | undefined>();
+    expectTypeOf(roster.roles.create).parameter(1).toEqualTypeOf<RequestOptions | undefined>();
+    expectTypeOf(roster).toEqualTypeOf<Roster>();
   });
 });

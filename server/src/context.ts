@@ -2,8 +2,9 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Config } from './config.js';
 import type { DatabaseKind } from './db/database.js';
 import type { DB } from './db/schema.js';
-import { ScimAuthCache } from './directory/connections.js';
+import { TtlCache } from './lib/ttl-cache.js';
 import type { Logger } from './log.js';
+import type { ScimAuthCheck } from './scim-principal.js';
 
 /**
  * What every service function receives: plain dependencies, no request or response objects and
@@ -21,8 +22,8 @@ export interface Context {
    * `event_cursor` is never ahead of what the data reflects.
    */
   feedHead(): number;
-  /** Per-process cache of SCIM token checks (see ScimAuthCache). */
-  readonly scimAuthCache: ScimAuthCache;
+  /** Per-process cache of SCIM token checks (see directory/scim-tokens.ts). */
+  readonly scimAuthCache: TtlCache<ScimAuthCheck>;
   /**
    * Runs `fn` in one transaction; after it commits, the event sequencer is kicked so that the
    * events the transaction appended reach the feed promptly.
@@ -71,7 +72,7 @@ export function createContext(options: ContextOptions): Context {
     log: options.log,
     now: options.now ?? (() => new Date()),
     settings: options.settings,
-    scimAuthCache: new ScimAuthCache(options.scimAuthCacheMs ?? 1000),
+    scimAuthCache: new TtlCache<ScimAuthCheck>(options.scimAuthCacheMs ?? 1000),
     feedHead: options.feedHead ?? (() => 0),
     async transaction(fn) {
       const result = await options.db.transaction().execute(fn);

@@ -30,6 +30,7 @@ export class ApiError extends Error {
   }
 }
 
+/** The /v1 `not_found` error (the SCIM one is scimNotFound in scim/protocol/error.ts). */
 export function notFound(resource: string, id: string): ApiError {
   return new ApiError(404, 'not_found', `No ${resource} with id "${id}".`);
 }

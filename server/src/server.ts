@@ -11,11 +11,11 @@ import { Sequencer } from './events/sequencer.js';
 import { type Lookup, WebhookTargets } from './events/webhook-target.js';
 import { type DispatcherOptions, WebhookDispatcher } from './events/webhooks.js';
 import { answerStarting, createRequestListener } from './http/app.js';
-import { ConnectionTracker } from './http/connections.js';
-import { LocalRateLimiter, SharedRateLimiter } from './http/scim/rate-limit.js';
+import { SocketTracker } from './http/socket-tracker.js';
 import { type KeyRing, loadKeyRing } from './key-ring.js';
 import { createLogger, type Logger } from './log.js';
 import { Maintenance } from './maintenance.js';
+import { LocalRateLimiter, SharedRateLimiter } from './rate-limit.js';
 import { SigningKeys } from './sessions/signing-keys.js';
 
 export interface RunningServer {
@@ -33,7 +33,7 @@ export interface RunningServer {
   readonly keyRing: KeyRing;
   readonly signingKeys: SigningKeys;
   /** The HTTP connections and the requests in flight on them. */
-  readonly connections: ConnectionTracker;
+  readonly connections: SocketTracker;
   /** Present only on the first boot that generated the management key. */
   readonly generatedSecretKey: string | undefined;
   /** Where the management key comes from: ROSTER_SECRET_KEY, or generated (now or at an earlier boot). */
@@ -129,7 +129,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // an OS-chosen port), so requests can arrive while they start. Every request is answered from
   // the first moment: 503 until the application is ready, never a connection left hanging.
   let handle: RequestListener = answerStarting;
-  const connections = new ConnectionTracker(server);
+  const connections = new SocketTracker(server);
   server.on(
     'request',
     connections.track((req, res) => handle(req, res)),

@@ -35,12 +35,12 @@ export function run(env: Record<string, string>): Child {
   return result;
 }
 
-/** Polls `probe` until it returns a value. */
-export async function waitFor<T>(probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
+/** Polls `probe` until it returns a value (neither `undefined` nor `false`). */
+export async function waitFor<T>(probe: () => T | undefined | false, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
-    if (value !== undefined) return value;
+    if (value !== undefined && value !== false) return value;
     if (Date.now() > deadline) throw new Error('timed out');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authenticateScimToken } from '../src/directory/connections.js';
+import { authenticateScimToken } from '../src/directory/scim-tokens.js';
 import { hashSecret } from '../src/ids.js';
 import { startTestServer, type TestServer } from './harness.js';
 

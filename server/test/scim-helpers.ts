@@ -77,3 +77,38 @@ export function userBody(userName: string, extra: Record<string, unknown> = {}) 
     ...extra,
   };
 }
+
+export const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+
+/** The headers of Okta's SCIM client (docs/idp-behaviour.md#okta). */
+export const OKTA_HEADERS = {
+  accept: 'application/scim+json',
+  'accept-charset': 'utf-8',
+  'user-agent': 'Okta SCIM Client 1.0.0',
+};
+
+// Okta SCIM 2.0 reference, "Create the user" request body.
+export const oktaCreateBody = (userName: string, externalId: string) => ({
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+  userName,
+  name: { givenName: 'Test', familyName: 'User' },
+  emails: [{ primary: true, value: userName, type: 'work' }],
+  displayName: 'Test User',
+  locale: 'en-US',
+  externalId,
+  groups: [],
+  password: '1mz050nq',
+  active: true,
+});
+
+// Entra's Learn tutorial "Create User" body (client meta, empty roles, enterprise URN without attributes).
+export const entraUser = (userName: string, externalId: string) => ({
+  schemas: ['urn:ietf:params:scim:schemas:core:2.0:User', ENTERPRISE],
+  externalId,
+  userName,
+  active: true,
+  emails: [{ primary: true, type: 'work', value: `${userName}@testuser.com` }],
+  meta: { resourceType: 'User' },
+  name: { formatted: 'givenName familyName', familyName: 'familyName', givenName: 'givenName' },
+  roles: [],
+});

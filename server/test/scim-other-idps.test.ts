@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, expectScimError, patchOp, userBody } from './scim-helpers.js';
 
-/** JumpCloud, Google Workspace, PingFederate, OneLogin (shared/IDP-QUIRKS.md §3–§6, §9). */
+/**
+ * JumpCloud, Google Workspace, PingFederate, OneLogin as docs/idp-behaviour.md describes them
+ * (#jumpcloud, #google-workspace, #pingfederate-and-pingone, #onelogin).
+ */
 
 let server: TestServer;
 beforeAll(async () => {

@@ -5,8 +5,9 @@ import { createConnection, PATCH_OP, patchOp, type TestConnection, userBody } fr
 
 /**
  * Sessions: issue, refresh with rotation and reuse detection, revocation by every deprovisioning
- * path (each deactivation body Okta and Entra really send, shared/IDP-QUIRKS.md), signing keys and
- * their rotation. The clock is injected: lifetimes and key expiry are tested without sleeping.
+ * path (each deactivation body Okta and Entra really send: docs/idp-behaviour.md, section
+ * "Deactivation and deletion"), signing keys and their rotation. The clock is injected: lifetimes
+ * and key expiry are tested without sleeping.
  */
 
 let offsetMs = 0;
@@ -347,7 +348,7 @@ describe('sessions', () => {
   });
 });
 
-/** Every way Okta and Entra deactivate or delete a user (shared/IDP-QUIRKS.md, "deactivate" row). */
+/** Every way Okta and Entra deactivate or delete a user (docs/idp-behaviour.md#deactivation-and-deletion). */
 const deprovisionings: [string, (c: TestConnection, id: string) => Promise<unknown>][] = [
   [
     'Entra: Replace path active "False" (string)',

@@ -3,6 +3,7 @@ import { type AddressInfo, createServer as createTcpServer, type Socket } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { privateAddress, WebhookTargets } from '../src/events/webhook-target.js';
 import { WebhookDispatcher } from '../src/events/webhooks.js';
+import { waitFor } from './child-server.js';
 import { startTestServer, type TestServer } from './harness.js';
 
 /**
@@ -10,16 +11,6 @@ import { startTestServer, type TestServer } from './harness.js';
  * connected to: names are resolved by an injected lookup, and "public" answers are only ever
  * checked, never connected to.
  */
-
-async function until<T>(probe: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 interface Receiver {
   url: string;
@@ -225,7 +216,7 @@ describe('webhook deliveries with private targets allowed', () => {
     });
     expect(created.status, created.text).toBe(201);
     await server.api('POST', '/v1/roles', { body: { key: 'pinned', name: 'Pinned' } });
-    await until(() => hook.requests.length >= 1);
+    await waitFor(() => hook.requests.length >= 1);
     expect(hook.requests[0]!.host).toBe(`pinned.test:${hook.port}`);
     await server.api('DELETE', `/v1/webhook_endpoints/${created.body.id}`);
   });
@@ -289,7 +280,7 @@ describe('webhook delivery leases', () => {
       second.start();
       const keys = ['l1', 'l2', 'l3', 'l4', 'l5', 'l6'];
       for (const key of keys) await server.api('POST', '/v1/roles', { body: { key, name: key } });
-      await until(() => hook.requests.length >= keys.length || maxInFlight > 1, 30_000);
+      await waitFor(() => hook.requests.length >= keys.length || maxInFlight > 1, 30_000);
       await new Promise((resolve) => setTimeout(resolve, 300));
       expect(maxInFlight).toBe(1);
       expect(hook.requests.map((r) => JSON.parse(r.body).data.key)).toEqual(keys);

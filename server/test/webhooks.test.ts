@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from './child-server.js';
 import { startTestServer, type TestServer } from './harness.js';
 
 /** A webhook receiver on 127.0.0.1 that records raw bodies and answers what the test says. */
@@ -55,16 +56,6 @@ afterAll(async () => {
   await hook.stop();
 });
 
-async function until<T>(probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 function verify(delivery: Received, secret: string): boolean {
   const header = String(delivery.headers['roster-signature']);
   const t = /t=(\d+)/.exec(header)?.[1];
@@ -91,7 +82,7 @@ describe('webhooks', () => {
       body: { name: 'c', provider: 'okta' },
     });
     await server.api('PATCH', `/v1/organizations/${org.body.id}`, { body: { name: 'Hooked 3' } });
-    await until(() => hook.received.length >= 3);
+    await waitFor(() => hook.received.length >= 3);
     await new Promise((resolve) => setTimeout(resolve, 200));
     const events = hook.received.map((r) => JSON.parse(r.body));
     expect(events.map((e) => [e.type, e.data.name])).toEqual([
@@ -118,7 +109,7 @@ describe('webhooks', () => {
     });
     await server.api('POST', '/v1/roles', { body: { key: 'hook-a', name: 'A' } });
     await server.api('POST', '/v1/roles', { body: { key: 'hook-b', name: 'B' } });
-    await until(() => hook.received.length >= 4);
+    await waitFor(() => hook.received.length >= 4);
     const keys = hook.received.map((r) => JSON.parse(r.body).data.key);
     // The failing event is retried before the next one is ever sent.
     expect(keys).toEqual(['hook-a', 'hook-a', 'hook-a', 'hook-b']);
@@ -148,13 +139,13 @@ describe('webhooks', () => {
       body: { url, types: ['role.created'] },
     });
     await server.api('POST', '/v1/roles', { body: { key: 'doomed', name: 'Doomed' } });
-    await until(() => hook.received.length >= 2);
+    await waitFor(() => hook.received.length >= 2);
     await server.api('POST', '/v1/roles', { body: { key: 'after-doomed', name: 'After' } });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(hook.received.every((r) => JSON.parse(r.body).data.key === 'doomed')).toBe(true);
     clock = new Date(Date.now() + 25 * 3_600_000);
     try {
-      await until(() => hook.received.some((r) => JSON.parse(r.body).data.key === 'after-doomed'));
+      await waitFor(() => hook.received.some((r) => JSON.parse(r.body).data.key === 'after-doomed'));
     } finally {
       clock = undefined;
     }
@@ -176,7 +167,7 @@ describe('webhooks', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(hook.received).toHaveLength(0);
     await server.api('PATCH', `/v1/webhook_endpoints/${endpoint.body.id}`, { body: { enabled: true } });
-    await until(() => hook.received.length >= 1);
+    await waitFor(() => hook.received.length >= 1);
     expect(JSON.parse(hook.received[0]!.body).data.key).toBe('paused-1');
     await server.api('DELETE', `/v1/webhook_endpoints/${endpoint.body.id}`);
   });

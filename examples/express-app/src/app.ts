@@ -66,10 +66,7 @@ export function createApp(options: AppOptions): Express {
         .json({ error: { code: 'unknown_member', message: 'No active member with this email' } });
       return;
     }
-    const tokens = await options.roster.sessions.create({
-      user_id: member.user.id,
-      organization_id: organizationId,
-    });
+    const tokens = await options.roster.sessions.create({ userId: member.user.id, organizationId });
     setSessionCookies(res, tokens, { cookies });
     res.json({ user_id: tokens.user_id, role: tokens.role });
   });

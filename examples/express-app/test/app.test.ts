@@ -22,9 +22,6 @@ beforeAll(async () => {
   // Roster and the app share one shifted clock: moving it on expires tokens without sleeping.
   server = await startTestServer({
     now: () => new Date(Date.now() + appOffsetMs),
-    // The role-change test refreshes one session after each of about a dozen changes made within
-    // a few seconds; the per-session refresh limit (5 a second) has its own test in the server.
-    env: { ROSTER_REFRESH_RATE_LIMIT: '1000' },
   });
   roster = createRoster({ baseUrl: server.url, secretKey: server.secretKey });
   entra = await createConnection(server, 'entra');

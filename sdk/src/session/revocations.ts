@@ -1,9 +1,9 @@
-import type { EventListParams, eventsResource } from '../events.js';
+import type { EventListParams, EventsResource } from '../events.js';
 import type { RevocationCheck, SessionClaims } from './verify.js';
 
 export interface RevocationListOptions {
   /** The client's `events` (from createRoster, with the secret key: the feed is management data). */
-  events: ReturnType<typeof eventsResource>;
+  events: EventsResource;
   /**
    * How far back to read revocations at start, and how long to remember a revocation whose event
    * does not say when its last token expires. At least ROSTER_SESSION_TTL. Default 3600 s.

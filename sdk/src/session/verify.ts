@@ -8,78 +8,22 @@ import {
   type SessionTokensLike,
   sessionCookies,
 } from './cookies.js';
-import { type CryptoBackend, type PublicJwk, SESSION_ALGS, type SessionAlg, webCrypto } from './crypto.js';
+import { type CryptoBackend, type SessionAlg, webCrypto } from './crypto.js';
+import { JwksCache } from './jwks.js';
+import {
+  checkClaims,
+  parseHeader,
+  type SessionClaims,
+  type SessionResult,
+  type SignedOut,
+  type SignedOutReason,
+  signedOut,
+  splitCompact,
+  toAuth,
+} from './jwt.js';
+import { createRefreshClient } from './refresh.js';
 
-/** The claims of a Roster session token. */
-export interface SessionClaims {
-  iss: string;
-  /** The user id. */
-  sub: string;
-  /** The session id. */
-  sid: string;
-  /**
-   * The audience: the organization id (tokens signed before it was added lack it). See the
-   * verifier's `audience` option.
-   */
-  aud?: string | string[];
-  org_id: string;
-  org_role: string;
-  org_permissions: string[];
-  iat: number;
-  nbf?: number;
-  exp: number;
-}
-
-/** A verified session, as the middleware attaches it to a request. */
-export interface RosterAuth {
-  userId: string;
-  sessionId: string;
-  orgId: string;
-  role: string;
-  permissions: string[];
-  issuedAt: Date;
-  expiresAt: Date;
-  /** The verified JWT, e.g. to forward to another service. */
-  token: string;
-  claims: SessionClaims;
-}
-
-/** Why a request is not signed in. */
-export type SignedOutReason =
-  /** No token in the Authorization header or the session cookie. */
-  | 'missing_token'
-  /** Not a compact JWS, or its header or payload is not JSON. */
-  | 'malformed_token'
-  /** `alg` is not ES256 or EdDSA (e.g. `none`, or HS256 keyed with a public key), or not the key's. */
-  | 'unsupported_algorithm'
-  /** No key of the JWKS has this `kid`, even after fetching it again. */
-  | 'unknown_key'
-  | 'invalid_signature'
-  | 'wrong_issuer'
-  /** `aud` is not one of the verifier's `audience` (another organization's token). */
-  | 'wrong_audience'
-  | 'token_expired'
-  | 'token_not_yet_valid'
-  /** Signed, but a claim Roster always sets is missing or of the wrong type. */
-  | 'invalid_claims'
-  /** Revoked (revocation list, or the refresh was refused for that reason). */
-  | 'session_revoked'
-  /**
-   * The member's role or permissions changed after the token was issued (revocation list): a
-   * refresh gets a token with the new ones. With session cookies the middleware refreshes by itself.
-   */
-  | 'role_changed'
-  /** A cookie-authenticated unsafe request from an origin not allowed (`SameSite=None` cookies). */
-  | 'origin_not_allowed'
-  | 'session_expired'
-  | 'user_inactive'
-  | 'not_a_member'
-  /** The JWKS or the refresh endpoint could not be reached: not the user's fault. */
-  | 'roster_unavailable';
-
-export type SessionResult =
-  | { status: 'signed_in'; auth: RosterAuth }
-  | { status: 'signed_out'; reason: SignedOutReason; message: string };
+export type { RosterAuth, SessionClaims, SessionResult, SignedOutReason } from './jwt.js';
 
 /** {@link SessionResult}, plus the `Set-Cookie` values the response must carry (after a refresh). */
 export type AuthenticateResult = SessionResult & { setCookie: string[] };
@@ -130,129 +74,6 @@ export interface SessionVerifierOptions {
   crypto?: CryptoBackend;
 }
 
-const signedOut = (reason: SignedOutReason, message: string): SessionResult => ({
-  status: 'signed_out',
-  reason,
-  message,
-});
-
-interface LoadedKey {
-  alg: SessionAlg;
-  key: unknown;
-}
-
-/** Kinds of key per algorithm: a JWK of another shape is not a key for it. */
-function keyMatches(jwk: PublicJwk, alg: SessionAlg): boolean {
-  return alg === 'ES256'
-    ? jwk.kty === 'EC' && jwk.crv === 'P-256'
-    : jwk.kty === 'OKP' && jwk.crv === 'Ed25519';
-}
-
-/**
- * The remote JWKS, cached per verifier (one per Roster server: keys of one server never answer
- * for another). Fetched at first use and every `maxAgeMs`; an unknown `kid` fetches again, at
- * most once per `cooldownMs`. A failed fetch keeps the keys it had.
- */
-class JwksCache {
-  readonly #url: string;
-  readonly #fetch: typeof fetch;
-  readonly #crypto: CryptoBackend;
-  readonly #cooldownMs: number;
-  readonly #maxAgeMs: number;
-  readonly #now: () => number;
-  #keys = new Map<string, LoadedKey>();
-  #fetchedAt = Number.NEGATIVE_INFINITY;
-  #attemptedAt = Number.NEGATIVE_INFINITY;
-  #inflight: Promise<void> | undefined;
-
-  constructor(
-    url: string,
-    fetchImpl: typeof fetch,
-    backend: CryptoBackend,
-    cooldownMs: number,
-    maxAgeMs: number,
-    now: () => number,
-  ) {
-    this.#url = url;
-    this.#fetch = fetchImpl;
-    this.#crypto = backend;
-    this.#cooldownMs = cooldownMs;
-    this.#maxAgeMs = maxAgeMs;
-    this.#now = now;
-  }
-
-  /** The key for `kid` when it is known and fresh, without waiting (the common case). */
-  peek(kid: string): LoadedKey | undefined {
-    return this.#now() - this.#fetchedAt <= this.#maxAgeMs ? this.#keys.get(kid) : undefined;
-  }
-
-  /** The key for `kid`, `undefined` when the JWKS has none, or throws when the JWKS cannot be had. */
-  async get(kid: string): Promise<LoadedKey | undefined> {
-    if (this.#now() - this.#fetchedAt > this.#maxAgeMs) await this.#refresh().catch(() => undefined);
-    // Keys past their age are not used, even when the JWKS cannot be fetched again: a key Roster
-    // revoked must stop verifying within maxAgeMs.
-    if (this.#now() - this.#fetchedAt > this.#maxAgeMs) {
-      throw new Error(`the JWKS at ${this.#url} could not be fetched`);
-    }
-    let key = this.#keys.get(kid);
-    if (!key && this.#now() - this.#attemptedAt >= this.#cooldownMs) {
-      await this.#refresh().catch(() => undefined);
-      key = this.#keys.get(kid);
-    }
-    return key;
-  }
-
-  #refresh(): Promise<void> {
-    this.#inflight ??= this.#load().finally(() => {
-      this.#inflight = undefined;
-    });
-    return this.#inflight;
-  }
-
-  async #load(): Promise<void> {
-    this.#attemptedAt = this.#now();
-    const response = await this.#fetch(this.#url, { headers: { accept: 'application/json' } });
-    if (!response.ok) throw new Error(`JWKS: HTTP ${response.status}`);
-    const body = (await response.json()) as { keys?: unknown };
-    if (!Array.isArray(body.keys)) throw new Error('JWKS: no "keys" array');
-    const keys = new Map<string, LoadedKey>();
-    for (const jwk of body.keys as PublicJwk[]) {
-      if (typeof jwk?.kid !== 'string' || typeof jwk.alg !== 'string' || !SESSION_ALGS.has(jwk.alg)) continue;
-      if (jwk.use !== undefined && jwk.use !== 'sig') continue;
-      const alg = jwk.alg as SessionAlg;
-      if (!keyMatches(jwk, alg)) continue;
-      const previous = this.#keys.get(jwk.kid);
-      try {
-        keys.set(
-          jwk.kid,
-          previous?.alg === alg ? previous : { alg, key: await this.#crypto.importKey(jwk, alg) },
-        );
-      } catch {
-        // a key this runtime cannot import is skipped; its tokens fail as unknown_key
-      }
-    }
-    this.#keys = keys;
-    this.#fetchedAt = this.#now();
-  }
-}
-
-const MAX_TOKEN_LENGTH = 8192;
-const isString = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
-const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-
-type RefreshOutcome =
-  | { ok: true; tokens: SessionTokensLike }
-  | { ok: false; reason: SignedOutReason; message: string; clear: boolean };
-
-/** Refusal codes of POST /v1/sessions/refresh, as signed-out reasons. */
-const REFUSALS: Record<string, SignedOutReason> = {
-  session_revoked: 'session_revoked',
-  session_expired: 'session_expired',
-  user_inactive: 'user_inactive',
-  not_a_member: 'not_a_member',
-  invalid_refresh_token: 'session_revoked',
-};
-
 /** Reasons after which a refresh may still get the user a valid token. */
 const REFRESHABLE = new Set<SignedOutReason>([
   'missing_token',
@@ -290,14 +111,15 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
   const cookies: ResolvedCookieOptions | undefined =
     options.cookies === false ? undefined : resolveCookieOptions(options.cookies);
   const refreshEnabled = cookies !== undefined && options.refresh !== false;
-  const jwks = new JwksCache(
-    options.jwksUrl ?? `${baseUrl}/.well-known/jwks.json`,
-    fetchImpl,
-    backend,
-    options.jwksCooldownMs ?? 30_000,
-    options.jwksMaxAgeMs ?? 60_000,
+  const jwks = new JwksCache({
+    url: options.jwksUrl ?? `${baseUrl}/.well-known/jwks.json`,
+    fetch: fetchImpl,
+    crypto: backend,
+    cooldownMs: options.jwksCooldownMs ?? 30_000,
+    maxAgeMs: options.jwksMaxAgeMs ?? 60_000,
     now,
-  );
+  });
+  const refreshClient = createRefreshClient({ baseUrl, fetch: fetchImpl, now });
 
   const audiences =
     options.audience === undefined
@@ -306,64 +128,36 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
 
   // Decoded protected headers, by their encoded form: every token a key signs has the same header,
   // so it is decoded once per key, not once per token. Bounded: a header is attacker-chosen.
-  const headers = new Map<string, { alg: SessionAlg; kid: string } | SessionResult>();
+  const headers = new Map<string, { alg: SessionAlg; kid: string } | SignedOut>();
 
-  function headerOf(encoded: string): { alg: SessionAlg; kid: string } | SessionResult {
+  function headerOf(encoded: string): { alg: SessionAlg; kid: string } | SignedOut {
     const known = headers.get(encoded);
     if (known) return known;
-    const parsed = parseHeader(encoded);
+    let parsed: { alg: SessionAlg; kid: string } | SignedOut;
+    try {
+      parsed = parseHeader(backend.base64urlText(encoded));
+    } catch {
+      parsed = signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
+    }
     if (headers.size >= 64) headers.clear();
     headers.set(encoded, parsed);
     return parsed;
   }
 
-  function parseHeader(encoded: string): { alg: SessionAlg; kid: string } | SessionResult {
-    let header: { alg?: unknown; kid?: unknown; typ?: unknown; crit?: unknown };
-    try {
-      header = JSON.parse(backend.base64urlText(encoded));
-    } catch {
-      return signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
-    }
-    if (typeof header !== 'object' || header === null)
-      return signedOut('malformed_token', 'The header is not an object.');
-    if (typeof header.alg !== 'string' || !SESSION_ALGS.has(header.alg)) {
-      return signedOut(
-        'unsupported_algorithm',
-        `Algorithm ${JSON.stringify(header.alg)} is not accepted (ES256, EdDSA).`,
-      );
-    }
-    if (header.crit !== undefined)
-      return signedOut('malformed_token', 'Critical header parameters are not supported.');
-    if (header.typ !== undefined && header.typ !== 'JWT')
-      return signedOut('malformed_token', 'typ is not JWT.');
-    if (!isString(header.kid)) return signedOut('malformed_token', 'The token has no kid.');
-    return { alg: header.alg as SessionAlg, kid: header.kid };
-  }
-
   /**
-   * Verifies a token. Nothing about a token's verdict is cached: each call checks the signature,
-   * `exp` against the clock and the revocation list as they are now. Without waiting for anything
-   * when the key is known and fresh (no promise per step on the hot path).
+   * The token's claims once its signature, issuer, audience and times check out (before the
+   * revocation list is asked). Without waiting for anything when the key is known and fresh (no
+   * promise per step on the hot path).
    */
-  async function verifyToken(token: string | null | undefined): Promise<SessionResult> {
-    if (!token) return signedOut('missing_token', 'No session token.');
-    if (token.length > MAX_TOKEN_LENGTH) return signedOut('malformed_token', 'The token is too long.');
-    const first = token.indexOf('.');
-    const second = token.indexOf('.', first + 1);
-    if (
-      first <= 0 ||
-      second <= first + 1 ||
-      second === token.length - 1 ||
-      token.indexOf('.', second + 1) !== -1
-    ) {
-      return signedOut('malformed_token', 'Not a compact JWT.');
-    }
-    const header = headerOf(token.slice(0, first));
+  async function verifiedClaims(token: string | null | undefined): Promise<SessionClaims | SignedOut> {
+    const parts = splitCompact(token);
+    if ('status' in parts) return parts;
+    const header = headerOf(parts.header);
     if ('status' in header) return header;
     const { alg, kid } = header;
     let signature: Uint8Array;
     try {
-      signature = backend.base64url(token.slice(second + 1));
+      signature = backend.base64url(parts.signature);
     } catch {
       return signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
     }
@@ -382,7 +176,7 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     if (signature.length !== 64) return signedOut('invalid_signature', 'The signature has the wrong length.');
     let valid: boolean | Promise<boolean>;
     try {
-      valid = backend.verify(alg, key.key, token.slice(0, second), signature);
+      valid = backend.verify(alg, key.key, parts.signingInput, signature);
       if (typeof valid !== 'boolean') valid = await valid;
     } catch {
       valid = false;
@@ -390,133 +184,40 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     if (!valid) return signedOut('invalid_signature', 'The signature does not verify.');
 
     // Only now is the payload trusted enough to read.
-    let claims: Partial<SessionClaims>;
+    let payload: string;
     try {
-      claims = JSON.parse(backend.base64urlText(token.slice(first + 1, second)));
+      payload = backend.base64urlText(parts.payload);
     } catch {
       return signedOut('malformed_token', 'The payload is not JSON.');
     }
-    if (typeof claims !== 'object' || claims === null)
-      return signedOut('malformed_token', 'The payload is not an object.');
-    if (claims.iss !== issuer)
-      return signedOut(
-        'wrong_issuer',
-        `iss is ${JSON.stringify(claims.iss)}, expected ${JSON.stringify(issuer)}.`,
-      );
-    if (audiences) {
-      const aud = claims.aud;
-      const ok = Array.isArray(aud)
-        ? aud.some((a) => audiences.has(a))
-        : typeof aud === 'string' && audiences.has(aud);
-      if (!ok) {
-        return signedOut(
-          'wrong_audience',
-          `aud is ${JSON.stringify(aud)}, expected one of ${JSON.stringify([...audiences])}.`,
-        );
-      }
-    }
-    if (!isNumber(claims.exp) || !isNumber(claims.iat))
-      return signedOut('invalid_claims', 'exp and iat are required.');
-    const nowSeconds = now() / 1000;
-    if (nowSeconds >= claims.exp + skew) return signedOut('token_expired', 'The token has expired.');
-    if (claims.nbf !== undefined && (!isNumber(claims.nbf) || nowSeconds < claims.nbf - skew)) {
-      return signedOut('token_not_yet_valid', 'The token is not valid yet.');
-    }
-    if (
-      !isString(claims.sub) ||
-      !isString(claims.sid) ||
-      !isString(claims.org_id) ||
-      !isString(claims.org_role) ||
-      !Array.isArray(claims.org_permissions) ||
-      !claims.org_permissions.every((p) => typeof p === 'string')
-    ) {
-      return signedOut('invalid_claims', 'sub, sid, org_id, org_role and org_permissions are required.');
-    }
-    const verified = claims as SessionClaims;
-    if (options.revocations?.isRevoked(verified))
+    return checkClaims(payload, { issuer, audiences, clockSkewSeconds: skew, nowSeconds: now() / 1000 });
+  }
+
+  /** The verdict of the revocation list on verified claims. */
+  function revocationVerdict(claims: SessionClaims): SignedOut | undefined {
+    if (options.revocations?.isRevoked(claims))
       return signedOut('session_revoked', 'The session was revoked.');
-    if (options.revocations?.isStale?.(verified))
+    if (options.revocations?.isStale?.(claims))
       return signedOut('role_changed', "The member's role or permissions changed: refresh the session.");
-    return {
-      status: 'signed_in',
-      auth: {
-        userId: verified.sub,
-        sessionId: verified.sid,
-        orgId: verified.org_id,
-        role: verified.org_role,
-        permissions: verified.org_permissions,
-        issuedAt: new Date(verified.iat * 1000),
-        expiresAt: new Date(verified.exp * 1000),
-        token,
-        claims: verified,
-      },
-    };
+    return undefined;
   }
 
-  // Refreshes in flight or just done, by refresh token: parallel requests of one browser share one
-  // refresh instead of spending the token twice. Bounded: past MAX_REFRESHES entries the oldest go
-  // (a flood of made-up refresh cookies must not grow memory without bound).
-  const refreshes = new Map<string, { outcome: Promise<RefreshOutcome>; until: number }>();
-  const REMEMBER_MS = 15_000;
-  const MAX_REFRESHES = 10_000;
-
-  async function callRefresh(refreshToken: string): Promise<RefreshOutcome> {
-    let response: Response;
-    try {
-      response = await fetchImpl(`${baseUrl}/v1/sessions/refresh`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ refresh_token: refreshToken }),
-      });
-    } catch (error) {
-      return {
-        ok: false,
-        reason: 'roster_unavailable',
-        message: `refresh failed: ${(error as Error).message}`,
-        clear: false,
-      };
-    }
-    const body = (await response.json().catch(() => undefined)) as
-      | (SessionTokensLike & { error?: { code?: string; message?: string } })
-      | undefined;
-    if (response.ok && body?.token && body.refresh_token) return { ok: true, tokens: body };
-    const code = body?.error?.code ?? '';
-    if (response.status === 401 && REFUSALS[code]) {
-      return {
-        ok: false,
-        reason: REFUSALS[code],
-        message: body?.error?.message ?? 'Refresh refused.',
-        clear: true,
-      };
-    }
-    return {
-      ok: false,
-      reason: 'roster_unavailable',
-      message: `refresh answered HTTP ${response.status}`,
-      clear: false,
-    };
-  }
-
-  function refreshOnce(refreshToken: string): Promise<RefreshOutcome> {
-    const at = now();
-    const known = refreshes.get(refreshToken);
-    if (known && known.until > at) return known.outcome;
-    if (known) refreshes.delete(refreshToken);
-    // Map order is insertion order, and every entry is remembered equally long: the oldest (and the
-    // expired ones) come first, so this stops at the first entry to keep.
-    for (const [k, v] of refreshes) {
-      if (v.until > at && refreshes.size < MAX_REFRESHES) break;
-      refreshes.delete(k);
-    }
-    const outcome = callRefresh(refreshToken);
-    refreshes.set(refreshToken, { outcome, until: at + REMEMBER_MS });
-    return outcome;
+  /**
+   * Verifies a token. Nothing about a token's verdict is cached: each call checks the signature,
+   * `exp` against the clock and the revocation list as they are now.
+   */
+  async function verifyToken(token: string | null | undefined): Promise<SessionResult> {
+    const claims = await verifiedClaims(token);
+    if ('status' in claims) return claims;
+    return revocationVerdict(claims) ?? { status: 'signed_in', auth: toAuth(claims, token as string) };
   }
 
   /**
    * Authenticates a request: the token from `Authorization: Bearer` or the session cookie; with
    * cookies, an expired or revoked token is refreshed with the refresh cookie (the new cookies are
-   * in `setCookie`), and a refused refresh clears both cookies.
+   * in `setCookie`), and a refused refresh clears both cookies. A rate-limited refresh (`429`)
+   * keeps the cookies: a token whose only fault is an outdated role still passes until the refresh
+   * succeeds (within Retry-After), anything else is `roster_unavailable` with `retryAfter`.
    */
   async function authenticate(request: {
     method?: string;
@@ -542,7 +243,12 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
       };
     }
     const jar = parseCookies(get('cookie'));
-    const result = await verifyToken(jar.get(cookies.sessionName));
+    const token = jar.get(cookies.sessionName);
+    const claims = await verifiedClaims(token);
+    const result: SessionResult =
+      'status' in claims
+        ? claims
+        : (revocationVerdict(claims) ?? { status: 'signed_in', auth: toAuth(claims, token as string) });
     const refreshToken = jar.get(cookies.refreshName);
     if (
       result.status === 'signed_in' ||
@@ -552,8 +258,20 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     ) {
       return { ...result, setCookie: [] };
     }
-    const outcome = await refreshOnce(refreshToken);
+    const outcome = await refreshClient.refresh(refreshToken);
     if (!outcome.ok) {
+      if (outcome.retryAfter !== undefined) {
+        // Rate limited, not refused: the cookies stay, and a token that is only behind on the
+        // member's role (signature, issuer and expiry all valid) serves this request.
+        if (!('status' in claims) && result.reason === 'role_changed') {
+          return { status: 'signed_in', auth: toAuth(claims, token as string), setCookie: [] };
+        }
+        return {
+          ...signedOut(outcome.reason, outcome.message),
+          retryAfter: outcome.retryAfter,
+          setCookie: [],
+        };
+      }
       return {
         ...signedOut(outcome.reason, outcome.message),
         setCookie: outcome.clear ? clearedSessionCookies(cookies) : [],

@@ -1,52 +1,27 @@
 import { sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
-import { isForeignKeyViolation } from '../db/errors.js';
-import type { AttributeMapping, ConnectionRow, DB, LastChange } from '../db/schema.js';
+import type { ConnectionRow, DB } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
-import { ApiError, notFound } from '../errors.js';
+import { notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
-import { digestsEqual, hashSecret, newId, newSecret, secretHint } from '../ids.js';
+import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import {
   configureGuard,
   connectionWithGuard,
   type GuardInput,
   toDeprovisionGuard,
 } from './deprovision-guard.js';
-import { appendMembershipEvents, lockRoleInputs, resolveRoles } from './memberships-core.js';
+import { lockOrganizationForShare } from './organizations.js';
+import { appendMembershipEvents } from './role-resolution.js';
+import { insertScimToken } from './scim-tokens.js';
 import { toConnection, toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
-import { membershipMetadata } from './user-attributes.js';
 
 export interface ConnectionInput {
   name: string;
   provider: string;
-}
-
-/** A SCIM token row as the request path needs it. */
-export interface ScimPrincipal {
-  connectionId: string;
-  organizationId: string;
-  provider: string;
-  /** Which SCIM attributes land in membership.metadata (see user-attributes.ts). */
-  attributeMappings: AttributeMapping[];
-}
-
-async function insertScimToken(trx: Transaction<DB>, connection: ConnectionRow, now: Date): Promise<string> {
-  const token = newSecret('scimToken');
-  await trx
-    .insertInto('scim_tokens')
-    .values({
-      id: newId('scimToken', now.getTime()),
-      organization_id: connection.organization_id,
-      connection_id: connection.id,
-      token_hash: hashSecret(token),
-      hint: secretHint(token),
-      created_at: now,
-    })
-    .execute();
-  return token;
 }
 
 /** Creates a connection and its first SCIM token; the token is returned once and stored hashed. */
@@ -56,13 +31,7 @@ export async function createConnection(
   input: ConnectionInput,
 ): Promise<{ connection: ConnectionRow; token: string }> {
   return ctx.transaction(async (trx) => {
-    const organization = await trx
-      .selectFrom('organizations')
-      .select('id')
-      .where('id', '=', organizationId)
-      .forShare()
-      .executeTakeFirst();
-    if (!organization) throw notFound('organization', organizationId);
+    await lockOrganizationForShare(trx, organizationId);
     const now = ctx.now();
     const connection = await trx
       .insertInto('connections')
@@ -93,150 +62,6 @@ export async function getConnection(ctx: Context, id: string): Promise<Connectio
   const row = await ctx.db.selectFrom('connections').selectAll().where('id', '=', id).executeTakeFirst();
   if (!row) throw notFound('connection', id);
   return row;
-}
-
-/**
- * Issues a new SCIM token. Tokens issued before stay valid for `graceMs` (never longer than they
- * already had), so the IdP can be switched over without failed syncs; `graceMs = 0` ends them now.
- */
-export async function rotateScimToken(
-  ctx: Context,
-  connectionId: string,
-  graceMs: number = ctx.settings.scimTokenGraceMs,
-): Promise<{ connection: ConnectionRow; token: string; previousExpireAt: Date }> {
-  const result = await ctx.transaction(async (trx) => {
-    const connection = await trx
-      .selectFrom('connections')
-      .selectAll()
-      .where('id', '=', connectionId)
-      .where('state', '<>', 'deleted')
-      .forUpdate()
-      .executeTakeFirst();
-    if (!connection) throw notFound('connection', connectionId);
-    const now = ctx.now();
-    const previousExpireAt = new Date(now.getTime() + graceMs);
-    await trx
-      .updateTable('scim_tokens')
-      .set({ expires_at: previousExpireAt })
-      .where('connection_id', '=', connectionId)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', previousExpireAt)]))
-      .execute();
-    const token = await insertScimToken(trx, connection, now);
-    return { connection, token, previousExpireAt };
-  });
-  ctx.scimAuthCache.clear();
-  return result;
-}
-
-interface CachedAuth {
-  principal: ScimPrincipal | undefined;
-  tokenExpiresAt: number | null;
-  cachedUntil: number;
-}
-
-/**
- * A short-lived, per-process cache of SCIM token checks, so that an IdP's burst of requests does
- * not cost a database round trip each. Bounded: entries live `ttlMs` (1 s), the map is cleared
- * past 10,000 entries. Changes made in this process (rotation, connection or organization
- * deletion) invalidate at once; on other server processes a revoked token keeps working for at
- * most `ttlMs`. Token expiry (rotation grace) is still checked against the injected clock.
- */
-export class ScimAuthCache {
-  readonly #ttlMs: number;
-  readonly #entries = new Map<string, CachedAuth>();
-
-  constructor(ttlMs = 1000) {
-    this.#ttlMs = ttlMs;
-  }
-
-  get(key: string): CachedAuth | undefined {
-    const entry = this.#entries.get(key);
-    if (entry && entry.cachedUntil > performance.now()) return entry;
-    if (entry) this.#entries.delete(key);
-    return undefined;
-  }
-
-  set(key: string, principal: ScimPrincipal | undefined, tokenExpiresAt: Date | null): void {
-    if (this.#ttlMs <= 0) return;
-    if (this.#entries.size >= 10_000) this.#entries.clear();
-    this.#entries.set(key, {
-      principal,
-      tokenExpiresAt: tokenExpiresAt?.getTime() ?? null,
-      cachedUntil: performance.now() + this.#ttlMs,
-    });
-  }
-
-  /** Forgets every cached check (after a rotation or deletion in this process). */
-  clear(): void {
-    this.#entries.clear();
-  }
-}
-
-/**
- * Resolves a SCIM bearer token for one connection. The token must belong to that connection (a
- * token never reaches another connection's data), be unexpired, and the connection be active.
- * Tokens are looked up by their SHA-256, then compared in constant time.
- */
-export async function authenticateScimToken(
-  ctx: Context,
-  connectionId: string,
-  token: string,
-): Promise<ScimPrincipal | undefined> {
-  const digest = hashSecret(token);
-  const now = ctx.now();
-  const cacheKey = `${connectionId}:${digest}`;
-  const cached = ctx.scimAuthCache.get(cacheKey);
-  if (cached) {
-    if (cached.tokenExpiresAt !== null && cached.tokenExpiresAt <= now.getTime()) return undefined;
-    return cached.principal;
-  }
-  const principal = await lookUpScimToken(ctx, connectionId, digest, now);
-  ctx.scimAuthCache.set(cacheKey, principal?.principal, principal?.expiresAt ?? null);
-  return principal?.principal;
-}
-
-async function lookUpScimToken(
-  ctx: Context,
-  connectionId: string,
-  digest: string,
-  now: Date,
-): Promise<{ principal: ScimPrincipal | undefined; expiresAt: Date | null } | undefined> {
-  const row = await ctx.db
-    .selectFrom('scim_tokens as t')
-    .innerJoin('connections as c', 'c.id', 't.connection_id')
-    .select([
-      't.id',
-      't.token_hash',
-      't.expires_at',
-      't.last_used_at',
-      'c.id as connection_id',
-      'c.organization_id',
-      'c.provider',
-      'c.attribute_mappings',
-    ])
-    .where('t.token_hash', '=', digest)
-    .where('t.connection_id', '=', connectionId)
-    // A held connection still syncs: only its deprovisions are refused (deprovision-guard.ts).
-    .where('c.state', '<>', 'deleted')
-    .executeTakeFirst();
-  if (!row || !digestsEqual(row.token_hash, digest)) return undefined;
-  if (row.expires_at !== null && row.expires_at.getTime() <= now.getTime()) return undefined;
-  const principal: ScimPrincipal = {
-    connectionId: row.connection_id,
-    organizationId: row.organization_id,
-    provider: row.provider,
-    attributeMappings: row.attribute_mappings,
-  };
-  // Record use at most once a minute: enough to tell an operator which token an IdP still uses.
-  if (row.last_used_at === null || now.getTime() - row.last_used_at.getTime() > 60_000) {
-    void ctx.db
-      .updateTable('scim_tokens')
-      .set({ last_used_at: now })
-      .where('id', '=', row.id)
-      .execute()
-      .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not record SCIM token use'));
-  }
-  return { principal, expiresAt: row.expires_at };
 }
 
 export async function listConnections(
@@ -282,7 +107,8 @@ export async function listConnections(
   );
 }
 
-async function lockConnection(trx: Transaction<DB>, id: string): Promise<ConnectionRow> {
+/** Locks a connection row (FOR UPDATE) in the caller's transaction; 404 if there is none. */
+export async function lockConnection(trx: Transaction<DB>, id: string): Promise<ConnectionRow> {
   const row = await trx
     .selectFrom('connections')
     .selectAll()
@@ -388,250 +214,4 @@ export async function deleteConnection(ctx: Context, id: string): Promise<void> 
     ]);
   });
   ctx.scimAuthCache.clear();
-}
-
-export async function getRoleMappings(ctx: Context, connectionId: string): Promise<Schemas['RoleMappings']> {
-  await getConnection(ctx, connectionId);
-  const rows = await ctx.db
-    .selectFrom('role_mappings')
-    .select(['group_ref', 'role_key', 'precedence'])
-    .where('connection_id', '=', connectionId)
-    .orderBy('precedence')
-    .execute();
-  return {
-    object: 'role_mappings',
-    connection_id: connectionId,
-    mappings: rows.map((row) => ({ group: row.group_ref, role: row.role_key, precedence: row.precedence })),
-  };
-}
-
-/**
- * Writes a connection's ordered mappings in place of the old ones (precedence = position), inside
- * the caller's transaction, which holds {@link lockRoleInputs} exclusively. Roles are not
- * recomputed here: the caller runs resolveRoles (a save) or rolls back (a preview).
- */
-export async function replaceRoleMappings(
-  trx: Transaction<DB>,
-  connection: Pick<ConnectionRow, 'id' | 'organization_id'>,
-  mappings: readonly { group: string; role: string }[],
-  now: Date,
-): Promise<void> {
-  await trx.deleteFrom('role_mappings').where('connection_id', '=', connection.id).execute();
-  if (mappings.length === 0) return;
-  await trx
-    .insertInto('role_mappings')
-    .values(
-      mappings.map((mapping, i) => ({
-        id: newId('roleMapping', now.getTime()),
-        organization_id: connection.organization_id,
-        connection_id: connection.id,
-        group_ref: mapping.group,
-        role_key: mapping.role,
-        precedence: i + 1,
-      })),
-    )
-    .execute();
-}
-
-/** Replaces the ordered group -> role mappings and recomputes every member's role, in one transaction. */
-export async function setRoleMappings(
-  ctx: Context,
-  connectionId: string,
-  mappings: readonly { group: string; role: string }[],
-  change: LastChange,
-): Promise<Schemas['RoleMappings']> {
-  await checkMappedRoles(ctx, mappings);
-  try {
-    await ctx.transaction((trx) => applyRoleMappings(ctx, trx, connectionId, mappings, change));
-  } catch (error) {
-    throw roleMappingsError(error);
-  }
-  return getRoleMappings(ctx, connectionId);
-}
-
-/** A mapped role deleted between the check and the change: 409 (the error itself otherwise). */
-export function roleMappingsError(error: unknown): unknown {
-  if (isForeignKeyViolation(error))
-    return new ApiError(409, 'conflict', 'A mapped role was deleted meanwhile; retry.');
-  return error;
-}
-
-/** 400 naming the first mapping whose role does not exist. */
-export async function checkMappedRoles(ctx: Context, mappings: readonly { role: string }[]): Promise<void> {
-  const known = new Set((await ctx.db.selectFrom('roles').select('key').execute()).map((r) => r.key));
-  const unknown = mappings.findIndex((m) => !known.has(m.role));
-  if (unknown !== -1) {
-    const role = mappings[unknown]!.role;
-    throw new ApiError(400, 'validation_failed', `mappings.${unknown}.role: no role with key "${role}"`, {
-      details: [
-        { path: `mappings.${unknown}.role`, code: 'unknown_role', message: `no role with key "${role}"` },
-      ],
-    });
-  }
-}
-
-/**
- * The body of a role-mapping change, in the caller's transaction: what PUT commits and what the
- * preview runs and rolls back.
- */
-export async function applyRoleMappings(
-  ctx: Context,
-  trx: Transaction<DB>,
-  connectionId: string,
-  mappings: readonly { group: string; role: string }[],
-  change: LastChange,
-): Promise<void> {
-  await lockRoleInputs(trx, connectionId, 'exclusive');
-  const connection = await lockConnection(trx, connectionId);
-  const now = ctx.now();
-  await replaceRoleMappings(trx, connection, mappings, now);
-  await resolveRoles(trx, now, { connectionId }, change);
-  await appendEvents(trx, [
-    {
-      type: 'connection.updated',
-      organizationId: connection.organization_id,
-      data: {
-        ...toConnection(connection, ctx.settings.publicUrl),
-        changed_attributes: ['role_mappings'],
-      },
-    },
-  ]);
-}
-
-export async function getAttributeMappings(
-  ctx: Context,
-  connectionId: string,
-): Promise<Schemas['AttributeMappings']> {
-  const connection = await getConnection(ctx, connectionId);
-  return {
-    object: 'attribute_mappings',
-    connection_id: connectionId,
-    mappings: connection.attribute_mappings,
-  };
-}
-
-/**
- * Replaces which SCIM attributes land in membership.metadata, and recomputes the metadata of every
- * member of the connection in the same transaction (membership.updated for those that change).
- */
-export async function setAttributeMappings(
-  ctx: Context,
-  connectionId: string,
-  mappings: AttributeMapping[],
-  change: LastChange,
-): Promise<Schemas['AttributeMappings']> {
-  await ctx.transaction((trx) => applyAttributeMappings(ctx, trx, connectionId, mappings, change));
-  ctx.scimAuthCache.clear();
-  return getAttributeMappings(ctx, connectionId);
-}
-
-/** The body of an attribute-mapping change, in the caller's transaction (PUT and its preview). */
-export async function applyAttributeMappings(
-  ctx: Context,
-  trx: Transaction<DB>,
-  connectionId: string,
-  mappings: AttributeMapping[],
-  change: LastChange,
-): Promise<void> {
-  const connection = await lockConnection(trx, connectionId);
-  const now = ctx.now();
-  await trx
-    .updateTable('connections')
-    .set({ attribute_mappings: JSON.stringify(mappings), updated_at: now })
-    .where('id', '=', connectionId)
-    .execute();
-  const members = await trx
-    .selectFrom('memberships as m')
-    .innerJoin('users as u', 'u.id', 'm.user_id')
-    .select(['m.id', 'm.metadata', 'u.attributes'])
-    .where('u.connection_id', '=', connectionId)
-    .where('u.deleted_at', 'is', null)
-    .execute();
-  const changed = members
-    .map((member) => ({
-      id: member.id,
-      before: member.metadata,
-      after: membershipMetadata(member.attributes, mappings),
-    }))
-    .filter((m) => JSON.stringify(m.before) !== JSON.stringify(m.after));
-  for (let i = 0; i < changed.length; i += 1000) {
-    const batch = changed.slice(i, i + 1000);
-    await sql`
-        update memberships m set metadata = v.metadata::jsonb, updated_at = ${now}, last_change = ${JSON.stringify(change)}::jsonb
-        from unnest(${batch.map((b) => b.id)}::text[], ${batch.map((b) => JSON.stringify(b.after))}::text[]) as v(id, metadata)
-        where m.id = v.id`.execute(trx);
-  }
-  await appendMembershipEvents(
-    trx,
-    'membership.updated',
-    changed.map((c) => c.id),
-    ['metadata'],
-  );
-  await appendEvents(trx, [
-    {
-      type: 'connection.updated',
-      organizationId: connection.organization_id,
-      data: {
-        ...toConnection(connection, ctx.settings.publicUrl),
-        changed_attributes: ['attribute_mappings'],
-      },
-    },
-  ]);
-}
-
-/** Sync health from the SCIM request log: when the IdP last called, volumes and errors, last failures. */
-export async function getSyncHealth(
-  ctx: Context,
-  connectionId: string,
-  failures: number,
-): Promise<Schemas['SyncHealth']> {
-  await getConnection(ctx, connectionId);
-  const now = ctx.now().getTime();
-  const hourAgo = new Date(now - 3_600_000);
-  const dayAgo = new Date(now - 86_400_000);
-  const stats = await ctx.db
-    .selectFrom('sync_log')
-    .where('connection_id', '=', connectionId)
-    .select([
-      sql<Date | null>`max(created_at)`.as('last_request_at'),
-      sql<Date | null>`max(created_at) filter (where status < 400)`.as('last_success_at'),
-      sql<number>`count(*) filter (where created_at > ${hourAgo})`.as('hour_requests'),
-      sql<number>`count(*) filter (where created_at > ${hourAgo} and status >= 400)`.as('hour_errors'),
-      sql<number>`count(*) filter (where created_at > ${dayAgo})`.as('day_requests'),
-      sql<number>`count(*) filter (where created_at > ${dayAgo} and status >= 400)`.as('day_errors'),
-    ])
-    .executeTakeFirstOrThrow();
-  const recent =
-    failures === 0
-      ? []
-      : await ctx.db
-          .selectFrom('sync_log')
-          .select(['created_at', 'request_id', 'method', 'path', 'status', 'scim_type', 'detail'])
-          .where('connection_id', '=', connectionId)
-          .where('status', '>=', 400)
-          .orderBy('id', 'desc')
-          .limit(failures)
-          .execute();
-  const window = (requests: number, errors: number) => ({
-    requests: Number(requests),
-    errors: Number(errors),
-    error_rate: Number(requests) === 0 ? 0 : Number(errors) / Number(requests),
-  });
-  return {
-    object: 'sync_health',
-    connection_id: connectionId,
-    last_request_at: stats.last_request_at ? new Date(stats.last_request_at).toISOString() : null,
-    last_success_at: stats.last_success_at ? new Date(stats.last_success_at).toISOString() : null,
-    last_hour: window(stats.hour_requests, stats.hour_errors),
-    last_day: window(stats.day_requests, stats.day_errors),
-    recent_failures: recent.map((row) => ({
-      at: row.created_at.toISOString(),
-      request_id: row.request_id,
-      method: row.method,
-      path: row.path,
-      status: row.status,
-      scim_type: row.scim_type,
-      detail: row.detail,
-    })),
-  };
 }

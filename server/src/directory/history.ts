@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { type Kysely, sql, type Transaction } from 'kysely';
 // The SDK's canonical JSON, so that the server's digest and a consumer's (snapshotDigest) are one rule.
-import { canonicalJson } from '../../../sdk/src/directory.js';
+import { canonicalJson } from '@roster/openapi/digest';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { DB, JsonObject } from '../db/schema.js';

@@ -7,6 +7,7 @@ import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import {
   appendMembershipEvents,
   loadMemberships,
@@ -15,9 +16,8 @@ import {
   membershipsQuery,
   resolveRoles,
   userDisplayName,
-} from './memberships-core.js';
+} from './role-resolution.js';
 import { toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 
 /** The management API's view of memberships (the SCIM side lives in scim-users.ts). */
 

@@ -6,10 +6,26 @@ import type { DB, JsonObject, LastChange, OrganizationRow } from '../db/schema.j
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
+import { sameJson } from '../lib/json.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { appendMembershipEvents, lockRoleInputs } from './memberships-core.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
+import { appendMembershipEvents, lockRoleInputs } from './role-resolution.js';
 import { toOrganization } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
+
+/**
+ * Locks an organization row FOR SHARE in the caller's transaction (404 if there is none), so that a
+ * row written below under it (a connection, a portal link) cannot race the organization's deletion,
+ * which locks the row FOR UPDATE first.
+ */
+export async function lockOrganizationForShare(trx: Transaction<DB>, organizationId: string): Promise<void> {
+  const organization = await trx
+    .selectFrom('organizations')
+    .select('id')
+    .where('id', '=', organizationId)
+    .forShare()
+    .executeTakeFirst();
+  if (!organization) throw notFound('organization', organizationId);
+}
 
 export interface OrganizationInput {
   name: string;
@@ -131,7 +147,7 @@ export async function applyOrganizationUpdate(
 ): Promise<OrganizationRow> {
   if (patch.default_role !== undefined) {
     // Role resolution reads the default role: hold the role inputs of every connection still, as a
-    // mapping change does, before any row lock (memberships-core.ts).
+    // mapping change does, before any row lock (role-resolution.ts).
     const connections = await trx
       .selectFrom('connections')
       .select('id')
@@ -147,7 +163,7 @@ export async function applyOrganizationUpdate(
   if (patch.default_role !== undefined && patch.default_role !== before.default_role) {
     changes.default_role = patch.default_role;
   }
-  if (patch.metadata !== undefined && JSON.stringify(patch.metadata) !== JSON.stringify(before.metadata)) {
+  if (patch.metadata !== undefined && !sameJson(patch.metadata, before.metadata)) {
     changes.metadata = JSON.stringify(patch.metadata);
   }
   const changed = Object.keys(changes);

@@ -2,17 +2,13 @@ import type { Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { AttributeMapping, DB, JsonObject, LastChange, RoleSource } from '../db/schema.js';
-import {
-  applyAttributeMappings,
-  applyRoleMappings,
-  checkMappedRoles,
-  getConnection,
-  roleMappingsError,
-} from './connections.js';
+import { applyAttributeMappings } from './attribute-mappings.js';
+import { getConnection } from './connections.js';
 import { canonicalJson } from './history.js';
 import { assertOrganization } from './memberships.js';
-import { userDisplayName } from './memberships-core.js';
 import { applyOrganizationUpdate, type OrganizationInput, organizationUpdateError } from './organizations.js';
+import { applyRoleMappings, checkMappedRoles, roleMappingsError } from './role-mappings.js';
+import { userDisplayName } from './role-resolution.js';
 
 /**
  * What-if previews: who would change role (or mapped attributes), from what to what, and why. A

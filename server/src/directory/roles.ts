@@ -5,6 +5,7 @@ import type { RoleRow } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
+import { sameJson } from '../lib/json.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 
 /** Roles and their permissions, shared by every organization; `admin` and `member` are built in. */
@@ -94,10 +95,7 @@ export async function updateRole(
     if (patch.name !== undefined && patch.name !== before.name) changes.name = patch.name;
     if (patch.description !== undefined && patch.description !== before.description)
       changes.description = patch.description;
-    if (
-      patch.permissions !== undefined &&
-      JSON.stringify(patch.permissions) !== JSON.stringify(before.permissions)
-    ) {
+    if (patch.permissions !== undefined && !sameJson(patch.permissions, before.permissions)) {
       changes.permissions = JSON.stringify(patch.permissions);
     }
     const changed = Object.keys(changes);

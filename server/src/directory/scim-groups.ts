@@ -12,10 +12,10 @@ import {
   type PatchOperation,
   type PatchOutcome,
 } from '../scim/patch/patch.js';
-import { notFound } from '../scim/protocol/error.js';
+import { scimNotFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
-import type { ScimPrincipal } from './connections.js';
-import { isMappedGroup, lockRoleInputs, resolveRoles } from './memberships-core.js';
+import type { ScimPrincipal } from '../scim-principal.js';
+import { isMappedGroup, lockRoleInputs, resolveRoles } from './role-resolution.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
 import type { ListQuery, ListResult } from './scim-users.js';
 import { toGroup } from './serialize.js';
@@ -84,7 +84,7 @@ export async function getScimGroup(ctx: Context, principal: ScimPrincipal, id: s
     .where('connection_id', '=', principal.connectionId)
     .where('deleted_at', 'is', null)
     .executeTakeFirst();
-  if (!row) throw notFound(`Group ${id} not found`);
+  if (!row) throw scimNotFound(`Group ${id} not found`);
   return row;
 }
 
@@ -136,7 +136,7 @@ async function lockGroup(
     .where('deleted_at', 'is', null)
     .forUpdate()
     .executeTakeFirst();
-  if (!row) throw notFound(`Group ${id} not found`);
+  if (!row) throw scimNotFound(`Group ${id} not found`);
   checkIfMatch(ifMatch, row.version);
   return row;
 }

@@ -8,14 +8,14 @@ import type { ScimObject } from '../scim/core/resource.js';
 import { USER_RESOURCE } from '../scim/core/schemas.js';
 import type { Filter } from '../scim/filter/ast.js';
 import { applyPatch, type PatchOperation } from '../scim/patch/patch.js';
-import { notFound, uniqueness } from '../scim/protocol/error.js';
+import { scimNotFound, uniqueness } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
-import type { ScimPrincipal } from './connections.js';
+import type { ScimPrincipal } from '../scim-principal.js';
+import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
-import { appendMembershipEvents } from './memberships-core.js';
+import { appendMembershipEvents } from './role-resolution.js';
 import { sortExpression, userFilterSql } from './scim-filter-sql.js';
 import { toMembership, toMembershipUser, toUser } from './serialize.js';
-import { revokeSessionsWhere } from './session-revocation.js';
 import { membershipMetadata, userColumns } from './user-attributes.js';
 
 /**
@@ -132,7 +132,7 @@ export async function getScimUser(
     .where('u.connection_id', '=', principal.connectionId)
     .where('u.deleted_at', 'is', null)
     .executeTakeFirst();
-  if (!row) throw notFound(`User ${id} not found`);
+  if (!row) throw scimNotFound(`User ${id} not found`);
   return row;
 }
 
@@ -258,7 +258,7 @@ async function readUser(
     .where('u.connection_id', '=', principal.connectionId)
     .where('u.deleted_at', 'is', null);
   const row = await (lock ? query.forUpdate(['u']) : query).executeTakeFirst();
-  if (!row) throw notFound(`User ${id} not found`);
+  if (!row) throw scimNotFound(`User ${id} not found`);
   return row as LockedUser;
 }
 

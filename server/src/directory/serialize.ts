@@ -5,7 +5,7 @@ import { displayNameOf } from './user-attributes.js';
 /**
  * Database rows -> management API resources (snake_case, as openapi/roster.yaml spells them).
  * One mapper per resource, used both by the /v1 handlers and for event payloads, so that an event
- * carries exactly the resource the API would return.
+ * carries exactly the resource the API would return. Sessions and signing keys: sessions/serialize.ts.
  */
 
 const iso = (date: Date) => date.toISOString();

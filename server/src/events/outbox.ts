@@ -3,7 +3,7 @@ import { eventTypeValues, type Schemas } from '../contract.js';
 import type { DB, JsonObject } from '../db/schema.js';
 import { newId } from '../ids.js';
 
-/** Every event type of the feed: the contract's EventType enum (DESIGN.md §2, plus role.*). */
+/** Every event type of the feed: the contract's EventType enum (openapi/roster.yaml, plus role.*). */
 export const EVENT_TYPES = eventTypeValues;
 
 export type EventType = Schemas['EventType'];

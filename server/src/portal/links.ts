@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
-import { notFound } from '../errors.js';
+import { lockOrganizationForShare } from '../directory/organizations.js';
 import { appendEvents } from '../events/outbox.js';
 import { digestsEqual, hashSecret, newId, newSecret } from '../ids.js';
 import { setActor, withActor } from './actor.js';
@@ -22,13 +22,7 @@ export async function createPortalLink(
 ): Promise<Schemas['PortalLink']> {
   const token = newSecret('portalLink');
   return ctx.transaction(async (trx) => {
-    const organization = await trx
-      .selectFrom('organizations')
-      .select('id')
-      .where('id', '=', organizationId)
-      .forShare()
-      .executeTakeFirst();
-    if (!organization) throw notFound('organization', organizationId);
+    await lockOrganizationForShare(trx, organizationId);
     const now = ctx.now();
     const expiresAt = new Date(now.getTime() + PORTAL_LINK_TTL_MS);
     const id = newId('portalLink', now.getTime());

@@ -2,12 +2,13 @@ import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
-import { type RevokeReason, revokeSessionsWhere, toSession } from '../directory/session-revocation.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
 import { hashSecret, newId, newSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
+import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
 
 type SessionRow = Selectable<SessionsTable>;

@@ -4,13 +4,10 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { VNode } from 'preact';
 import { render } from 'preact-render-to-string';
 import type { Context } from '../../context.js';
-import {
-  createConnection,
-  getRoleMappings,
-  rotateScimToken,
-  setRoleMappings,
-} from '../../directory/connections.js';
+import { createConnection } from '../../directory/connections.js';
 import { previewRoleMappings } from '../../directory/role-mapping-preview.js';
+import { getRoleMappings, setRoleMappings } from '../../directory/role-mappings.js';
+import { rotateScimToken } from '../../directory/scim-tokens.js';
 import { scimBaseUrl } from '../../directory/serialize.js';
 import type { SyncLogWriter } from '../../directory/sync-log.js';
 import { ApiError } from '../../errors.js';

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ApiKeyScope, Authenticator, Principal } from '../../api-keys.js';
 import type { Context } from '../../context.js';
 import { ApiError, notFound } from '../../errors.js';
-import type { RateLimiter } from '../scim/rate-limit.js';
+import type { RateLimiter } from '../../rate-limit.js';
 
 declare global {
   namespace Express {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Request, Response } from 'express';
 import type { Context } from '../../context.js';
 import type { LastChange } from '../../db/schema.js';
-import { notFound } from '../../errors.js';
+import { ApiError, notFound } from '../../errors.js';
 import { encodeEventCursor } from '../../events/feed.js';
 import { type IdKind, isId } from '../../ids.js';
 import type { Page } from '../../pagination.js';
@@ -47,4 +47,19 @@ export async function withEventCursor<T>(
   const head = ctx.feedHead();
   const page = await list();
   return { ...page, event_cursor: encodeEventCursor(head) };
+}
+
+/** Optional id filters in query strings: a malformed id matches nothing, as a 400 names it. */
+export function idFilter(
+  value: string | undefined,
+  kind: 'organization' | 'connection',
+  name: string,
+): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isId(kind, value)) {
+    throw new ApiError(400, 'validation_failed', `${name}: not a ${kind} id`, {
+      details: [{ path: name, code: 'invalid_id', message: `not a ${kind} id` }],
+    });
+  }
+  return value;
 }

@@ -15,7 +15,7 @@ import {
  *
  * The stored form keeps exactly what was written (RFC 7643 round trip: Entra re-PATCHes every
  * cycle when GET differs), with these normalisations, each from observed IdP traffic
- * (shared/IDP-QUIRKS.md §8):
+ * (docs/idp-behaviour.md#what-roster-tolerates):
  * - attribute names matched case-insensitively and stored in their canonical case (Microsoft's
  *   fixtures send `Department`, `Primary`);
  * - booleans accepted as `true`/`false` or the strings `"True"`/`"False"` in any case (Entra);

@@ -1,3 +1,4 @@
+import { sameJson } from '../../lib/json.js';
 import {
   isPlainObject,
   normalizeExtension,
@@ -34,12 +35,12 @@ import { MESSAGE_SCHEMAS } from '../protocol/messages.js';
  * never materialised here: the store applies {@link MemberChange}s with SQL set operations, so that
  * concurrent PATCHes of one group compose instead of overwriting each other.
  *
- * Tolerated, because real IdPs send it (shared/IDP-QUIRKS.md §8): Title-Case `op` (Entra),
- * `operations` for `Operations`, no-path `value` objects with dotted keys (`name.givenName`) and
- * URN-qualified keys (Entra with aadOptscim062020), read-only keys inside them (Okta sends `id`),
- * string booleans, `add`/`replace` on a value filter that matches nothing creating the entry
- * (Entra), `remove` of `members` with a `value` list removing only those members (Entra,
- * JumpCloud), a filter on the single-valued `manager`.
+ * Tolerated, because real IdPs send it (docs/idp-behaviour.md#what-roster-tolerates): Title-Case
+ * `op` (Entra), `operations` for `Operations`, no-path `value` objects with dotted keys
+ * (`name.givenName`) and URN-qualified keys (Entra with aadOptscim062020), read-only keys inside
+ * them (Okta sends `id`), string booleans, `add`/`replace` on a value filter that matches nothing
+ * creating the entry (Entra), `remove` of `members` with a `value` list removing only those members
+ * (Entra, JumpCloud), a filter on the single-valued `manager`.
  */
 
 export const MAX_OPERATIONS = 1000;
@@ -152,10 +153,6 @@ function containerOf(
   const fresh: ScimObject = {};
   doc[container] = fresh;
   return fresh;
-}
-
-function deepEqual(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function setPrimaryExclusive(list: unknown[], chosen: unknown): void {
@@ -323,7 +320,7 @@ class PatchApplier {
         const list = parent[def.name] as unknown[];
         const doomed = (Array.isArray(value) ? value : [value]).map((v) => (isPlainObject(v) ? v.value : v));
         const kept = list.filter(
-          (item) => !doomed.some((d) => deepEqual(isPlainObject(item) ? item.value : item, d)),
+          (item) => !doomed.some((d) => sameJson(isPlainObject(item) ? item.value : item, d)),
         );
         if (kept.length) parent[def.name] = kept;
         else delete parent[def.name];
@@ -349,7 +346,7 @@ class PatchApplier {
       }
       const list = Array.isArray(parent[def.name]) ? [...(parent[def.name] as unknown[])] : [];
       for (const item of items) {
-        if (list.some((existing) => deepEqual(existing, item))) continue;
+        if (list.some((existing) => sameJson(existing, item))) continue;
         list.push(item);
         setPrimaryExclusive(list, item);
       }

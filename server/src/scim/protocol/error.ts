@@ -56,7 +56,7 @@ export const invalidValue = (detail: string) => new ScimError(400, 'invalidValue
 export const noTarget = (detail: string) => new ScimError(400, 'noTarget', detail);
 export const mutability = (detail: string) => new ScimError(400, 'mutability', detail);
 export const uniqueness = (detail: string) => new ScimError(409, 'uniqueness', detail);
-export const notFound = (detail: string) => new ScimError(404, undefined, detail);
+export const scimNotFound = (detail: string) => new ScimError(404, undefined, detail);
 
 export function toScimErrorBody(error: ScimError): ScimErrorBody {
   return {

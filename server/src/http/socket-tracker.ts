@@ -10,7 +10,7 @@ import type { Socket } from 'node:net';
  * (undici opens a spare one when a request is aborted, browsers and load balancers pre-connect).
  * One of them held every shutdown for the full timeout.
  */
-export class ConnectionTracker {
+export class SocketTracker {
   /** Open sockets and how many requests each is serving right now. */
   readonly #active = new Map<Socket, number>();
 

@@ -1,5 +1,5 @@
 import { type Kysely, sql } from 'kysely';
-import type { DB } from '../../db/schema.js';
+import type { DB } from './db/schema.js';
 
 /**
  * A rate limit per key (a SCIM connection, a session): `ratePerSecond` sustained, bursts up to one

@@ -1,28 +1,11 @@
-import { type Selectable, sql, type Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Schemas } from '../contract.js';
-import type { DB, SessionsTable } from '../db/schema.js';
+import type { DB } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
 import { appendEvents } from '../events/outbox.js';
+import { toSession } from './serialize.js';
 
 export type RevokeReason = Schemas['SessionRevokeReason'];
-
-/** A session as the API shows it; `status` is computed against `now`. */
-export function toSession(row: Selectable<SessionsTable>, now: Date): Schemas['Session'] {
-  const iso = (d: Date | null) => (d ? d.toISOString() : null);
-  return {
-    object: 'session',
-    id: row.id,
-    user_id: row.user_id,
-    organization_id: row.organization_id,
-    status: row.revoked_at ? 'revoked' : row.expires_at.getTime() <= now.getTime() ? 'expired' : 'active',
-    created_at: row.created_at.toISOString(),
-    expires_at: row.expires_at.toISOString(),
-    last_refreshed_at: iso(row.last_refreshed_at),
-    token_expires_at: iso(row.token_expires_at),
-    revoked_at: iso(row.revoked_at),
-    revoke_reason: (row.revoke_reason as RevokeReason | null) ?? null,
-  };
-}
 
 /**
  * Revokes the live sessions that match, inside the caller's transaction (the cause and the
