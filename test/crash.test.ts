@@ -90,6 +90,7 @@ describe(`a SIGKILL among 16 SCIM writers (${POSTGRES ? 'PostgreSQL, 3 processes
       body?: unknown,
     ): Promise<{ status: number; body: unknown } | undefined> => {
       const target = await pick();
+      inFlight.set(target, (inFlight.get(target) ?? 0) + 1);
       try {
         const response = await fetch(`${target.url}${base}${route}`, {
           method,
@@ -103,9 +104,13 @@ describe(`a SIGKILL among 16 SCIM writers (${POSTGRES ? 'PostgreSQL, 3 processes
         return { status: response.status, body: text ? JSON.parse(text) : undefined };
       } catch {
         return undefined;
+      } finally {
+        inFlight.set(target, inFlight.get(target)! - 1);
       }
     };
 
+    /** Requests sent to each process and not yet answered. */
+    const inFlight = new Map<(typeof cluster.processes)[number], number>();
     let acknowledged = 0;
     let killed = false;
     const total = WRITERS * (USERS + 1 + 2 * ROUNDS + 2);
@@ -113,6 +118,10 @@ describe(`a SIGKILL among 16 SCIM writers (${POSTGRES ? 'PostgreSQL, 3 processes
       if (killed || acknowledged < total / 2) return;
       killed = true;
       const victim = cluster.processes[cluster.processes.length - 1]!;
+      // Killed while it holds requests, so that some are cut off (for up to a second).
+      for (let i = 0; i < 1000 && (inFlight.get(victim) ?? 0) < 2; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
       live.delete(victim);
       victim.process.kill('SIGKILL');
       await new Promise((resolve) => victim.process.once('exit', resolve));
