@@ -1,4 +1,4 @@
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { DB } from './db/schema.js';
 
 /**
@@ -8,6 +8,11 @@ import type { DB } from './db/schema.js';
 export interface RateLimiter {
   /** @returns 0 when the request may proceed, else the seconds to wait (for Retry-After). */
   take(key: string): number | Promise<number>;
+  /**
+   * The take as SQL to embed in a statement (see SharedRateLimiter.takeEach), for limiters that
+   * keep their state in the database.
+   */
+  takeEach?(keys: RawBuilder<unknown>): RawBuilder<{ tat: number }>;
 }
 
 /**
@@ -78,18 +83,28 @@ export class SharedRateLimiter implements RateLimiter {
   }
 
   async take(key: string): Promise<number> {
-    const interval = this.#intervalMs;
-    const { rows } = await sql<{ tat: number }>`
-      with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
-      insert into rate_limits as r (key, tat)
-      select ${`${this.#scope}:${key}`}, clock.now + ${interval}::float8 from clock
-      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${interval}::float8
-        where greatest(r.tat, (select now from clock)) + ${interval}::float8 - (select now from clock) <= 1000.001
-      returning r.tat`.execute(this.#db);
-    if (++this.#takes % 1000 === 0) this.#prune();
+    const { rows } = await this.takeEach(sql`select ${key}::text as key`).execute(this.#db);
     // A refused request may go on once the TAT is within a second of now: at most one interval,
     // and the limit is at least 1/s.
     return rows.length > 0 ? 0 : 1;
+  }
+
+  /**
+   * The take as a statement to embed in another (a CTE), for a key the other statement only knows
+   * in SQL: `keys` is a query with a `key` column. One row comes back per key allowed; a refused
+   * key changes nothing. The refresh statement takes its session's key this way, so that a refresh
+   * is one round trip with its limit.
+   */
+  takeEach(keys: RawBuilder<unknown>): RawBuilder<{ tat: number }> {
+    const interval = this.#intervalMs;
+    if (++this.#takes % 1000 === 0) this.#prune();
+    return sql<{ tat: number }>`
+      with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
+      insert into rate_limits as r (key, tat)
+      select ${`${this.#scope}:`}::text || k.key, clock.now + ${interval}::float8 from (${keys}) k, clock
+      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${interval}::float8
+        where greatest(r.tat, (select now from clock)) + ${interval}::float8 - (select now from clock) <= 1000.001
+      returning r.tat`;
   }
 
   /** Drops buckets idle for a minute (they are full again by then). */

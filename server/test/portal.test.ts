@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { previewRoleMappings } from '../src/directory/role-mapping-preview.js';
 import { hashSecret } from '../src/ids.js';
+import { summarizeRolePreview } from '../src/portal/role-preview-summary.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, patchOp, userBody } from './scim-helpers.js';
 
@@ -283,7 +283,7 @@ describe('portal actions', () => {
     const csrf =
       csrfOf((await portal('/portal/connect', cookie)).text) ||
       csrfOf((await portal('/portal/connect/okta', cookie)).text);
-    for (const suffix of ['', '/token', '/roles', '/log']) {
+    for (const suffix of ['', '/token', '/roles', '/guard', '/log']) {
       expect((await portal(`/portal/connections/${mine.connectionId}${suffix}`, cookie)).status).toBe(200);
       const other = await portal(`/portal/connections/${theirs.connectionId}${suffix}`, cookie);
       expect(other.status).toBe(404);
@@ -313,6 +313,19 @@ describe('portal actions', () => {
       form({ _csrf: csrf, action: 'save' }),
     );
     expect(roles.status).toBe(404);
+    for (const [action, body] of [
+      ['/guard', { _csrf: csrf, guard: 'on', max_in_window: '1', window: '1h' }],
+      ['/guard/release', { _csrf: csrf, window: '1h' }],
+    ] as const) {
+      const refused = await portal(`/portal/connections/${theirs.connectionId}${action}`, cookie, form(body));
+      expect(refused.status).toBe(404);
+    }
+    const guards = await server.ctx.db
+      .selectFrom('deprovision_guards')
+      .select('connection_id')
+      .where('connection_id', '=', theirs.connectionId)
+      .execute();
+    expect(guards).toEqual([]);
   });
 
   it('rotates the token with the chosen grace period, and revokes at once with 0', async () => {
@@ -428,7 +441,7 @@ describe('portal actions', () => {
       .selectFrom('events')
       .select((eb) => eb.fn.countAll().as('n'))
       .executeTakeFirstOrThrow();
-    const preview = await previewRoleMappings(server.ctx, connection.connectionId, mappings, change);
+    const preview = await summarizeRolePreview(server.ctx, connection.connectionId, mappings, change);
     // Nothing changed and no event was written.
     const headAfter = await server.ctx.db
       .selectFrom('events')
@@ -460,9 +473,9 @@ describe('portal actions', () => {
     );
     expect(byName).toEqual(Object.fromEntries(preview.changes.map((c) => [c.user_name, c.to])));
     // Once saved, the same preview changes nobody.
-    expect((await previewRoleMappings(server.ctx, connection.connectionId, mappings, change)).total).toBe(0);
+    expect((await summarizeRolePreview(server.ctx, connection.connectionId, mappings, change)).total).toBe(0);
     await expect(
-      previewRoleMappings(server.ctx, connection.connectionId, [{ group: 'Admins', role: 'nope' }], change),
+      summarizeRolePreview(server.ctx, connection.connectionId, [{ group: 'Admins', role: 'nope' }], change),
     ).rejects.toThrow(/no role with key "nope"/);
   });
 });

@@ -8,11 +8,14 @@
  *    refreshing back to back, then 16 sessions concurrently; next to the machine's limits for the
  *    same work measured in the same run (one ES256 signature with node:crypto; one
  *    `UPDATE … RETURNING` of a session row through pg), and Roster's figures as a ratio of them.
+ *    With the 16 sessions, the figures that noise does not move much: the server process's CPU
+ *    time per refresh (/proc) and the database transactions per refresh (pg_stat_database).
+ *    `--verification=0` runs this half alone.
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -165,6 +168,41 @@ async function updateLimit(databaseUrl: string, sessionIds: string[]) {
   }
 }
 
+/**
+ * CPU time a process has used (user + system), from /proc: the server runs in its own process,
+ * so this is the server's work alone, whatever else the busy machine runs. Linux only (else NaN).
+ */
+function cpuMsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime (fields 14 and 15 of proc(5)), in clock ticks of (almost always) 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * Transactions the database committed and rolled back (pg_stat_database): every statement sent
+ * outside a transaction is one, so their number per refresh counts the round trips that wrote or
+ * read. A busy backend reports its statistics at most once a second, an idle one within 10 s
+ * (PostgreSQL 15), so this waits 11 s before reading: the pool's connections are idle by then.
+ */
+async function transactionsOf(databaseUrl: string): Promise<number> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 11_000));
+    const { rows } = await client.query<{ n: string }>(
+      'select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()',
+    );
+    return Number(rows[0]!.n);
+  } finally {
+    await client.end();
+  }
+}
+
 async function refreshBench(env: Record<string, string>) {
   const secretKey = `rst_sk_bench_${'x'.repeat(40)}`;
   const server = await startRoster({
@@ -204,11 +242,19 @@ async function refreshBench(env: Record<string, string>) {
     const one = await measure(REFRESHES / 2, 1, async () => {
       tokens[0] = await refreshOnce(tokens[0]!);
     });
+    const databaseUrl = env.DATABASE_URL;
+    const transactionsBefore = databaseUrl ? await transactionsOf(databaseUrl) : Number.NaN;
+    const cpuBefore = cpuMsOf(server.process.pid);
     const many = await measure(REFRESHES, CONCURRENCY, async (w) => {
       tokens[w] = await refreshOnce(tokens[w]!);
     });
+    const cpuMs = (cpuMsOf(server.process.pid) - cpuBefore) / REFRESHES;
+    // Less the two transactions of reading the statistics themselves.
+    const transactions = databaseUrl
+      ? ((await transactionsOf(databaseUrl)) - transactionsBefore - 2) / REFRESHES
+      : Number.NaN;
     client.close();
-    return { one, many, sessionIds };
+    return { one, many, sessionIds, cpuMs, transactions };
   } finally {
     await server.stop();
   }
@@ -244,6 +290,9 @@ async function refreshes() {
         roster.many,
         `   ${(roster.many.perSecond / bound).toFixed(2)}x limit (aims: ≥ 1,000 /s, p99 < 50 ms, ≥ 0.5x)`,
       );
+      console.log(
+        `  per refresh: server CPU ${roster.cpuMs.toFixed(3)} ms, database transactions ${roster.transactions.toFixed(2)}`,
+      );
     } finally {
       await database.drop();
     }
@@ -261,14 +310,18 @@ async function refreshes() {
       roster.many,
       `   ${(roster.many.perSecond / sign).toFixed(2)}x signature limit`,
     );
+    console.log(`  per refresh: server CPU ${roster.cpuMs.toFixed(3)} ms (database included: in-process)`);
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
 async function main() {
-  await verification('ES256');
-  await verification('EdDSA');
+  // --verification=0 runs the refresh half alone.
+  if (arg('verification', 1)) {
+    await verification('ES256');
+    await verification('EdDSA');
+  }
   await refreshes();
 }
 

@@ -220,7 +220,9 @@ describe('the Admin Portal in a browser', () => {
       wait: 10,
     });
     const portalEvents = events.data.filter((e) => e.actor?.type === 'portal');
+    // The guard the setup form offered (on by default), then the role mappings.
     expect(portalEvents.map((e) => e.type).sort()).toEqual([
+      'connection.updated',
       'connection.updated',
       'membership.updated',
       'membership.updated',
@@ -251,7 +253,7 @@ describe('the Admin Portal in a browser', () => {
       name: 'Other Okta',
       provider: 'okta',
     });
-    for (const suffix of ['', '/roles', '/log', '/token']) {
+    for (const suffix of ['', '/roles', '/log', '/token', '/guard']) {
       const response = await page.goto(`${server.url}/portal/connections/${theirs.id}${suffix}`);
       expect(response?.status()).toBe(404);
       expect(await page.content()).not.toContain('Other Okta');
@@ -279,6 +281,112 @@ describe('the Admin Portal in a browser', () => {
     await phone.context.close();
     expectLocalOnly(phone);
 
+    await recorded.context.close();
+    expectLocalOnly(recorded);
+  });
+
+  it('offers the deactivation guard at setup, shows it holding a mass deactivation, and releases it', {
+    timeout: 240_000,
+  }, async () => {
+    const roster = sdkFor(server);
+    const org = await roster.organizations.create({ name: 'Globex' });
+    const link = await roster.organizations.createPortalLink({
+      organizationId: org.id,
+      intent: 'directory_sync',
+    });
+    const recorded = await openIsolatedContext(browser);
+    const page = await recorded.context.newPage();
+    await page.goto(link.url);
+
+    // Setting up Okta: the guard is offered, on, with limits suggested for a directory not yet synced.
+    await page.goto(`${server.url}/portal/connect/okta`);
+    const offered = page.getByLabel('Hold mass deactivations (recommended)');
+    expect(await offered.isChecked()).toBe(true);
+    expect(await page.getByLabel('At most this many people').inputValue()).toBe('50');
+    expect(await page.getByLabel('or this percentage of the users').inputValue()).toBe('10');
+    expect(await page.locator('#guard-help').textContent()).toContain('Suggested before the first sync');
+    // A bad limit is refused with the form as typed, and no connection is created.
+    await page.getByLabel('Name of this connection').fill('Globex Okta');
+    await page.getByLabel('or this percentage of the users').fill('250');
+    // The browser refuses it first; without that check (an old browser), the server does.
+    const percentField = page.locator('#max_percent');
+    expect(await percentField.evaluate((input) => (input as HTMLInputElement).validity.valid)).toBe(false);
+    await percentField.evaluate((input) => input.removeAttribute('max'));
+    await page.getByRole('button', { name: 'Create the connection and show the token' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toContain('at most 100');
+    expect(await page.getByLabel('Name of this connection').inputValue()).toBe('Globex Okta');
+    expect((await roster.connections.list({ organizationId: org.id })).data).toEqual([]);
+    // Ten people will sync: at most 3 of them, or half (the lower limit applies).
+    await page.getByLabel('or this percentage of the users').fill('50');
+    await page.getByLabel('At most this many people').fill('3');
+    await page.getByLabel('within').selectOption('1h');
+    await shot(page, '13-guard-offered');
+    // From the keyboard (a click right after a full-page screenshot can land beside the button).
+    await page.getByRole('button', { name: 'Create the connection and show the token' }).press('Enter');
+    await page.getByText('Reveal the token').click();
+    const token = await page.locator('#token').inputValue();
+    const baseUrl = await page.locator('#base-url').inputValue();
+    const [listed] = (await roster.connections.list({ organizationId: org.id })).data;
+    const connection = await roster.connections.get({ connectionId: listed!.id });
+    expect(connection.deprovision_guard).toMatchObject({
+      enabled: true,
+      max_in_window: 3,
+      max_percent: 50,
+      window: '1h',
+    });
+
+    // Okta pushes 10 people, then deactivates 5 of them: 3 go through, the guard holds the rest.
+    const okta = entraClient(baseUrl, token);
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      const created = await okta('POST', '/Users', entraUser(`p${i}@globex.test`, `Person${i}`, 'Globex'));
+      expect(created.status).toBe(201);
+      ids.push(created.body.id);
+    }
+    const deactivate = {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { active: false } }],
+    };
+    const answers = [];
+    for (const id of ids.slice(0, 5)) answers.push((await okta('PATCH', `/Users/${id}`, deactivate)).status);
+    expect(answers).toEqual([200, 200, 200, 503, 503]);
+
+    await page.goto(`${server.url}/portal`);
+    await expect(page.locator('.badge').first().textContent()).resolves.toBe('Deactivations held');
+    await page.getByRole('link', { name: 'Globex Okta' }).click();
+    await page.getByRole('link', { name: 'Deactivation guard' }).click();
+    const held = (await page.locator('#held').textContent()) ?? '';
+    expect(held).toContain('Deactivations are held since');
+    expect(held).toContain('(3 within 1h)');
+    expect(held).toContain('These 3 went through before the guard held');
+    for (const i of [0, 1, 2]) expect(held).toContain(`p${i}@globex.test`);
+    expect(held).not.toContain('p3@globex.test');
+    await shot(page, '14-guard-held');
+
+    // The admin releases it for an hour: the connection is active, and Okta's retries go through.
+    await page.getByRole('button', { name: 'Let every deactivation through for 1 hour' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toContain('Released');
+    expect(await page.locator('#held').count()).toBe(0);
+    await expect(page.locator('#guard-state').textContent()).resolves.toContain('Released until');
+    expect((await roster.connections.get({ connectionId: connection.id })).state).toBe('active');
+    for (const id of ids.slice(3, 5))
+      expect((await okta('PATCH', `/Users/${id}`, deactivate)).status).toBe(200);
+
+    // Later the admin changes the limits, then turns the guard off.
+    await page.getByLabel('At most this many people').fill('20');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.getByRole('status').textContent()).resolves.toBe('Saved.');
+    expect((await roster.connections.get({ connectionId: connection.id })).deprovision_guard).toMatchObject({
+      enabled: true,
+      max_in_window: 20,
+    });
+    await shot(page, '15-guard-settings');
+    await page.getByLabel('Hold mass deactivations (recommended)').uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect(page.locator('#guard-state').textContent()).resolves.toContain('The guard is off');
+    expect((await roster.connections.get({ connectionId: connection.id })).deprovision_guard?.enabled).toBe(
+      false,
+    );
     await recorded.context.close();
     expectLocalOnly(recorded);
   });

@@ -12,6 +12,8 @@ usage: npm run simulate -- <command> [options]
 commands
   seed --users N --groups G       push a company: N people (departments, titles, managers), G groups
   deactivate <userName>           the IdP deactivates (unassigns, suspends) a person
+  mass-deactivate --users N       deactivates the first N people of the seeded company at once
+                                  (a mistaken assignment rule; see the deprovisioning guard)
   reactivate <userName>           and activates them again
   move <userName> <group>         out of their groups, into <group>
   delete <userName>               hard delete (Entra only: Okta never deletes users)
@@ -27,6 +29,8 @@ options
   --seed <n>                      which made-up company (default 1; same seed, same people)
   --domain <domain>               email domain of seeded people (default acme.example)
   --max-retries <n>               retries of a request answered 429/503 (default 5)
+  --max-retry-after <seconds>     longest Retry-After to wait before a retry (default 30; a
+                                  longer one stops the run, as if left to the IdP's next cycle)
   --no-progress                   no progress bar
 `;
 
@@ -118,6 +122,7 @@ async function main(): Promise<void> {
         seed: { type: 'string' },
         domain: { type: 'string' },
         'max-retries': { type: 'string' },
+        'max-retry-after': { type: 'string' },
         'no-progress': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -150,6 +155,7 @@ async function main(): Promise<void> {
     token,
     userAgent: profile.userAgent,
     maxRetries: count('max-retries', values['max-retries'], 5),
+    maxRetryAfterMs: count('max-retry-after', values['max-retry-after'], 30) * 1000,
   });
   const simulator = new Simulator(scim, profile, {
     concurrency: count('concurrency', values.concurrency, 4),
@@ -175,6 +181,14 @@ async function main(): Promise<void> {
       case 'reactivate':
         needArgs(1, `${command} <userName>`);
         await simulator.setActive(args[0]!, command === 'reactivate');
+        break;
+      case 'mass-deactivate':
+        needArgs(0, 'mass-deactivate --users N [--seed n] [--domain d]');
+        await simulator.deactivateMany({
+          users: count('users', values.users),
+          seed: count('seed', values.seed, 1),
+          domain: values.domain,
+        });
         break;
       case 'move':
         needArgs(2, 'move <userName> <group>');
@@ -219,6 +233,12 @@ async function main(): Promise<void> {
     }
     if (failure instanceof ScimRequestError && failure.status === undefined) {
       fail(`${failure.message}\nIs Roster running at ${url}?`, 1);
+    }
+    if (failure instanceof ScimRequestError && failure.status === 503) {
+      fail(
+        `${failure.message}\nThe IdP would retry it later: run the same command again once the connection is released (POST /v1/connections/{id}/deprovision_guard/release), or pass --max-retry-after to wait as long as the server asks.`,
+        1,
+      );
     }
     if (failure instanceof ScimRequestError || failure instanceof SimulatorError) fail(failure.message, 1);
     throw failure;

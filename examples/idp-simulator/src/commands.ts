@@ -149,6 +149,39 @@ export class Simulator {
     this.#log(`${active ? 'reactivated' : 'deactivated'} ${userName}`);
   }
 
+  /**
+   * Deactivates the first `users` people of the seeded company (same `seed` and `domain` as
+   * `seed`), `concurrency` at a time: what a mistaken assignment rule or a deleted group makes the
+   * IdP send. A request the server holds (503 + Retry-After) is retried as the client's options
+   * allow; when it gives up, the error says how many went through first.
+   */
+  async deactivateMany(options: { users: number; seed?: number; domain?: string }): Promise<number> {
+    const company = makeCompany({
+      users: options.users,
+      groups: 0,
+      seed: options.seed ?? 1,
+      domain: options.domain ?? 'acme.example',
+    });
+    let done = 0;
+    this.#progress.start(company.users.length, 'deactivate');
+    try {
+      await pool(company.users, this.options.concurrency ?? 4, async (person) => {
+        const user = await this.#user(person.userName);
+        await this.profile.setActive(this.scim, user.id, false);
+        done++;
+        this.#progress.increment();
+      });
+    } catch (error) {
+      (error as Error).message =
+        `deactivated ${done} of ${company.users.length} before this: ${(error as Error).message}`;
+      throw error;
+    } finally {
+      this.#progress.stop();
+    }
+    this.#log(`deactivated ${done} users`);
+    return done;
+  }
+
   async deleteUser(userName: string): Promise<void> {
     if (!this.profile.deletesUsers) {
       throw new SimulatorError(

@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { ConnectionRow, DB, DeprovisionGuardRow } from '../db/schema.js';
@@ -248,8 +248,8 @@ async function holdDeprovisioning(
 }
 
 /** The deprovisions counted in the current window (at most 1,000, latest first): what stays applied. */
-async function recentDeprovisions(
-  trx: Transaction<DB>,
+export async function recentDeprovisions(
+  trx: Kysely<DB>,
   connectionId: string,
   guard: DeprovisionGuardRow,
   now: Date,
@@ -270,6 +270,20 @@ async function recentDeprovisions(
     kind: row.kind,
     at: row.created_at.toISOString(),
   }));
+}
+
+/**
+ * Limits to suggest for a connection of `population` users (the portal offers them): about 5 % of
+ * the directory an hour, at least 10 (a normal day's leavers) and at most 1,000, and 10 % (which
+ * follows the directory as it grows; the lower limit applies). A directory not yet synced gets 50.
+ */
+export function suggestGuard(population: number): {
+  max_in_window: number;
+  max_percent: number;
+  window: string;
+} {
+  const perHour = population > 0 ? Math.min(1000, Math.max(10, Math.ceil(population * 0.05))) : 50;
+  return { max_in_window: perHour, max_percent: 10, window: '1h' };
 }
 
 const MIN_WINDOW_S = 60;

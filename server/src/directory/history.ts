@@ -47,15 +47,20 @@ export class DirectoryState {
   }
 }
 
+/** The user's fields a member shows, from a membership's `user` or a user event's resource. */
+const userFields = (user: Schemas['MembershipUser']) => ({
+  user_name: user.user_name,
+  email: user.email,
+  name: user.name,
+  active: user.active,
+});
+
 function memberFromMembership(data: JsonObject): SnapshotMember {
   const membership = data as unknown as Schemas['Membership'];
   return {
     membership_id: membership.id,
     user_id: membership.user.id,
-    user_name: membership.user.user_name,
-    email: membership.user.email,
-    name: membership.user.name,
-    active: membership.user.active,
+    ...userFields(membership.user),
     role: membership.role,
     status: membership.status,
     source: membership.source,
@@ -88,13 +93,7 @@ export function applyEvent(state: DirectoryState, type: string, data: JsonObject
       const user = data as unknown as Schemas['User'];
       const member = state.memberOfUser(user.id);
       if (!member) return undefined;
-      state.set({
-        ...member,
-        user_name: user.user_name,
-        email: user.email,
-        name: user.name,
-        active: user.active,
-      });
+      state.set({ ...member, ...userFields(user) });
       return member.membership_id;
     }
     case 'organization.deleted': {

@@ -1,26 +1,24 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express, type Request, type Response } from 'express';
 import { type ApiKeyVerifier, Authenticator } from '../api-keys.js';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { Database } from '../db/database.js';
 import type { SyncLogWriter } from '../directory/sync-log.js';
-import { ApiError, parseInput } from '../errors.js';
+import { ApiError } from '../errors.js';
 import type { WebhookTargets } from '../events/webhook-target.js';
 import type { KeyRing } from '../key-ring.js';
 import type { LocalRateLimiter, RateLimiter } from '../rate-limit.js';
 import { ScimError, toScimErrorBody } from '../scim/protocol/error.js';
-import { refreshSession, toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
 import { docsRouter } from './docs.js';
 import { portalRouter } from './portal/router.js';
 import { requestContext, requestIdOf } from './request-context.js';
 import { createScimHandler } from './scim/handler.js';
 import { SCIM_CONTENT_TYPE } from './scim/response.js';
+import { createRefreshHandler, isRefreshRequest } from './session-refresh.js';
 import { apiErrorHandler, sendApiError } from './v1/errors.js';
 import { v1Router } from './v1/router.js';
-import { SessionRefresh } from './v1/schemas.js';
-import { send } from './v1/util.js';
 
 export interface AppDeps {
   ctx: Context;
@@ -45,7 +43,8 @@ export interface AppDeps {
 
 /**
  * The request listener of the server: `/scim/…` goes to the SCIM handler (node:http, see
- * scim/handler.ts), everything else to the Express app (management API, probes, docs).
+ * scim/handler.ts), `POST /v1/sessions/refresh` to its own (node:http, see session-refresh.ts),
+ * everything else to the Express app (management API, probes, docs).
  */
 export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const app = createApp(deps);
@@ -58,8 +57,16 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     trustProxyHops: deps.trustProxyHops,
     syncLog: deps.syncLog,
   });
+  // Authenticated by the refresh token alone: apps call it from their edge, without the secret key.
+  const refresh = createRefreshHandler({
+    ctx: deps.ctx,
+    keyRing: deps.keyRing,
+    signingKeys: deps.signingKeys,
+    limiter: deps.refreshRateLimiter,
+  });
   return (req, res) => {
     if (isScimPath(req.url)) scim(req, res);
+    else if (isRefreshRequest(req)) refresh(req, res);
     else app(req, res);
   };
 }
@@ -120,33 +127,6 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('Access-Control-Allow-Origin', '*');
     res.type('application/json').send(deps.signingKeys.jwks());
   });
-
-  // Authenticated by the refresh token alone: apps call it from their edge, without the secret key.
-  app.post(
-    '/v1/sessions/refresh',
-    (req: Request, _res: Response, next: NextFunction) => {
-      if (!req.is(['application/json', 'application/*+json'])) {
-        throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.');
-      }
-      next();
-    },
-    express.json({ limit: 4096, type: ['application/json', 'application/*+json'] }),
-    async (req: Request, res: Response) => {
-      const input = parseInput(SessionRefresh, req.body ?? {});
-      const issued = await refreshSession(
-        deps.ctx,
-        {
-          keys: deps.signingKeys,
-          keyRing: deps.keyRing,
-          limit: (sessionId) => deps.refreshRateLimiter.take(sessionId),
-        },
-        input.refresh_token,
-      );
-      res.setHeader('Cache-Control', 'no-store');
-      send(req, res, 200, toSessionTokens(issued));
-    },
-    apiErrorHandler,
-  );
 
   // The Admin Portal: HTML pages for a customer's IT admin, opened from a one-time link.
   app.use('/portal', portalRouter({ ctx: deps.ctx, syncLog: deps.syncLog }));

@@ -7,7 +7,8 @@ import type { ConnectionRow, SyncLogTable } from '../db/schema.js';
  * organization id, so a connection of another organization is "not found" here, never shown.
  */
 
-export type ConnectionState = 'waiting' | 'syncing' | 'errors' | 'token_expiring';
+/** `held`: the deprovisioning guard holds the IdP's deactivations until an admin releases it. */
+export type ConnectionState = 'held' | 'waiting' | 'syncing' | 'errors' | 'token_expiring';
 
 export interface ConnectionSummary {
   connection: ConnectionRow;
@@ -54,7 +55,7 @@ export async function summarizeConnections(
                           and n.last_used_at is not null))`.as('token_expires_at'),
     ])
     .where('c.organization_id', '=', organizationId)
-    .where('c.state', '=', 'active')
+    .where('c.state', 'in', ['active', 'deprovisioning_held'])
     .orderBy('c.id');
   if (connectionId) query = query.where('c.id', '=', connectionId);
   const rows = await query.execute();
@@ -63,13 +64,16 @@ export async function summarizeConnections(
       row;
     const hourErrors = Number(hour_errors);
     const tokenExpiresAt = token_expires_at ? new Date(token_expires_at) : null;
-    const state: ConnectionState = !last_at
-      ? 'waiting'
-      : hourErrors > 0
-        ? 'errors'
-        : tokenExpiresAt
-          ? 'token_expiring'
-          : 'syncing';
+    const state: ConnectionState =
+      connection.state === 'deprovisioning_held'
+        ? 'held'
+        : !last_at
+          ? 'waiting'
+          : hourErrors > 0
+            ? 'errors'
+            : tokenExpiresAt
+              ? 'token_expiring'
+              : 'syncing';
     return {
       connection,
       state,

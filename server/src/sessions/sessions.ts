@@ -4,17 +4,16 @@ import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
-import { hashSecret, newId, newSecret, SECRET_PREFIXES } from '../ids.js';
-import type { KeyRing } from '../key-ring.js';
+import { hashSecret, newId, newSecret } from '../ids.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
 
-type SessionRow = Selectable<SessionsTable>;
+export type SessionRow = Selectable<SessionsTable>;
 
 /**
- * Sessions: issue, refresh (with refresh-token rotation and reuse detection), revoke.
+ * Sessions: issue, revoke, list, purge; refresh (rotation, reuse detection) is in ./refresh.ts.
  *
  * Locking. Every path that decides whether a session may live takes row locks in one order, the
  * order the deprovisioning paths take them in: the organization row (KEY SHARE, as the inserts
@@ -26,7 +25,7 @@ type SessionRow = Selectable<SessionsTable>;
  * deactivated user, and no deadlock between the two.
  */
 
-interface Claims {
+export interface Claims {
   role: string;
   permissions: string[];
 }
@@ -55,7 +54,7 @@ export function toSessionTokens(issued: IssuedTokens): Schemas['SessionTokens'] 
 }
 
 /** The user and their membership, locked; or why a session must not be issued or refreshed. */
-async function lockMember(
+export async function lockMember(
   trx: Transaction<DB>,
   organizationId: string,
   userId: string,
@@ -99,7 +98,7 @@ async function lockMember(
 }
 
 /** A token never outlives its session. */
-function tokenExpiry(now: Date, ttlMs: number, sessionExpiresAt: Date): Date {
+export function tokenExpiry(now: Date, ttlMs: number, sessionExpiresAt: Date): Date {
   // Whole seconds, as in the JWT's `exp`, so that `expires_at` is exactly the token's expiry.
   return new Date(Math.floor(Math.min(now.getTime() + ttlMs, sessionExpiresAt.getTime()) / 1000) * 1000);
 }
@@ -109,7 +108,13 @@ function tokenExpiry(now: Date, ttlMs: number, sessionExpiresAt: Date): Date {
  * app (or a tenant's subdomain of one) can refuse another organization's tokens without reading
  * Roster's own `org_id` claim.
  */
-function signToken(keys: SigningKeys, session: SessionRow, claims: Claims, iat: Date, exp: Date): string {
+export function signToken(
+  keys: SigningKeys,
+  session: SessionRow,
+  claims: Claims,
+  iat: Date,
+  exp: Date,
+): string {
   return keys.sign(
     {
       sub: session.user_id,
@@ -121,17 +126,6 @@ function signToken(keys: SigningKeys, session: SessionRow, claims: Claims, iat: 
     },
     iat,
     exp,
-  );
-}
-
-/**
- * The refresh token that succeeds `presented`: derived from it with a keyed digest, so that a
- * presentation within the reuse interval answers the same successor again, while the database
- * holds only hashes (and nobody without the key ring can derive a successor from a stolen hash).
- */
-export function successorRefreshToken(keyRing: KeyRing, presented: string): string {
-  return (
-    SECRET_PREFIXES.refreshToken + keyRing.mac('refresh token successor', presented).toString('base64url')
   );
 }
 
@@ -189,263 +183,6 @@ export async function createSession(
       refreshToken,
     };
   });
-}
-
-type RefreshOutcome =
-  | { ok: true; issued: IssuedTokens }
-  | {
-      ok: false;
-      code: 'session_revoked' | 'session_expired' | 'user_inactive' | 'not_a_member';
-      message: string;
-    };
-
-const refused = (code: Extract<RefreshOutcome, { ok: false }>['code'], message: string): RefreshOutcome => ({
-  ok: false,
-  code,
-  message,
-});
-
-export interface RefreshDeps {
-  keys: SigningKeys;
-  keyRing: KeyRing;
-  /** Called with the session id; returns seconds to wait, or 0 (the per-session rate limit). */
-  limit?: (sessionId: string) => number | Promise<number>;
-}
-
-function rateLimited(wait: number): ApiError {
-  return new ApiError(429, 'rate_limited', `Too many refreshes of this session; retry after ${wait} s.`, {
-    headers: { 'Retry-After': String(wait) },
-  });
-}
-
-/**
- * Exchanges a refresh token for new tokens (rotation). A refresh token works once; presented again
- * within the reuse interval (ROSTER_REFRESH_REUSE_INTERVAL: parallel requests of one browser, or
- * replicas racing one cookie) it answers the same successor pair again; presented later, it revokes
- * its session (whoever holds the newer token, thief or user, is signed out; the other never learns
- * the new one). Refusals that reveal a dead session revoke it in the same transaction as its event,
- * before answering 401, so that a later reactivation of the user does not revive it.
- *
- * The common case is one statement ({@link rotate}); anything it does not rotate is decided by
- * {@link refreshCarefully}, which says why.
- */
-export async function refreshSession(
-  ctx: Context,
-  deps: RefreshDeps,
-  refreshToken: string,
-): Promise<IssuedTokens> {
-  const now = ctx.now();
-  const successor = successorRefreshToken(deps.keyRing, refreshToken);
-  const rotated = await rotate(ctx, hashSecret(refreshToken), hashSecret(successor), now);
-  if (rotated) {
-    // The rotation is committed: a request over the limit gets 429, and its retry within the reuse
-    // interval gets this same pair (the limit bounds the work, and nothing is lost).
-    const wait = (await deps.limit?.(rotated.session.id)) ?? 0;
-    if (wait > 0) throw rateLimited(wait);
-    const tokenExpiresAt = rotated.session.token_expires_at as Date;
-    return {
-      session: rotated.session,
-      claims: rotated.claims,
-      token: signToken(deps.keys, rotated.session, rotated.claims, now, tokenExpiresAt),
-      tokenExpiresAt,
-      refreshToken: successor,
-    };
-  }
-  return refreshCarefully(ctx, deps, refreshToken, successor);
-}
-
-/**
- * The rotation as one statement (one round trip, no BEGIN/COMMIT): it rotates only when every
- * guarantee holds, and writes nothing otherwise.
- *
- * Locks, in the order every deprovisioning path takes them: the organization row (KEY SHARE, as
- * the refresh-token insert would take it anyway), then the session row (FOR UPDATE), then the
- * refresh-token row (the UPDATE). The user and membership are read from the statement's snapshot
- * without locks: every deprovisioning path changes the user or membership row and then, in the
- * same transaction, updates the session row (revocation, or the membership foreign key's SET
- * NULL). So either that transaction committed before this statement locked the session, and the
- * locked row (the newest version) is revoked; or it revokes this session after this statement
- * commits, tokens included. A role changed concurrently can reach a token issued a moment after
- * the change: the revocation list compares a token's role with the newest one it knows, not times.
- */
-async function rotate(
-  ctx: Context,
-  tokenHash: string,
-  successorHash: string,
-  now: Date,
-): Promise<{ session: SessionRow; claims: Claims } | undefined> {
-  const ttl = `${ctx.settings.sessionTtlMs} milliseconds`;
-  // Autocommit, through ctx.db rather than ctx.write: it appends no event, so there is no
-  // sequencer to wake (a wake-up costs the database a query).
-  const { rows } = await sql<SessionRow & { role_key: string; permissions: string[] | null }>`
-      with o as materialized (
-        select o.id from organizations o
-        where o.id = (select organization_id from refresh_tokens where token_hash = ${tokenHash})
-        for key share
-      ), s as materialized (
-        select s.id, s.user_id, s.organization_id, s.expires_at, s.revoked_at
-        from sessions s
-        where s.id = (select session_id from refresh_tokens where token_hash = ${tokenHash})
-          and s.organization_id = (select id from o)
-        for update
-      ), m as materialized (
-        select m.id, m.role_key, r.permissions
-        from s
-        join users u on u.id = s.user_id and u.organization_id = s.organization_id
-          and u.active and u.deleted_at is null
-        join memberships m on m.organization_id = s.organization_id and m.user_id = s.user_id
-          and m.status = 'active'
-        left join roles r on r.key = m.role_key
-        where s.revoked_at is null and s.expires_at > ${now}
-      ), t as materialized (
-        update refresh_tokens t set used_at = ${now}
-        from s
-        where t.token_hash = ${tokenHash} and t.session_id = s.id and t.used_at is null
-          and exists (select 1 from m)
-        returning t.session_id, t.organization_id
-      ), successor as (
-        insert into refresh_tokens (token_hash, session_id, organization_id, created_at)
-        select ${successorHash}, t.session_id, t.organization_id, ${now} from t
-      ), updated as (
-        update sessions x
-        set last_refreshed_at = ${now}, membership_id = m.id,
-          token_expires_at = date_trunc('second', least(${now}::timestamptz + ${ttl}::interval, x.expires_at))
-        from t, m
-        where x.id = t.session_id
-        returning x.*
-      )
-      select updated.*, m.role_key, m.permissions from updated, m`.execute(ctx.db);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { role_key, permissions, ...session } = row;
-  return { session, claims: { role: role_key, permissions: [...(permissions ?? [])] } };
-}
-
-/** Every refresh the single statement did not rotate: reuse, refusals, and why. */
-async function refreshCarefully(
-  ctx: Context,
-  deps: RefreshDeps,
-  refreshToken: string,
-  successor: string,
-): Promise<IssuedTokens> {
-  const tokenHash = hashSecret(refreshToken);
-  const found = await ctx.db
-    .selectFrom('refresh_tokens as t')
-    .innerJoin('sessions as s', 's.id', 't.session_id')
-    .select(['s.id', 's.user_id', 's.organization_id'])
-    .where('t.token_hash', '=', tokenHash)
-    .executeTakeFirst();
-  if (!found) throw new ApiError(401, 'invalid_refresh_token', 'Unknown refresh token.');
-  const wait = (await deps.limit?.(found.id)) ?? 0;
-  if (wait > 0) throw rateLimited(wait);
-
-  const outcome = await ctx.transaction(async (trx): Promise<RefreshOutcome> => {
-    const now = ctx.now();
-    const member = await lockMember(trx, found.organization_id, found.user_id);
-    const session = await trx
-      .selectFrom('sessions')
-      .selectAll()
-      .where('id', '=', found.id)
-      .forUpdate()
-      .executeTakeFirst();
-    if (!session) return refused('session_revoked', 'The session no longer exists.');
-    // Read after the session lock: a concurrent refresh with the same token has committed by now.
-    const token = await trx
-      .selectFrom('refresh_tokens')
-      .select('used_at')
-      .where('token_hash', '=', tokenHash)
-      .executeTakeFirst();
-    const revoke = (reason: RevokeReason) =>
-      session.revoked_at
-        ? Promise.resolve()
-        : revokeSessionsWhere(trx, now, { sessionId: session.id }, reason);
-
-    // Within the reuse interval, a spent token answers its successor again, if the session may
-    // still live (checked below as for any refresh) and the successor is the one it was rotated to.
-    const reusable =
-      token?.used_at != null &&
-      now.getTime() - token.used_at.getTime() < ctx.settings.refreshReuseIntervalMs &&
-      (await trx
-        .selectFrom('refresh_tokens')
-        .select('session_id')
-        .where('token_hash', '=', hashSecret(successor))
-        .where('session_id', '=', session.id)
-        .executeTakeFirst()) !== undefined;
-    if (!token || (token.used_at && !reusable)) {
-      await revoke('refresh_token_reused');
-      ctx.log.warn(
-        { session_id: session.id, user_id: session.user_id },
-        'refresh token reused: session revoked (possible token theft)',
-      );
-      return refused(
-        'session_revoked',
-        'This refresh token was already used; the session is revoked. Sign in again.',
-      );
-    }
-    // The member's state first: it says why (the deprovisioning that revoked the session).
-    if (!member.ok) {
-      await revoke(member.reason);
-      return member.code === 'user_inactive'
-        ? refused('user_inactive', 'The user is deactivated or deleted.')
-        : refused('not_a_member', 'The user is no longer a member of the organization.');
-    }
-    if (session.revoked_at) return refused('session_revoked', 'The session was revoked. Sign in again.');
-    if (session.expires_at.getTime() <= now.getTime()) {
-      return refused('session_expired', 'The session reached its lifetime. Sign in again.');
-    }
-
-    if (token.used_at) {
-      // The same pair as the rotation answered: its refresh token, and a session token with the
-      // same issue and expiry times (byte-identical with EdDSA; ES256 signatures are randomized).
-      const issuedAt = token.used_at;
-      const tokenExpiresAt = tokenExpiry(issuedAt, ctx.settings.sessionTtlMs, session.expires_at);
-      return {
-        ok: true,
-        issued: {
-          session,
-          claims: member.claims,
-          token: signToken(deps.keys, session, member.claims, issuedAt, tokenExpiresAt),
-          tokenExpiresAt,
-          refreshToken: successor,
-        },
-      };
-    }
-    // Not spent, yet not rotated by the statement: a race it lost (e.g. with a deprovisioning that
-    // has committed since). Rotate here, under the locks taken above.
-    await trx
-      .updateTable('refresh_tokens')
-      .set({ used_at: now })
-      .where('token_hash', '=', tokenHash)
-      .execute();
-    await trx
-      .insertInto('refresh_tokens')
-      .values({
-        token_hash: hashSecret(successor),
-        session_id: session.id,
-        organization_id: session.organization_id,
-        created_at: now,
-      })
-      .execute();
-    const tokenExpiresAt = tokenExpiry(now, ctx.settings.sessionTtlMs, session.expires_at);
-    const updated = await trx
-      .updateTable('sessions')
-      .set({ last_refreshed_at: now, token_expires_at: tokenExpiresAt, membership_id: member.membershipId })
-      .where('id', '=', session.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    return {
-      ok: true,
-      issued: {
-        session: updated,
-        claims: member.claims,
-        token: signToken(deps.keys, updated, member.claims, now, tokenExpiresAt),
-        tokenExpiresAt,
-        refreshToken: successor,
-      },
-    };
-  });
-  if (!outcome.ok) throw new ApiError(401, outcome.code, outcome.message);
-  return outcome.issued;
 }
 
 export async function getSession(ctx: Context, id: string): Promise<Schemas['Session']> {

@@ -1,8 +1,8 @@
 import type { Context } from '../context.js';
 import type { LastChange } from '../db/schema.js';
-import { previewRoleMappings as previewChanges } from './previews.js';
+import { previewRoleMappings } from '../directory/previews.js';
 
-export interface RoleChange {
+export interface PersonRoleChange {
   membership_id: string;
   user_id: string;
   name: string | null;
@@ -13,9 +13,9 @@ export interface RoleChange {
 }
 
 /** The Admin Portal's view of a role-mapping preview: names, counts per new role, a first page. */
-export interface RoleMappingsPreview {
+export interface RolePreviewSummary {
   /** Members whose role would change, at most `limit` of them (ordered by user name). */
-  changes: RoleChange[];
+  changes: PersonRoleChange[];
   /** How many members' roles would change in all. */
   total: number;
   /** Members per new role among those that change, e.g. `{ admin: 3 }`. */
@@ -24,19 +24,19 @@ export interface RoleMappingsPreview {
 
 /**
  * Whose role would change if the connection's role mappings became `mappings`, for the portal's
- * mapping page. The computation is the management API's preview (the update's own transaction,
- * rolled back), so the portal, the API and the saved result cannot disagree; this only shapes
- * its answer for a person.
+ * mapping page. The computation is the management API's preview ({@link previewRoleMappings}: the
+ * update's own transaction, rolled back), so the portal, the API and the saved result cannot
+ * disagree; this only summarizes its answer for a person.
  */
-export async function previewRoleMappings(
+export async function summarizeRolePreview(
   ctx: Context,
   connectionId: string,
   mappings: readonly { group: string; role: string }[],
   change: LastChange,
   limit = 100,
-): Promise<RoleMappingsPreview> {
-  const preview = await previewChanges(ctx, connectionId, mappings, change);
-  const changes: RoleChange[] = [];
+): Promise<RolePreviewSummary> {
+  const preview = await previewRoleMappings(ctx, connectionId, mappings, change);
+  const changes: PersonRoleChange[] = [];
   for (const member of preview.changes) {
     if (!member.role) continue;
     changes.push({

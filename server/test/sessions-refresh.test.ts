@@ -1,0 +1,215 @@
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/ids.js';
+import { startTestServer, type TestServer } from './harness.js';
+import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
+
+/**
+ * The refresh hot path (sessions/refresh.ts, http/session-refresh.ts): one statement per refresh,
+ * its rate limit included, and the HTTP edge it is served on without Express. The guarantees of
+ * a refresh (refusals, reuse, deprovisioning) are tested in sessions.test.ts.
+ */
+
+let server: TestServer;
+let conn: TestConnection;
+beforeAll(async () => {
+  // A rate limit that the statement takes (on PostgreSQL) but that these refreshes never reach.
+  server = await startTestServer({ env: { ROSTER_REFRESH_RATE_LIMIT: '100000' } });
+  conn = await createConnection(server, 'okta');
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+let counter = 0;
+async function signIn(target: TestServer = server, connection: TestConnection = conn) {
+  const user = await connection.scim('POST', '/Users', {
+    body: userBody(`r${++counter}-${Date.now()}@example.com`),
+  });
+  expect(user.status, user.text).toBe(201);
+  const response = await target.api('POST', '/v1/sessions', {
+    body: { user_id: user.body.id, organization_id: connection.organizationId },
+  });
+  expect(response.status, response.text).toBe(201);
+  return response.body as { id: string; refresh_token: string };
+}
+
+function refresh(refreshToken: string, target: TestServer = server) {
+  return target.api('POST', '/v1/sessions/refresh', { key: null, body: { refresh_token: refreshToken } });
+}
+
+/**
+ * Records every statement this process sends to the database, through either driver (pg's
+ * Client, or PGlite's query), until `stop()`: the server runs in this process.
+ */
+function recordStatements(): { stop(): string[] } {
+  const statements: string[] = [];
+  const restores: (() => void)[] = [];
+  for (const [proto, name] of [
+    [pg.Client.prototype, 'query'],
+    [PGlite.prototype, 'query'],
+    [PGlite.prototype, 'exec'],
+  ] as const) {
+    let owner: object | null = proto;
+    while (owner && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
+    if (!owner) throw new Error(`no ${name} method to record`);
+    const target = owner as Record<string, (...args: unknown[]) => unknown>;
+    const original = target[name]!;
+    target[name] = function (this: unknown, ...args: unknown[]) {
+      const first = args[0] as string | { text?: string };
+      statements.push(typeof first === 'string' ? first : (first?.text ?? ''));
+      return original.apply(this, args);
+    };
+    restores.push(() => {
+      target[name] = original;
+    });
+  }
+  return {
+    stop() {
+      for (const restore of restores) restore();
+      return statements;
+    },
+  };
+}
+
+describe('a refresh is one round trip', () => {
+  it('one statement rotates, checks the member, and (on PostgreSQL) takes the shared rate limit', async () => {
+    const session = await signIn();
+    let token = (await refresh(session.refresh_token)).body.refresh_token as string;
+    const n = 10;
+    const recording = recordStatements();
+    let statements: string[];
+    try {
+      for (let i = 0; i < n; i++) {
+        const r = await refresh(token);
+        expect(r.status, r.text).toBe(200);
+        token = r.body.refresh_token;
+      }
+    } finally {
+      statements = recording.stop();
+    }
+    // Background work of the server (the feed, webhooks, maintenance) may query meanwhile: the
+    // refreshes' statements are those on the session tables, the rate limits, or a transaction.
+    const refreshes = statements.filter((text) =>
+      /refresh_tokens|rate_limits|\bsessions\b|\bmemberships\b|^\s*(begin|commit|rollback)\b/i.test(text),
+    );
+    expect(refreshes).toHaveLength(n);
+    for (const text of refreshes) {
+      expect(text).toMatch(/update refresh_tokens/);
+      // The per-session limit is in the statement when it is kept in the database (PostgreSQL);
+      // on PGlite it is kept in this process's memory.
+      if (server.databaseUrl) expect(text).toMatch(/insert into rate_limits/);
+      else expect(text).not.toMatch(/rate_limits/);
+    }
+  });
+
+  it('over the limit, a refresh answers 429 and loses nothing; on PostgreSQL it spends nothing', async () => {
+    const limited = await startTestServer({ env: { ROSTER_REFRESH_RATE_LIMIT: '1' } });
+    try {
+      const c = await createConnection(limited);
+      const session = await signIn(limited, c);
+      const first = await refresh(session.refresh_token, limited);
+      expect(first.status).toBe(200);
+      const token = first.body.refresh_token as string;
+      const over = await refresh(token, limited);
+      expect([over.status, over.body.error.code]).toEqual([429, 'rate_limited']);
+      expect(over.headers.get('retry-after')).toBe('1');
+      if (limited.databaseUrl) {
+        // The limit is taken in the refresh statement, after the session row is locked and before
+        // anything is written: the refused refresh left the token unspent.
+        const db = new pg.Client({ connectionString: limited.databaseUrl });
+        await db.connect();
+        try {
+          const { rows } = await db.query('select used_at from refresh_tokens where token_hash = $1', [
+            hashSecret(token),
+          ]);
+          expect(rows).toEqual([{ used_at: null }]);
+        } finally {
+          await db.end();
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const retried = await refresh(token, limited);
+      expect(retried.status, retried.text).toBe(200);
+      expect((await refresh(retried.body.refresh_token, limited)).status).toBe(429);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('the refresh endpoint on node:http', () => {
+  it('answers with the request id, no-store and the contract body', async () => {
+    const session = await signIn();
+    const response = await server.api('POST', '/v1/sessions/refresh', {
+      key: null,
+      body: { refresh_token: session.refresh_token },
+      headers: { 'x-request-id': 'edge-request-0001' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-request-id')).toBe('edge-request-0001');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(response.headers.get('server-timing')).toMatch(/^app;dur=\d+\.\d\d$/);
+    expect(response.body).toMatchObject({ object: 'session_tokens', id: session.id });
+    // A +json media type with a charset is JSON too.
+    const again = await server.api('POST', '/v1/sessions/refresh?from=edge', {
+      key: null,
+      body: { refresh_token: response.body.refresh_token },
+      headers: { 'content-type': 'application/vnd.api+json; charset=UTF-8' },
+    });
+    expect(again.status, again.text).toBe(200);
+  });
+
+  it('refuses bodies it cannot read in the /v1 error format, changing nothing', async () => {
+    const session = await signIn();
+    const cases: [RequestInit, number, string][] = [
+      [{ body: JSON.stringify({ refresh_token: 'x'.repeat(5000) }) }, 413, 'payload_too_large'],
+      [
+        {
+          body: JSON.stringify({ refresh_token: session.refresh_token }),
+          headers: { 'content-type': 'application/json; charset=latin1' },
+        },
+        415,
+        'unsupported_media_type',
+      ],
+      [
+        {
+          body: JSON.stringify({ refresh_token: session.refresh_token }),
+          headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        },
+        415,
+        'unsupported_media_type',
+      ],
+      [{ body: '' }, 400, 'validation_failed'],
+      [
+        { body: JSON.stringify({ refresh_token: session.refresh_token, extra: 1 }) },
+        400,
+        'validation_failed',
+      ],
+      [{ body: '[1, 2' }, 400, 'invalid_json'],
+    ];
+    for (const [init, status, code] of cases) {
+      const response = await server.fetch('/v1/sessions/refresh', {
+        method: 'POST',
+        ...init,
+        headers: { 'content-type': 'application/json', 'x-request-id': 'edge-request-0002', ...init.headers },
+      });
+      const body = await response.json();
+      expect([response.status, body.error.code], JSON.stringify(body)).toEqual([status, code]);
+      expect(body.error.request_id).toBe('edge-request-0002');
+    }
+    const noBody = await server.fetch('/v1/sessions/refresh', { method: 'POST' });
+    expect(noBody.status).toBe(415);
+    // None of them spent the token.
+    expect((await refresh(session.refresh_token)).status).toBe(200);
+  });
+
+  it('other methods and paths are the management API, which wants the secret key', async () => {
+    const get = await server.api('GET', '/v1/sessions/refresh', { key: null });
+    expect([get.status, get.body.error.code]).toEqual([401, 'unauthorized']);
+    const longer = await server.api('POST', '/v1/sessions/refreshes', { key: null, body: {} });
+    expect(longer.status).toBe(401);
+  });
+});
