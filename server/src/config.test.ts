@@ -92,6 +92,9 @@ describe('loadConfig', () => {
     [{ ROSTER_PGLITE_SHARED_BUFFERS: '512kb' }, /^ROSTER_PGLITE_SHARED_BUFFERS must be a size .*between 1mb/],
     [{ ROSTER_PGLITE_SHARED_BUFFERS: '2048mb' }, /^ROSTER_PGLITE_SHARED_BUFFERS must be a size/],
     [{ ROSTER_SCIM_RATE_LIMIT: '0' }, /^ROSTER_SCIM_RATE_LIMIT must be at least 1/],
+    [{ ROSTER_API_RATE_LIMIT: '0' }, /^ROSTER_API_RATE_LIMIT must be at least 1/],
+    [{ ROSTER_MAX_CONNECTIONS: '0' }, /^ROSTER_MAX_CONNECTIONS must be at least 1/],
+    [{ ROSTER_HEADERS_TIMEOUT: '100ms' }, /^ROSTER_HEADERS_TIMEOUT must be a duration/],
   ])('rejects %o with one line naming the variable', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -119,6 +119,7 @@ const envSchema = z.object({
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_AUTH_FAILURE_RATE_LIMIT: positiveInt(10, 1_000_000),
+  ROSTER_API_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_TRUST_PROXY_HOPS: z.coerce
     .number({ error: 'must be a whole number' })
     .int('must be a whole number')
@@ -136,6 +137,9 @@ const envSchema = z.object({
       }
       return bytes;
     }),
+  ROSTER_HEADERS_TIMEOUT: duration('10s', { min: 1_000, max: 300_000 }),
+  ROSTER_REQUEST_TIMEOUT: duration('30s', { min: 1_000, max: 3_600_000 }),
+  ROSTER_MAX_CONNECTIONS: positiveInt(4096, 1_000_000),
   ROSTER_DELETED_RETENTION: duration('30d'),
   ROSTER_EVENT_RETENTION: duration('30d', { min: 3_600_000 }),
   ROSTER_SYNC_LOG_RETENTION: duration('7d', { min: 3_600_000 }),
@@ -216,9 +220,17 @@ export interface Config {
   readonly scimRateLimit: number;
   /** Failed SCIM authentications per second per client address, per server process. */
   readonly authFailureRateLimit: number;
+  /** `/v1` requests per second per API key (the root key is one key), shared by the processes. */
+  readonly apiRateLimit: number;
   /** Proxies in front of Roster whose X-Forwarded-For entries are trusted (0: use the peer address). */
   readonly trustProxyHops: number;
   readonly bodyLimitBytes: number;
+  /** How long a connection may take to send a request's headers (or its first request). */
+  readonly headersTimeoutMs: number;
+  /** How long a request may take to arrive whole, headers and body (slow senders are cut off). */
+  readonly requestTimeoutMs: number;
+  /** Open HTTP connections per process; beyond it new ones are closed at once. */
+  readonly maxConnections: number;
   readonly deletedRetentionMs: number;
   readonly eventRetentionMs: number;
   readonly syncLogRetentionMs: number;
@@ -292,8 +304,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
     authFailureRateLimit: e.ROSTER_AUTH_FAILURE_RATE_LIMIT,
+    apiRateLimit: e.ROSTER_API_RATE_LIMIT,
     trustProxyHops: e.ROSTER_TRUST_PROXY_HOPS,
     bodyLimitBytes: e.ROSTER_BODY_LIMIT,
+    // Node refuses a headers timeout longer than the request timeout.
+    headersTimeoutMs: Math.min(e.ROSTER_HEADERS_TIMEOUT, e.ROSTER_REQUEST_TIMEOUT),
+    requestTimeoutMs: e.ROSTER_REQUEST_TIMEOUT,
+    maxConnections: e.ROSTER_MAX_CONNECTIONS,
     deletedRetentionMs: e.ROSTER_DELETED_RETENTION,
     eventRetentionMs: e.ROSTER_EVENT_RETENTION,
     syncLogRetentionMs: e.ROSTER_SYNC_LOG_RETENTION,

@@ -113,7 +113,18 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
   }
 
-  const server: Server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 120_000 });
+  // Slow or idle clients cannot hold connections for long: the headers (also those of a connection's
+  // first request) must arrive within headersTimeout, the whole request within requestTimeout, and
+  // Node checks both every second rather than every 30 s. Idle keep-alive connections last 65 s,
+  // longer than the 60 s idle timeout of the usual load balancers so that they close first.
+  const server: Server = createServer({
+    keepAliveTimeout: 65_000,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: 1_000,
+  });
+  // Every connection is a file descriptor and some memory: beyond this many, new ones are closed.
+  server.maxConnections = config.maxConnections;
   // The socket must be bound before the services start (they need the public URL, which may carry
   // an OS-chosen port), so requests can arrive while they start. Every request is answered from
   // the first moment: 503 until the application is ready, never a connection left hanging.
@@ -210,6 +221,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     signingKeys,
     webhookTargets,
     refreshRateLimiter: rateLimiter('refresh', config.refreshRateLimit),
+    apiRateLimiter: rateLimiter('api', config.apiRateLimit),
   });
   handle = listener;
   const maintenance = new Maintenance(ctx, signingKeys);

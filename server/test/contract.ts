@@ -96,8 +96,8 @@ function validatorFor(pointer: string): ValidateFunction {
 }
 
 const escapePointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
-/** Bodies of errors any endpoint can answer (body parsing, limits) need not be declared per operation. */
-const GLOBAL_STATUSES = new Set([413, 415, 500, 503]);
+/** Bodies of errors any endpoint can answer (body parsing, limits, rate limits) need not be declared per operation. */
+const GLOBAL_STATUSES = new Set([413, 415, 429, 500, 503]);
 
 /** @returns problems found, one line each (empty when every response conforms). */
 export function validateResponse(response: RecordedResponse): string[] {

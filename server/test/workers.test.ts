@@ -85,6 +85,7 @@ describe.runIf(POSTGRES)('ROSTER_WORKERS=2 on PostgreSQL', () => {
       ROSTER_WORKERS: '2',
       ROSTER_SECRET_KEY: secretKey,
       ROSTER_SCIM_RATE_LIMIT: '20',
+      ROSTER_API_RATE_LIMIT: '20',
       LOG_LEVEL: 'info',
     });
     await waitFor(() => (listening(child).length >= 2 ? true : undefined));
@@ -148,6 +149,32 @@ describe.runIf(POSTGRES)('ROSTER_WORKERS=2 on PostgreSQL', () => {
     expect(after).toEqual([401, 401, 401, 401, 401, 401]);
   });
 
+  it('limits a /v1 API key across both processes, leaving other keys their own budget', async () => {
+    const admin = { authorization: `Bearer ${secretKey}` };
+    const created = await request(`${url}/v1/api_keys`, 'POST', admin, { name: 'reader', scopes: ['read'] });
+    expect(created.status, created.body).toBe(201);
+    const reader = { authorization: `Bearer ${JSON.parse(created.body).key}` };
+    const before = servingPids(child).size;
+    const started = performance.now();
+    const replies = await Promise.all(
+      Array.from({ length: 100 }, () => request(`${url}/v1/organizations?limit=1`, 'GET', reader)),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const allowed = replies.filter((r) => r.status === 200).length;
+    const limited = replies.filter((r) => r.status === 429);
+    expect(allowed + limited.length).toBe(100);
+    expect(allowed).toBeGreaterThanOrEqual(20);
+    // Each process with a bucket of its own would let through up to twice this.
+    expect(allowed).toBeLessThanOrEqual(20 + Math.ceil(20 * seconds) + 1);
+    for (const reply of limited) {
+      expect(reply.headers['retry-after']).toBe('1');
+      expect(JSON.parse(reply.body).error).toMatchObject({ code: 'rate_limited' });
+    }
+    expect(before).toBeGreaterThanOrEqual(2);
+    // The root key is another key: its budget is untouched.
+    expect((await request(`${url}/v1/organizations?limit=1`, 'GET', admin)).status).toBe(200);
+  });
+
   it('replaces a process killed with SIGKILL, and stops all of them on SIGTERM', async () => {
     const pids = listening(child);
     process.kill(pids[0]!, 'SIGKILL');
@@ -189,15 +216,20 @@ describe.runIf(POSTGRES)('two server processes on one database', () => {
   let second: TestServer;
   let limitedFirst: TestServer;
   let limitedSecond: TestServer;
+  let apiFirst: TestServer;
+  let apiSecond: TestServer;
   beforeAll(async () => {
     [first, second] = await startPair();
     [limitedFirst, limitedSecond] = await startPair({ ROSTER_SCIM_RATE_LIMIT: '1' });
+    [apiFirst, apiSecond] = await startPair({ ROSTER_API_RATE_LIMIT: '1' });
   });
   afterAll(async () => {
     await second?.close();
     await first?.close();
     await limitedSecond?.close();
     await limitedFirst?.close();
+    await apiSecond?.close();
+    await apiFirst?.close();
   });
 
   it('share one rate-limit budget per SCIM connection', async () => {
@@ -215,6 +247,25 @@ describe.runIf(POSTGRES)('two server processes on one database', () => {
     const onSecond = await get(limitedSecond);
     expect(onSecond.status).toBe(429);
     expect(onSecond.headers.get('retry-after')).toBe('1');
+  });
+
+  it('share one /v1 rate-limit budget per API key', async () => {
+    // ROSTER_API_RATE_LIMIT=1 on both: the root key spends its budget on the first...
+    const statuses: number[] = [];
+    for (let i = 0; i < 5 && !statuses.includes(429); i++) {
+      statuses.push((await apiFirst.api('GET', '/v1/organizations?limit=1')).status);
+    }
+    expect(statuses).toContain(200);
+    expect(statuses.at(-1)).toBe(429);
+    // ...and the second refuses it too, in the /v1 error shape, without doing the work.
+    const onSecond = await apiSecond.api('POST', '/v1/organizations', { body: { name: 'Over the limit' } });
+    expect(onSecond.status).toBe(429);
+    expect(onSecond.headers.get('retry-after')).toBe('1');
+    expect(onSecond.body.error).toMatchObject({ code: 'rate_limited', request_id: expect.any(String) });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    const list = await apiSecond.api('GET', '/v1/organizations?limit=100');
+    expect(list.status).toBe(200);
+    expect(list.body.data.map((o: { name: string }) => o.name)).not.toContain('Over the limit');
   });
 
   it('continue a SCIM page walk after the previous page, whichever process served it', async () => {

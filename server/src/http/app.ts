@@ -37,6 +37,8 @@ export interface AppDeps {
   webhookTargets: WebhookTargets;
   /** Per-session limit of POST /v1/sessions/refresh. */
   refreshRateLimiter: RateLimiter;
+  /** Per-API-key limit of `/v1` (the root key counts as one key). */
+  apiRateLimiter: RateLimiter;
 }
 
 /**
@@ -134,6 +136,7 @@ export function createApp(deps: AppDeps): Express {
     v1Router({
       ctx: deps.ctx,
       authenticator: new Authenticator(deps.apiKeys, deps.ctx.db),
+      rateLimiter: deps.apiRateLimiter,
       bodyLimitBytes: deps.bodyLimitBytes,
       syncLog: deps.syncLog,
       waitForFeed: deps.waitForFeed,

@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ApiKeyScope, Authenticator, Principal } from '../../api-keys.js';
 import type { Context } from '../../context.js';
 import { ApiError, notFound } from '../../errors.js';
+import type { RateLimiter } from '../../rate-limit.js';
 
 declare global {
   namespace Express {
@@ -29,6 +30,23 @@ export function authenticate(authenticator: Authenticator) {
     const principal = match ? await authenticator.authenticate(match[1]!) : undefined;
     if (!principal) throw unauthorized();
     req.principal = principal;
+    next();
+  };
+}
+
+/**
+ * Refuses, with 429 and Retry-After, a request beyond the API key's rate: one budget per key (the
+ * root key is one key), shared by every process on PostgreSQL. Checked after authentication, so
+ * only a valid key spends anything, and before any work.
+ */
+export function limitRate(limiter: RateLimiter) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    const wait = await limiter.take(req.principal.id);
+    if (wait > 0) {
+      throw new ApiError(429, 'rate_limited', `Too many requests with this API key; retry after ${wait} s.`, {
+        headers: { 'Retry-After': String(wait) },
+      });
+    }
     next();
   };
 }
