@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseAllowedTarget } from './events/webhook-target.js';
+import { parseAllowedTarget } from './lib/allowed-target.js';
 
 /**
  * Configuration from the environment. This module is the only reader of `process.env`
