@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import type { Schemas } from '../../../contract.js';
 import {
   getGroup,
@@ -16,17 +16,26 @@ import { idFilter, pathId, send, withEventCursor } from '../util.js';
 /** Directory users and groups (read-only: the IdP writes them over SCIM): routes of /v1, registered by ../router.ts. */
 export function directoryRoutes(router: Router, deps: V1Deps): void {
   const { ctx } = deps;
+  /** The page window and the organization and connection a list is narrowed to (an org-confined key: its own). */
+  const listScope = (
+    req: Request,
+    q: {
+      limit: number;
+      after?: string | undefined;
+      organization_id?: string | undefined;
+      connection_id?: string | undefined;
+    },
+  ) => ({
+    limit: q.limit,
+    after: q.after,
+    organizationId: organizationFilter(req, idFilter(q.organization_id, 'organization', 'organization_id')),
+    connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+  });
   router.get('/users', async (req, res) => {
     const q = parseInput(UserListQuery, req.query, 'query');
     const page = await withEventCursor(ctx, () =>
       listUsers(ctx, {
-        limit: q.limit,
-        after: q.after,
-        organizationId: organizationFilter(
-          req,
-          idFilter(q.organization_id, 'organization', 'organization_id'),
-        ),
-        connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
+        ...listScope(req, q),
         email: q.email,
         userName: q.user_name,
         active: q.active,
@@ -41,17 +50,7 @@ export function directoryRoutes(router: Router, deps: V1Deps): void {
   });
   router.get('/groups', async (req, res) => {
     const q = parseInput(GroupListQuery, req.query, 'query');
-    const page = await withEventCursor(ctx, () =>
-      listGroups(ctx, {
-        limit: q.limit,
-        after: q.after,
-        organizationId: organizationFilter(
-          req,
-          idFilter(q.organization_id, 'organization', 'organization_id'),
-        ),
-        connectionId: idFilter(q.connection_id, 'connection', 'connection_id'),
-      }),
-    );
+    const page = await withEventCursor(ctx, () => listGroups(ctx, listScope(req, q)));
     send<Schemas['GroupList']>(req, res, 200, page);
   });
   router.get('/groups/:group_id', async (req, res) => {
