@@ -94,6 +94,9 @@ const envSchema = z.object({
       }
       return bytes;
     }),
+  ROSTER_PGLITE_WASM_TIER: z
+    .enum(['optimizing', 'baseline'], { error: 'must be "optimizing" or "baseline"' })
+    .default('baseline'),
   ROSTER_SECRET_KEY: z
     .string()
     .min(32, 'must be at least 32 characters (leave it unset to have one generated)')
@@ -197,6 +200,8 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL `shared_buffers` of the embedded database, in bytes. */
   readonly pgliteSharedBuffers: number;
+  /** ROSTER_PGLITE_WASM_TIER: `baseline` keeps PGlite's WebAssembly on V8's baseline compiler (less memory, slower queries). */
+  readonly pgliteWasmTier: 'optimizing' | 'baseline';
   /** Server processes `npm start` runs (node:cluster); more than 1 needs PostgreSQL. */
   readonly workers: number;
   readonly secretKey: string | undefined;
@@ -291,6 +296,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     databaseSessionSettings: e.DATABASE_SESSION_SETTINGS,
     dataDir: e.ROSTER_DATA_DIR,
     pgliteSharedBuffers: e.ROSTER_PGLITE_SHARED_BUFFERS,
+    pgliteWasmTier: e.ROSTER_PGLITE_WASM_TIER,
     workers: e.ROSTER_WORKERS,
     secretKey: e.ROSTER_SECRET_KEY,
     publicUrl: e.ROSTER_PUBLIC_URL,

@@ -9,6 +9,7 @@ async function run(): Promise<void> {
     url: config.databaseUrl,
     dataDir: config.dataDir,
     pgliteSharedBuffers: config.pgliteSharedBuffers,
+    pgliteWasmTier: config.pgliteWasmTier,
     poolSize: 1,
     pooler: config.databasePooler,
   });

@@ -75,6 +75,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         url: config.databaseUrl,
         dataDir: config.dataDir,
         pgliteSharedBuffers: config.pgliteSharedBuffers,
+        pgliteWasmTier: config.pgliteWasmTier,
         poolSize: config.databasePoolSize,
         pooler: config.databasePooler,
         directUrl: config.databaseDirectUrl,

@@ -34,6 +34,8 @@ export interface DatabaseOptions {
   dataDir?: string | undefined;
   /** PGlite's PostgreSQL `shared_buffers` in bytes (ROSTER_PGLITE_SHARED_BUFFERS). */
   pgliteSharedBuffers?: number;
+  /** How V8 compiles PGlite's WebAssembly (ROSTER_PGLITE_WASM_TIER); default `baseline`. */
+  pgliteWasmTier?: 'optimizing' | 'baseline';
   poolSize?: number;
   /**
    * `transaction`: `url` is a transaction-mode pooler such as PgBouncer, which hands each

@@ -28,10 +28,13 @@ import { PGlite } from '@electric-sql/pglite';
  *   Roster instead unpacks a data directory that initdb produced once
  *   (assets/pglite-template.tar.br, made by `npm run pglite-template -w @roster/server`).
  * - V8's code for PostgreSQL. V8 compiles the 9 MB WebAssembly module with its baseline compiler
- *   (Liftoff), then recompiles the functions that run often with its optimising compiler; that
- *   second tier held 40 to 70 MB (compiler memory and code) and, for Roster's short indexed
- *   queries, did not make them cheaper: 2,000 lookups and updates took 1.4 s of CPU on Liftoff
- *   alone against 2.7 s with tier-up, compilation included. Roster keeps PGlite on Liftoff.
+ *   (Liftoff), then recompiles the functions that run often with its optimising compiler (TurboFan),
+ *   which holds tens of MB more (compiler memory and code). Liftoff alone saves that memory but
+ *   costs throughput once the server is busy: bench:scim on PGlite (2,000 users, 16 concurrent)
+ *   served 0.61x the lookups and 0.82x the deactivations of the optimising tier, which in turn
+ *   held 235 to 272 MB idle against 148 MB (whatever its tiering budget). Liftoff is the default,
+ *   for the small machines the embedded database is for; ROSTER_PGLITE_WASM_TIER=optimizing trades
+ *   that memory for speed.
  */
 
 /** Default of ROSTER_PGLITE_SHARED_BUFFERS: PostgreSQL's page cache inside the embedded database. */
@@ -40,6 +43,8 @@ export const DEFAULT_PGLITE_SHARED_BUFFERS = 16 * 1024 * 1024;
 export interface PgliteSettings {
   /** Bytes of PostgreSQL `shared_buffers`. */
   sharedBuffers: number;
+  /** `baseline`: V8 compiles PGlite's WebAssembly with Liftoff only (see the note above). */
+  wasmTier: 'optimizing' | 'baseline';
 }
 
 /**
@@ -77,7 +82,7 @@ export async function openPgliteInstance(
 ): Promise<PGlite> {
   // Read when V8 compiles the module, which PGlite does on construction. The only WebAssembly the
   // server runs is PGlite's.
-  v8.setFlagsFromString('--liftoff-only');
+  if (settings.wasmTier === 'baseline') v8.setFlagsFromString('--liftoff-only');
   const startParams = pgliteStartParams(settings);
   if (pgdata === undefined) {
     // zlib's output is a plain (never shared) ArrayBuffer.
