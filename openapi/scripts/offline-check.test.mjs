@@ -12,13 +12,15 @@ test('the built /docs page references no other host (run after npm run build)', 
   assert.match(html, /<link rel="icon" type="image\/svg\+xml" href="\/docs\/assets\/favicon\.svg"/);
 });
 
+// The stock renderer's script names a CDN logo and a usage collector. The shapes are kept here under
+// reserved `.example` names (RFC 2606), so that no file of Roster names a third-party host.
 test('what the stock renderer names is caught: CDN logo and usage collector in the script', () => {
   const html = page(
-    '<script>const a={src:`https://cdn.redoc.ly/redoc/logo-mini.svg`};const b=`https://otel.cloud.redocly.com/v1/traces`;</script>',
+    '<script>const a={src:`https://cdn.renderer.example/redoc/logo-mini.svg`};const b=`https://otel.renderer.example/v1/traces`;</script>',
   );
   assert.deepEqual(
     externalReferences(html).map((p) => p.host),
-    ['cdn.redoc.ly', 'otel.cloud.redocly.com'],
+    ['cdn.renderer.example', 'otel.renderer.example'],
   );
 });
 
@@ -30,7 +32,7 @@ test('loads from markup and CSS are caught, links and loopback are not', () => {
       '<style>body{background:url("https://img.example.net/bg.png")}</style>',
       '<style>@import "https://css.example.net/x.css";</style>',
       '<img srcset="/a.png 1x, https://img2.example.net/b.png 2x">',
-      '<a href="https://redocly.com/redoc/">API docs by Redocly</a>',
+      '<a href="https://renderer.example/redoc/">API docs by the renderer</a>',
       '<img src="/docs/assets/favicon.svg"><script src="http://127.0.0.1:3000/x.js"></script>',
     ].join(''),
   );
