@@ -101,7 +101,7 @@ export async function lockRoleInputs(
  * Runs `fn` in a transaction on one connection that holds {@link lockRoleInputs} (shared) from
  * its first round trip: on PostgreSQL `begin` and the lock go as one simple-protocol message
  * (node-postgres does not pipeline, and a statement without parameters is sent as a simple query,
- * which may hold several). The connection id is inlined, so it must be an id (checked). PGlite
+ * which may hold several; the comment tells bench:scim --round-trips so). The connection id is inlined, so it must be an id (checked). PGlite
  * runs in-process and takes them one by one. The lock is a statement of its own, before the
  * statements that read the role inputs: a statement reads from a snapshot taken when it starts, so
  * a lock taken inside it would come too late to see a mapping change that committed meanwhile.
@@ -116,7 +116,9 @@ export async function inRoleInputsTransaction<T>(
   return db.connection().execute(async (conn) => {
     if (pipelined) {
       await sql
-        .raw(`begin; select pg_advisory_xact_lock_shared(${ROLE_INPUTS_LOCK}, hashtext('${connectionId}'))`)
+        .raw(
+          `begin; select /* sent with begin */ pg_advisory_xact_lock_shared(${ROLE_INPUTS_LOCK}, hashtext('${connectionId}'))`,
+        )
         .execute(conn);
     } else {
       await sql`begin`.execute(conn);
