@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
  * Every id and secret prefix Roster hands out, in one place. Ids are `<prefix>_` + 26 Crockford
@@ -105,9 +105,13 @@ export function newSecret(kind: keyof typeof SECRET_PREFIXES): string {
   return SECRET_PREFIXES[kind] + randomBytes(32).toString('base64url');
 }
 
-/** SHA-256 hex digest. Secrets are high-entropy random strings, so a fast hash is the right tool. */
+/**
+ * SHA-256 hex digest. Secrets are high-entropy random strings, so a fast hash is the right tool.
+ * One-shot `crypto.hash` (Node 20.12+): every SCIM request hashes its bearer token, and a Hash
+ * object per call cost more than the digest.
+ */
 export function hashSecret(secret: string): string {
-  return createHash('sha256').update(secret, 'utf8').digest('hex');
+  return hash('sha256', secret, 'hex');
 }
 
 /** Constant-time comparison of two hex digests of equal length. */

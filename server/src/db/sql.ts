@@ -57,7 +57,11 @@ export function compiledOnce<P extends object, R>(
   return (db, params, shape = '') => {
     let template = templates.get(shape);
     if (!template) {
-      template = compile(db, shape);
+      try {
+        template = compile(db, shape);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       templates.set(shape, template);
     }
     const parameters = template.names.map((name) => (params as Record<string, unknown>)[name]);
