@@ -91,12 +91,15 @@ export function summarizeProfile(dir: string, windows: Window[], top = 25): void
       }
     }
     const perOp = (us: number) => (us / 1000 / window.ops).toFixed(3);
+    const share = (us: number) => `${((100 * us) / Math.max(busy, 1)).toFixed(1)}%`;
     const rows = (map: Map<string, number>, n: number) =>
       [...map]
         .sort((a, b) => b[1] - a[1])
         .slice(0, n)
-        .map(([name, us]) => `  ${perOp(us).padStart(7)}  ${name}`);
-    console.log(`\n${window.name}: ${perOp(busy)} ms sampled CPU per op (not idle)`);
+        .map(([name, us]) => `  ${perOp(us).padStart(7)} ${share(us).padStart(6)}  ${name}`);
+    // A sample weighs the wall time since the previous one: on a busy machine, where the server
+    // waits for a core, the ms are inflated; the shares hold better.
+    console.log(`\n${window.name}: ${perOp(busy)} ms sampled (not idle) per op; ms/op and share`);
     console.log(' self ms/op by package:');
     console.log(rows(packages, 12).join('\n'));
     console.log(' self ms/op by function:');
