@@ -35,11 +35,12 @@ function run(command: string, args: string[], cwd: string): Promise<string> {
       out += chunk;
     });
     child.once('error', reject);
-    child.once('exit', (code) =>
-      code === 0
-        ? resolve(out)
-        : reject(new Error(`${command} ${args.join(' ')} exited with ${code}:\n${out}`)),
-    );
+    child.once('exit', (code) => {
+      if (code === 0) return resolve(out);
+      // npm's first lines say why (ECONNREFUSED, ENOTFOUND, E404 …); the stack after them does not.
+      const why = out.split('\n').slice(0, 4).join('\n');
+      reject(new Error(`${command} ${args.slice(0, 2).join(' ')} … exited with ${code}:\n${why}`));
+    });
   });
 }
 
