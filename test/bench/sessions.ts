@@ -6,11 +6,13 @@
  *    ES256 and EdDSA; and the WebCrypto verifier (`verifySession`, edge runtimes) for reference.
  * 2. Refresh through the built server, on PostgreSQL (DATABASE_URL) and on PGlite: one session
  *    refreshing back to back, then 16 sessions concurrently; next to the machine's limits for the
- *    same work measured in the same run (one ES256 signature with node:crypto; one
- *    `UPDATE … RETURNING` of a session row through pg), and Roster's figures as a ratio of them.
+ *    same work measured in the same run: the components alone (one ES256 signature with
+ *    node:crypto; one `UPDATE … RETURNING` of a session row through pg), and the same-work limit
+ *    that the 0.5x aim is read against (refresh-stub.mjs: both, behind node:http, in one process);
+ *    Roster's figures as a ratio of each.
  *    With the 16 sessions, the figures that noise does not move much: the server process's CPU
  *    time per refresh (/proc) and the database transactions per refresh (pg_stat_database).
- *    `--verification=0` runs this half alone.
+ *    `--verification=0` runs this half alone (`--refresh=0` the first; `--pglite=0` skips PGlite).
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
