@@ -3,7 +3,7 @@ import { isId, newId } from '../src/ids.js';
 
 describe('newId', () => {
   it('draws a fresh random part for every id across refills of its random pool', () => {
-    // 409 ids per 4 KiB refill: 5,000 ids span a dozen refills, all in one millisecond.
+    // 409 ids per 4 KiB pool: 5,000 ids span a dozen refills, all in one millisecond.
     const ids = Array.from({ length: 5_000 }, () => newId('request', 1_764_000_000_000));
     expect(ids.every((id) => isId('request', id))).toBe(true);
     const randomParts = new Set(ids.map((id) => id.slice(-16)));
