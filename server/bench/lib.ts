@@ -171,9 +171,12 @@ async function freePort(): Promise<number> {
  */
 export async function startRoster(env: Record<string, string>): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  // Through bin/roster-node, as `npm start` runs it (it sets the embedded database's process
+  // settings), with this process's node first on the PATH.
+  const nodeFirst = [path.dirname(process.execPath), process.env.PATH ?? ''].join(path.delimiter);
+  const child = spawn('sh', ['bin/roster-node', 'dist/main.js'], {
     cwd: serverDir,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { PATH: nodeFirst, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
