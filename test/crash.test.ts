@@ -1,7 +1,7 @@
 import { createRoster, type Event, type Group, type User } from '@roster/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRoster } from '../server/bench/lib.js';
-import { type Cluster, POSTGRES, startCluster, stopCluster } from './support.js';
+import { type Cluster, POSTGRES, scimConnection, scimSend, startCluster, stopCluster } from './support.js';
 
 /**
  * A server process killed with SIGKILL in the middle of 16 concurrent SCIM writers (creates,
@@ -74,34 +74,15 @@ describe(`a SIGKILL among 16 SCIM writers (${POSTGRES ? 'PostgreSQL, 3 processes
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
     };
-    const admin = createRoster({ baseUrl: cluster.processes[0]!.url, secretKey: cluster.secretKey });
-    const org = await admin.organizations.create({ name: 'Crash' });
-    const connection = await admin.connections.create({
-      organizationId: org.id,
-      name: 'Entra',
-      provider: 'entra',
-    });
-    const base = new URL(connection.scim.base_url).pathname;
+    const connection = await scimConnection(cluster, 'Crash', 'entra');
+    const org = connection.org;
 
     /** One attempt on a live process: `undefined` when the connection broke (the outcome is in doubt). */
-    const scim = async (
-      method: string,
-      route: string,
-      body?: unknown,
-    ): Promise<{ status: number; body: unknown } | undefined> => {
+    const scim = async (method: string, route: string, body?: unknown) => {
       const target = await pick();
       inFlight.set(target, (inFlight.get(target) ?? 0) + 1);
       try {
-        const response = await fetch(`${target.url}${base}${route}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${connection.scim.token}`,
-            'content-type': 'application/scim+json',
-          },
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await response.text();
-        return { status: response.status, body: text ? JSON.parse(text) : undefined };
+        return await scimSend(target.url, connection, method, route, body);
       } catch {
         return undefined;
       } finally {

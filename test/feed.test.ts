@@ -1,7 +1,7 @@
 import { createRoster, type Event } from '@roster/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRoster } from '../server/bench/lib.js';
-import { type Cluster, POSTGRES, startCluster, stopCluster } from './support.js';
+import { type Cluster, POSTGRES, scimConnection, scimSend, startCluster, stopCluster } from './support.js';
 
 /**
  * The feed's guarantees under load, with real server processes: several processes on one
@@ -33,35 +33,15 @@ describe(`the events feed under load (${POSTGRES ? 'PostgreSQL, 3 processes' : '
       if (alive.length === 0) throw new Error('no server process is up (restarting)');
       return alive[Math.floor(Math.random() * alive.length)]!;
     };
+    const connection = await scimConnection(cluster, 'Feed load', 'okta');
+    const org = connection.org;
     let admin = createRoster({ baseUrl: cluster.processes[0]!.url, secretKey: cluster.secretKey });
-    const org = await admin.organizations.create({ name: 'Feed load' });
-    const connection = await admin.connections.create({
-      organizationId: org.id,
-      name: 'Load',
-      provider: 'okta',
-    });
-    const base = new URL(connection.scim.base_url).pathname;
 
     /** A SCIM request to any live process; connection failures are retried on another one. */
-    const scim = async (
-      method: string,
-      route: string,
-      body?: unknown,
-      // biome-ignore lint/suspicious/noExplicitAny: SCIM bodies are read field by field in this test
-    ): Promise<{ status: number; body: any }> => {
+    const scim = async (method: string, route: string, body?: unknown) => {
       for (let attempt = 0; ; attempt++) {
         try {
-          const target = pick();
-          const response = await fetch(`${target.url}${base}${route}`, {
-            method,
-            headers: {
-              authorization: `Bearer ${connection.scim.token}`,
-              'content-type': 'application/scim+json',
-            },
-            body: body === undefined ? undefined : JSON.stringify(body),
-          });
-          const text = await response.text();
-          return { status: response.status, body: text ? JSON.parse(text) : undefined };
+          return await scimSend(pick().url, connection, method, route, body);
         } catch (error) {
           if (attempt > 400) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50));

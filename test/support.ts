@@ -71,3 +71,32 @@ export async function stopCluster(cluster: Cluster | undefined): Promise<void> {
   for (const p of cluster?.processes ?? []) await p.stop().catch(() => {});
   await cluster?.drop();
 }
+
+/** An organization with one SCIM connection, made through the first process of a cluster. */
+export async function scimConnection(cluster: Cluster, name: string, provider: 'okta' | 'entra') {
+  const admin = createRoster({ baseUrl: cluster.processes[0]!.url, secretKey: cluster.secretKey });
+  const org = await admin.organizations.create({ name });
+  const connection = await admin.connections.create({ organizationId: org.id, name: provider, provider });
+  return { org, base: new URL(connection.scim.base_url).pathname, token: connection.scim.token };
+}
+
+/**
+ * One SCIM request to one server process. Rejects when the connection breaks (a killed process):
+ * the caller decides whether that outcome is in doubt or worth a retry elsewhere.
+ */
+export async function scimSend(
+  serverUrl: string,
+  scim: { base: string; token: string },
+  method: string,
+  route: string,
+  body?: unknown,
+  // biome-ignore lint/suspicious/noExplicitAny: SCIM bodies are read field by field in the tests
+): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${serverUrl}${scim.base}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${scim.token}`, 'content-type': 'application/scim+json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}

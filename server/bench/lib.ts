@@ -1,8 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import pg from 'pg';
 import { createScratchDatabase, type ScratchDatabase } from '../test/scratch-database.js';
 
 /** Shared benchmark plumbing: a keep-alive HTTP client, latency statistics, servers in child processes. */
@@ -79,22 +82,26 @@ function percentile(sorted: number[], p: number): number {
 
 /**
  * Runs `count` operations with `concurrency` workers; `op(i)` returns true on success. Latency is
- * per operation (an operation may be several requests, e.g. Okta's lookup + POST).
+ * per operation (an operation may be several requests, e.g. Okta's lookup + POST). With
+ * `maxSeconds`, no operation starts after that time: `ops` is then the number that ran (0 … ops-1).
  */
 export async function phase(
   name: string,
   count: number,
   concurrency: number,
   op: (i: number) => Promise<boolean>,
+  maxSeconds = Number.POSITIVE_INFINITY,
 ): Promise<PhaseResult> {
   if (process.env.BENCH_DEBUG) console.error(`phase ${name} (${count})`);
   const latencies: number[] = new Array(count);
   let next = 0;
   let errors = 0;
   const started = performance.now();
+  const deadline = started + maxSeconds * 1000;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (;;) {
+        if (performance.now() >= deadline) return;
         const i = next++;
         if (i >= count) return;
         const t0 = performance.now();
@@ -105,48 +112,18 @@ export async function phase(
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const ran = Math.min(next, count);
   const sorted = latencies.filter((x) => x !== undefined).sort((a, b) => a - b);
   return {
     name,
-    ops: count,
+    ops: ran,
     seconds,
-    opsPerSecond: count / seconds,
+    opsPerSecond: ran / seconds,
     p50: percentile(sorted, 50),
     p95: percentile(sorted, 95),
     p99: percentile(sorted, 99),
     errors,
   };
-}
-
-export function printTable(
-  title: string,
-  rows: { name: string; roster: PhaseResult; stub?: PhaseResult; aim?: string }[],
-): void {
-  const fmt = (n: number, digits = 1) => n.toFixed(digits);
-  console.log(`\n${title}`);
-  console.log(
-    ['phase', 'ops', 'ops/s', 'p50 ms', 'p95 ms', 'p99 ms', 'errors', 'stub ops/s', 'roster/stub', 'aim']
-      .map((h) => h.padEnd(12))
-      .join(''),
-  );
-  for (const { name, roster, stub, aim } of rows) {
-    console.log(
-      [
-        name,
-        String(roster.ops),
-        fmt(roster.opsPerSecond, 0),
-        fmt(roster.p50, 2),
-        fmt(roster.p95, 2),
-        fmt(roster.p99, 2),
-        String(roster.errors),
-        stub ? fmt(stub.opsPerSecond, 0) : '-',
-        stub ? `${fmt((100 * roster.opsPerSecond) / stub.opsPerSecond, 1)} %` : '-',
-        aim ?? '',
-      ]
-        .map((c) => c.padEnd(12))
-        .join(''),
-    );
-  }
 }
 
 export interface ChildServer {
@@ -169,9 +146,12 @@ async function freePort(): Promise<number> {
  * Starts the built server (dist/main.js) in its own process, as `npm start` runs it, with
  * LOG_LEVEL=warn (no access log lines), and waits until /readyz answers.
  */
-export async function startRoster(env: Record<string, string>): Promise<ChildServer> {
+export async function startRoster(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
     cwd: serverDir,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
@@ -211,7 +191,20 @@ export async function startStub(): Promise<ChildServer> {
   return waitForUrl(child, /stub listening on (http:\/\/\S+)/);
 }
 
-function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<ChildServer> {
+/**
+ * The "pg stub" (stub-pg.mjs): one statement of PostgreSQL work per request through `pg` with
+ * Roster's default pool size, on `env.DATABASE_URL`, or on an embedded PGlite in `env.PGLITE_DIR`.
+ */
+export async function startPgStub(env: Record<string, string>): Promise<ChildServer> {
+  const child = spawn(process.execPath, [path.join(import.meta.dirname, 'stub-pg.mjs')], {
+    cwd: serverDir,
+    env: { PATH: process.env.PATH ?? '', POOL_SIZE: '10', ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return waitForUrl(child, /pg stub listening on (http:\/\/\S+)/);
+}
+
+export function waitForUrl(child: ChildProcess, pattern: RegExp): Promise<ChildServer> {
   return new Promise((resolve, reject) => {
     let out = '';
     const onData = (chunk: Buffer) => {
@@ -262,4 +255,107 @@ export async function setUpRoster(url: string, secretKey: string, provider: stri
   );
   client.close();
   return { url, base: new URL(conn.scim.base_url).pathname, token: conn.scim.token };
+}
+
+const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
+
+/** CPU ms (user + system) of a process, from /proc/<pid>/stat; 0 once it has ended. */
+export async function cpuOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * CPU ms of a process and of its children (a PostgreSQL postmaster's backends, walwriter, …; a
+ * server's workers), by pid, so that a child that ends between two readings does not count negative.
+ */
+export async function processTreeCpu(root: number): Promise<Map<number, number>> {
+  const cpu = new Map([[root, await cpuOf(root)]]);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === root) cpu.set(Number(entry), await cpuOf(Number(entry)));
+    } catch {
+      // the process ended
+    }
+  }
+  return cpu;
+}
+
+/** CPU ms spent between two readings by the processes alive at the second. */
+export function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
+}
+
+/** CPU ms of one process tree and of the PostgreSQL backends serving one database, per phase. */
+export interface CpuReading {
+  server: Map<number, number>;
+  postgres: Map<number, number>;
+}
+
+export class CpuMeter {
+  readonly #serverPid: number;
+  readonly #admin: pg.Client | undefined;
+  readonly #database: string | undefined;
+
+  /**
+   * @param admin a connection to another database of the same server (not counted), to read
+   * pg_stat_activity; absent when the database is embedded in the server process.
+   */
+  private constructor(serverPid: number, admin?: pg.Client, database?: string) {
+    this.#serverPid = serverPid;
+    this.#admin = admin;
+    this.#database = database;
+  }
+
+  static async open(serverPid: number, adminUrl?: string, database?: string): Promise<CpuMeter> {
+    if (!adminUrl || !database) return new CpuMeter(serverPid);
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    return new CpuMeter(serverPid, admin, database);
+  }
+
+  async read(): Promise<CpuReading> {
+    const postgres = new Map<number, number>();
+    if (this.#admin) {
+      const { rows } = await this.#admin.query<{ pid: number }>(
+        'select pid from pg_stat_activity where datname = $1',
+        [this.#database],
+      );
+      for (const { pid } of rows) postgres.set(pid, await cpuOf(pid));
+    }
+    return { server: await processTreeCpu(this.#serverPid), postgres };
+  }
+
+  /** CPU ms per op between two readings: the server's, and PostgreSQL's (undefined if embedded). */
+  perOp(before: CpuReading, after: CpuReading, ops: number): { server: number; postgres?: number } {
+    return {
+      server: cpuBetween(before.server, after.server) / ops,
+      postgres: this.#admin ? cpuBetween(before.postgres, after.postgres) / ops : undefined,
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.#admin?.end();
+  }
+}
+
+/** `${XDG_CACHE_HOME:-~/.cache}/roster-bench/<name>`: bench downloads live outside the workspaces. */
+export function benchCacheDir(name: string): string {
+  const cache = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(cache, 'roster-bench', name);
+}
+
+export function stringArg(name: string, fallback: string): string {
+  return process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 }

@@ -16,16 +16,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { PrivateCluster } from '../test/private-cluster.js';
-import { arg, Client, phase, setUpRoster, startRoster } from './lib.js';
+import { arg, Client, cpuBetween, cpuOf, phase, processTreeCpu, setUpRoster, startRoster } from './lib.js';
 
 const OPS = arg('ops', 100);
 const LOAD_OPS = arg('load-ops', 1600);
 const CONCURRENCY = arg('concurrency', 16);
-const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
 
 interface StatementRow {
   query: string;
@@ -60,44 +58,6 @@ function classify(rows: StatementRow[]): Counts {
     counts.statements.push({ ...row, kind });
   }
   return counts;
-}
-
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
-async function cpuOf(pid: number): Promise<number> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-  } catch {
-    return 0;
-  }
-}
-
-/**
- * CPU ms of every process of the cluster (postmaster and its children: backends, walwriter, …),
- * by pid, so that a backend that ends between two readings does not count negative.
- */
-async function clusterCpu(postmaster: number): Promise<Map<number, number>> {
-  const cpu = new Map([[postmaster, await cpuOf(postmaster)]]);
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === postmaster) cpu.set(Number(entry), await cpuOf(Number(entry)));
-    } catch {
-      // the process ended
-    }
-  }
-  return cpu;
-}
-
-/** CPU ms spent between two readings by the processes alive at the second. */
-function cpuBetween(before: Map<number, number>, after: Map<number, number>): number {
-  let total = 0;
-  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
-  return total;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -152,10 +112,10 @@ export async function roundTrips(): Promise<void> {
       await sleep(600);
       await admin.query('select pg_stat_statements_reset()');
       const server0 = await cpuOf(serverPid);
-      const postgres0 = await clusterCpu(postmaster);
+      const postgres0 = await processTreeCpu(postmaster);
       await run();
       const server1 = await cpuOf(serverPid);
-      const postgres1 = await clusterCpu(postmaster);
+      const postgres1 = await processTreeCpu(postmaster);
       await sleep(600);
       const { rows } = await admin.query<StatementRow>(
         `select query, calls::int from pg_stat_statements where dbid = $1 order by calls desc`,

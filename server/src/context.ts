@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Config } from './config.js';
 import type { DatabaseKind } from './db/database.js';
+import { isSerializationFailure } from './db/errors.js';
 import type { DB } from './db/schema.js';
 import { TtlCache } from './lib/ttl-cache.js';
 import type { Logger } from './log.js';
@@ -75,14 +76,36 @@ export function createContext(options: ContextOptions): Context {
     scimAuthCache: new TtlCache<ScimAuthCheck>(options.scimAuthCacheMs ?? 1000),
     feedHead: options.feedHead ?? (() => 0),
     async transaction(fn) {
-      const result = await options.db.transaction().execute(fn);
+      const result = await retryingConflicts(() => options.db.transaction().execute(fn));
       afterCommit();
       return result;
     },
     async write(fn) {
-      const result = await fn(options.db);
+      const result = await retryingConflicts(() => fn(options.db));
       afterCommit();
       return result;
     },
   };
+}
+
+/** How often a transaction that PostgreSQL rolled back as a deadlock victim is run again. */
+const CONFLICT_ATTEMPTS = 4;
+
+/**
+ * Runs `attempt` again when PostgreSQL rolled it back as a deadlock victim or a serialization
+ * failure (40P01, 40001). Both roll back the whole transaction (or the one statement of a
+ * `write`), so running it again is safe, and it is what PostgreSQL's documentation asks of the
+ * client. The write paths take their locks in a fixed order so that this stays rare; it keeps a
+ * cycle that slips through from reaching the client as a 500. A short random pause lets the
+ * winner commit first.
+ */
+async function retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (n >= CONFLICT_ATTEMPTS || !isSerializationFailure(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 10 * n));
+    }
+  }
 }

@@ -121,3 +121,39 @@ describe('readiness', () => {
     }
   });
 });
+
+describe.runIf(process.env.DATABASE_URL)('conflicts between transactions (PostgreSQL)', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('a deadlock victim is run again, and both transactions commit', async () => {
+    const made = await Promise.all(
+      ['Deadlock A', 'Deadlock B'].map(
+        async (name) => (await server.api('POST', '/v1/organizations', { body: { name } })).body.id as string,
+      ),
+    );
+    const [first, second] = made as [string, string];
+    // Each transaction locks one row, waits until the other holds its row, then asks for the
+    // other's: a lock cycle, so PostgreSQL rolls one back with 40P01. Without the retry in
+    // ctx.transaction that error reached the caller.
+    const holding: Array<() => void> = [];
+    const bothHold = Promise.all([0, 1].map((i) => new Promise<void>((resolve) => (holding[i] = resolve))));
+    const attempts = [0, 0];
+    const cross = (i: number, mine: string, theirs: string) =>
+      server.ctx.transaction(async (trx) => {
+        attempts[i]! += 1;
+        await sql`update organizations set name = name where id = ${mine}`.execute(trx);
+        holding[i]!();
+        await bothHold;
+        await sql`update organizations set name = ${`Deadlock ${i} wins`} where id = ${theirs}`.execute(trx);
+        return i;
+      });
+    await expect(Promise.all([cross(0, first, second), cross(1, second, first)])).resolves.toEqual([0, 1]);
+    expect(attempts[0]! + attempts[1]!).toBe(3);
+  });
+});

@@ -163,6 +163,44 @@ describe('SCIM under concurrency', () => {
       ),
     ).toEqual(attributes.map((_, i) => i + 1));
   });
+
+  it('concurrent DELETEs of users who share groups all succeed, with exact member counts', async () => {
+    // Each deletion updates the member count of every group the user is in. Without a fixed lock
+    // order, two deletions that take two shared groups in opposite orders deadlock on PostgreSQL,
+    // and one of them failed with 500 (bench:scim's delete phase found it at 16 concurrent).
+    const conn = await createConnection(server, 'entra');
+    const users = await Promise.all(
+      Array.from({ length: 32 }, (_, i) =>
+        conn.scim('POST', '/Users', { body: userBody(`shared${i}@example.com`) }),
+      ),
+    );
+    const ids = users.map((u) => u.body.id as string);
+    const groups: string[] = [];
+    for (let g = 0; g < 6; g++) {
+      const group = await conn.scim('POST', '/Groups', { body: { displayName: `Shared ${g}` } });
+      groups.push(group.body.id);
+      // Every user in every group, added in a different order per group.
+      const order = g % 2 ? [...ids].reverse() : ids;
+      const added = await conn.scim('PATCH', `/Groups/${group.body.id}`, {
+        body: patchOp({ op: 'add', path: 'members', value: order.map((value) => ({ value })) }),
+      });
+      expect(added.status).toBe(204);
+    }
+    const deletions = await Promise.all(ids.map((id) => conn.scim('DELETE', `/Users/${id}`)));
+    expect(deletions.map((d) => d.status)).toEqual(ids.map(() => 204));
+    const counts = await server.ctx.db
+      .selectFrom('groups')
+      .select('member_count')
+      .where('id', 'in', groups)
+      .execute();
+    expect(counts.map((c) => c.member_count)).toEqual(groups.map(() => 0));
+    const left = await server.ctx.db
+      .selectFrom('group_members')
+      .select('user_id')
+      .where('group_id', 'in', groups)
+      .execute();
+    expect(left).toHaveLength(0);
+  });
 });
 
 describe('user lifecycle side effects', () => {

@@ -164,7 +164,10 @@ export function withoutMembership(user: LockedUser): UserWithGroups {
  * read), its sessions revoked, its group rows removed with exact member counts, its membership
  * deleted, and their events in the order of the locking path (`session.revoked`,
  * `group.user_removed`, `membership.deleted`, `user.deleted`). The guard is read as in
- * {@link writeUserChange}.
+ * {@link writeUserChange}. The user's groups are locked in id order before anything is written
+ * (`locked_groups`, evaluated once as the user row qualifies): the member-count update alone would
+ * lock them in whatever order its join runs, and two deletions of users who share groups then
+ * deadlock on PostgreSQL.
  */
 export async function writeUserDeletion(
   ctx: Context,
@@ -179,10 +182,16 @@ export async function writeUserDeletion(
         select enabled and coalesce(suspended_until <= ${now}, true) as holds
         from deprovision_guards where connection_id = ${principal.connectionId}
         for share
+      ), locked_groups as (
+        select g.id from groups g
+        where g.id in (select group_id from group_members where user_id = ${before.id})
+        order by g.id
+        for no key update
       ), u as (
         update users set deleted_at = ${now}, updated_at = ${now}, version = ${deleted.version}
         where id = ${before.id} and version = ${before.version} and deleted_at is null
           and not exists (select 1 from guard where holds)
+          and (select count(*) from locked_groups) >= 0
         returning *
       ), s as (
         update sessions set revoked_at = ${now}, revoke_reason = 'user_deleted'
