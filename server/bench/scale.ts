@@ -16,7 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { arg, Client, freshDatabase, phase, setUpRoster, startRoster } from './lib.js';
+import { arg, Client, cpuOf, freshDatabase, phase, setUpRoster, startRoster } from './lib.js';
 
 const USERS = arg('users', 100_000);
 const GROUPS = arg('groups', 500);
@@ -27,7 +27,6 @@ const SAMPLES = arg('samples', 1000);
 const CHECKPOINT = Math.min(arg('checkpoint', 10_000), USERS);
 /** Pages of 100 an import walks, the same number at both sizes. */
 const WALK_PAGES = Math.max(1, Math.min(100, Math.floor(CHECKPOINT / 100)));
-const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
@@ -56,13 +55,6 @@ const quantile = (values: number[], p: number) => {
 };
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
 
-/** CPU ms (user + system) the process has used, from /proc/<pid>/stat. */
-const cpuMs = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
-};
-
 interface Timed {
   ms: number[];
   /** Server CPU per request. */
@@ -72,14 +64,14 @@ interface Timed {
 /** `count` requests one after the other: their latencies and the server's CPU per request. */
 async function timed(pid: number, count: number, request: (i: number) => Promise<number>): Promise<Timed> {
   const ms: number[] = [];
-  const cpu0 = cpuMs(pid);
+  const cpu0 = await cpuOf(pid);
   for (let i = 0; i < count; i++) {
     const t = performance.now();
     const status = await request(i);
     if (status !== 200) throw new Error(`status ${status}`);
     ms.push(performance.now() - t);
   }
-  return { ms, cpuMs: (cpuMs(pid) - cpu0) / count };
+  return { ms, cpuMs: ((await cpuOf(pid)) - cpu0) / count };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
