@@ -132,6 +132,10 @@ describe('SCIM list pages', () => {
         walked.push(...page.ids);
       }
       expect(walked, path).toEqual(whole);
+      // Past the end, also right after a full last page (its cursor is remembered): empty.
+      const beyond = await list(conn, `${path}startIndex=${whole.length + 1}&count=4`);
+      expect(beyond.ids, path).toEqual([]);
+      expect(beyond.total, path).toBe(whole.length);
     }
   });
 
