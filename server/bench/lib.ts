@@ -144,14 +144,16 @@ async function freePort(): Promise<number> {
 
 /**
  * Starts the built server (dist/main.js) in its own process, as `npm start` runs it, with
- * LOG_LEVEL=warn (no access log lines), and waits until /readyz answers.
+ * LOG_LEVEL=warn (no access log lines), and waits until /readyz answers. `nodeArgs` go to node
+ * (e.g. `--cpu-prof`).
  */
 export async function startRoster(
   env: Record<string, string>,
   nodeArgs: string[] = [],
 ): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [...nodeArgs, 'dist/main.js'], {
+  // BENCH_SERVER: another build's main.js (e.g. of the base branch), for before/after figures.
+  const child = spawn(process.execPath, [...nodeArgs, process.env.BENCH_SERVER ?? 'dist/main.js'], {
     cwd: serverDir,
     env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -15,26 +15,44 @@
  * change, at rest and under 16-way load.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { PrivateCluster } from '../test/private-cluster.js';
+import { nowUs, summarizeProfile, type Window } from './cpu-profile.js';
 import { arg, Client, cpuBetween, cpuOf, phase, processTreeCpu, setUpRoster, startRoster } from './lib.js';
 
 const OPS = arg('ops', 100);
 const LOAD_OPS = arg('load-ops', 1600);
+/** Group PATCHes per group operation: each goes to a group of its own. */
+const GROUP_OPS = arg('group-ops', 20);
 const CONCURRENCY = arg('concurrency', 16);
+/**
+ * `--cpu-prof`: run the server under node's sampling profiler and print where each operation's CPU
+ * went; `--cpu-prof=DIR` keeps the .cpuprofile in DIR (for Chrome DevTools or a second look).
+ */
+const PROFILE = process.argv.find((a) => a === '--cpu-prof' || a.startsWith('--cpu-prof='));
+const KEEP_PROFILE = PROFILE?.split('=')[1];
+/** `--only=lookup,patch`: measure only these operations (keys: see OPERATIONS). */
+const ONLY = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.split('=')[1]
+  ?.split(',');
+const measured = (key: string) => !ONLY || ONLY.includes(key);
 
 interface StatementRow {
   query: string;
   calls: number;
 }
 
-type Kind = 'request' | 'transaction' | 'auth' | 'background';
+type Kind = 'request' | 'transaction' | 'auth' | 'background' | 'batched';
 
 /** Statements of the background loops and of the token check, told apart by their text. */
 function kindOf(query: string): Kind {
   const q = query.toLowerCase();
+  // A statement sent in one simple-protocol message with the `begin` before it: no round trip of its own.
+  if (q.includes('/* sent with begin */')) return 'batched';
   if (/^\s*(begin|commit|rollback)/.test(q)) return 'transaction';
   if (q.includes('scim_tokens')) return 'auth';
   if (/event_feed|pg_notify|sync_log|webhook|^\s*(listen|set )|signing_keys|pg_stat_statements/.test(q))
@@ -47,11 +65,12 @@ interface Counts {
   transaction: number;
   auth: number;
   background: number;
+  batched: number;
   statements: (StatementRow & { kind: Kind })[];
 }
 
 function classify(rows: StatementRow[]): Counts {
-  const counts: Counts = { request: 0, transaction: 0, auth: 0, background: 0, statements: [] };
+  const counts: Counts = { request: 0, transaction: 0, auth: 0, background: 0, batched: 0, statements: [] };
   for (const row of rows) {
     const kind = kindOf(row.query);
     counts[kind] += row.calls;
@@ -79,6 +98,10 @@ export async function roundTrips(): Promise<void> {
   });
   const admin = new pg.Client(cluster.url);
   let roster: Awaited<ReturnType<typeof startRoster>> | undefined;
+  const profileDir = PROFILE
+    ? (KEEP_PROFILE ?? mkdtempSync(path.join(tmpdir(), 'roster-cpu-prof-')))
+    : undefined;
+  const windows: Window[] = [];
   try {
     await admin.connect();
     await admin.query('create extension pg_stat_statements');
@@ -91,12 +114,15 @@ export async function roundTrips(): Promise<void> {
     );
     const secretKey = `rst_sk_bench_${randomBytes(24).toString('hex')}`;
     const url = cluster.url.replace(/\/postgres$/, '/roster_rt');
-    roster = await startRoster({
-      ROSTER_SECRET_KEY: secretKey,
-      ROSTER_SCIM_RATE_LIMIT: '1000000',
-      DATABASE_URL: url,
-      ...(process.env.ROSTER_WORKERS ? { ROSTER_WORKERS: process.env.ROSTER_WORKERS } : {}),
-    });
+    roster = await startRoster(
+      {
+        ROSTER_SECRET_KEY: secretKey,
+        ROSTER_SCIM_RATE_LIMIT: '1000000',
+        DATABASE_URL: url,
+        ...(process.env.ROSTER_WORKERS ? { ROSTER_WORKERS: process.env.ROSTER_WORKERS } : {}),
+      },
+      profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=100'] : [],
+    );
     const serverPid = roster.process.pid!;
     const target = await setUpRoster(roster.url, secretKey, 'okta');
     const client = new Client(target.url, CONCURRENCY);
@@ -113,7 +139,9 @@ export async function roundTrips(): Promise<void> {
       await admin.query('select pg_stat_statements_reset()');
       const server0 = await cpuOf(serverPid);
       const postgres0 = await processTreeCpu(postmaster);
+      const startUs = nowUs();
       await run();
+      windows.push({ name, ops, startUs, endUs: nowUs() });
       const server1 = await cpuOf(serverPid);
       const postgres1 = await processTreeCpu(postmaster);
       await sleep(600);
@@ -151,14 +179,17 @@ export async function roundTrips(): Promise<void> {
       for (let i = 0; i < count; i++) await op(i);
     };
     /** Warms the auth cache and the server's code paths, then measures. */
+    const results: Measured[] = [];
     const warmAndMeasure = async (
+      key: string,
       name: string,
       ops: number,
       changesPerOp: number,
       op: (i: number) => Promise<void>,
     ) => {
+      if (!measured(key)) return;
       await op(-1);
-      return measure(name, ops, changesPerOp, () => sequential(ops, op));
+      results.push(await measure(name, ops, changesPerOp, () => sequential(ops, op)));
     };
 
     // Fixtures (not measured): users to patch, deactivate, delete, and to fill groups with.
@@ -168,7 +199,7 @@ export async function roundTrips(): Promise<void> {
       return true;
     });
     const groups: string[] = [];
-    for (let g = 0; g <= 20; g++) {
+    for (let g = 0; g <= GROUP_OPS; g++) {
       const reply = await client.request('POST', `${target.base}/Groups`, headers, {
         displayName: `RT group ${g}`,
       });
@@ -180,87 +211,87 @@ export async function roundTrips(): Promise<void> {
       Operations: [{ op: 'Replace', path, value }],
     });
 
-    const results: Measured[] = [];
-    results.push(
-      await warmAndMeasure('create (POST)', OPS, 1, async (i) => {
-        await createUser(i + 1, 'created');
-      }),
-    );
-    results.push(
-      await warmAndMeasure('lookup (GET filter)', OPS, 0, async (i) => {
-        const filter = encodeURIComponent(`userName eq "fixture.${i + 1}@example.com"`);
-        const reply = await client.request('GET', `${target.base}/Users?filter=${filter}`, headers);
-        ok(reply.status, 200, 'lookup');
-      }),
-    );
-    results.push(
-      await warmAndMeasure('PATCH one attribute', OPS, 1, async (i) => {
-        const reply = await client.request(
-          'PATCH',
-          `${target.base}/Users/${fixture[i + 1]}`,
-          headers,
-          patchOp('displayName', `Renamed ${i}`),
-        );
-        ok(reply.status, 200, 'patch');
-      }),
-    );
+    await warmAndMeasure('create', 'create (POST)', OPS, 1, async (i) => {
+      await createUser(i + 1, 'created');
+    });
+    await warmAndMeasure('lookup', 'lookup (GET filter)', OPS, 0, async (i) => {
+      const filter = encodeURIComponent(`userName eq "fixture.${i + 1}@example.com"`);
+      const reply = await client.request('GET', `${target.base}/Users?filter=${filter}`, headers);
+      ok(reply.status, 200, 'lookup');
+    });
+    await warmAndMeasure('patch', 'PATCH one attribute', OPS, 1, async (i) => {
+      const reply = await client.request(
+        'PATCH',
+        `${target.base}/Users/${fixture[i + 1]}`,
+        headers,
+        patchOp('displayName', `Renamed ${i}`),
+      );
+      ok(reply.status, 200, 'patch');
+    });
     const members = fixture.slice(0, 50).map((value) => ({ value }));
-    results.push(
-      await warmAndMeasure('group PATCH, 50 members', 20, 50, async (i) => {
-        const reply = await client.request('PATCH', `${target.base}/Groups/${groups[i + 1]}`, headers, {
-          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
-          Operations: [{ op: 'Add', path: 'members', value: members }],
-        });
-        ok(reply.status, 204, 'group patch');
-      }),
+    const groupPatch = async (i: number, Operations: unknown[]) => {
+      const reply = await client.request('PATCH', `${target.base}/Groups/${groups[i + 1]}`, headers, {
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations,
+      });
+      ok(reply.status, 204, 'group patch');
+    };
+    await warmAndMeasure('group', 'group PATCH, 50 members', GROUP_OPS, 50, (i) =>
+      groupPatch(i, [{ op: 'Add', path: 'members', value: members }]),
+    );
+    // Okta's "Push now": the whole list, here 50 others (50 leave, 50 join).
+    const others = fixture.slice(50, 100).map((value) => ({ value }));
+    await warmAndMeasure('group', 'group PATCH, replace 50 (Okta)', GROUP_OPS, 100, (i) =>
+      groupPatch(i, [{ op: 'replace', path: 'members', value: others }]),
+    );
+    // Okta's delta push: removals by value filter and additions in one PATCH.
+    const removals = fixture.slice(50, 75).map((id) => ({ op: 'remove', path: `members[value eq "${id}"]` }));
+    await warmAndMeasure('group', 'group PATCH, remove 25 + add 25 (Okta)', GROUP_OPS, 50, (i) =>
+      groupPatch(i, [...removals, { op: 'add', path: 'members', value: members.slice(0, 25) }]),
     );
     const pages = Math.floor(fixture.length / 100);
-    results.push(
-      await warmAndMeasure('list page of 100 (walk)', OPS, 0, async (i) => {
-        const page = (i + 1) % pages;
-        const reply = await client.request(
-          'GET',
-          `${target.base}/Users?startIndex=${page * 100 + 1}&count=100`,
-          headers,
-        );
-        ok(reply.status, 200, 'list');
-      }),
-    );
-    results.push(
-      await warmAndMeasure('deactivate', OPS, 1, async (i) => {
-        const reply = await client.request(
-          'PATCH',
-          `${target.base}/Users/${fixture[OPS + 1 + i]}`,
-          headers,
-          patchOp('active', false),
-        );
-        ok(reply.status, 200, 'deactivate');
-      }),
-    );
-    results.push(
-      await warmAndMeasure('delete', OPS, 1, async (i) => {
-        // The first users are in 20 groups each: a delete takes them out of every one.
-        const reply = await client.request(
-          'DELETE',
-          `${target.base}/Users/${fixture[2 * OPS + 1 + i]}`,
-          headers,
-        );
-        ok(reply.status, 204, 'delete');
-      }),
-    );
-    const load = await measure(`PATCH, ${CONCURRENCY}-way load`, LOAD_OPS, 1, async () => {
-      const result = await phase('load', LOAD_OPS, CONCURRENCY, async (i) => {
-        const reply = await client.request(
-          'PATCH',
-          `${target.base}/Users/${fixture[3 * OPS + 1 + (i % 299)]}`,
-          headers,
-          patchOp('title', `Title ${i}`),
-        );
-        return reply.status === 200;
-      });
-      if (result.errors > 0) throw new Error(`${result.errors} errors under load`);
+    await warmAndMeasure('list', 'list page of 100 (walk)', OPS, 0, async (i) => {
+      const page = (i + 1) % pages;
+      const reply = await client.request(
+        'GET',
+        `${target.base}/Users?startIndex=${page * 100 + 1}&count=100`,
+        headers,
+      );
+      ok(reply.status, 200, 'list');
     });
-    results.push(load);
+    await warmAndMeasure('deactivate', 'deactivate', OPS, 1, async (i) => {
+      const reply = await client.request(
+        'PATCH',
+        `${target.base}/Users/${fixture[OPS + 1 + i]}`,
+        headers,
+        patchOp('active', false),
+      );
+      ok(reply.status, 200, 'deactivate');
+    });
+    await warmAndMeasure('delete', 'delete', OPS, 1, async (i) => {
+      // The first users are in 20 groups each: a delete takes them out of every one.
+      const reply = await client.request(
+        'DELETE',
+        `${target.base}/Users/${fixture[2 * OPS + 1 + i]}`,
+        headers,
+      );
+      ok(reply.status, 204, 'delete');
+    });
+    if (measured('load')) {
+      const load = await measure(`PATCH, ${CONCURRENCY}-way load`, LOAD_OPS, 1, async () => {
+        const result = await phase('load', LOAD_OPS, CONCURRENCY, async (i) => {
+          const reply = await client.request(
+            'PATCH',
+            `${target.base}/Users/${fixture[3 * OPS + 1 + (i % 299)]}`,
+            headers,
+            patchOp('title', `Title ${i}`),
+          );
+          return reply.status === 200;
+        });
+        if (result.errors > 0) throw new Error(`${result.errors} errors under load`);
+      });
+      results.push(load);
+    }
     client.close();
 
     console.log(
@@ -307,5 +338,10 @@ export async function roundTrips(): Promise<void> {
     await roster?.stop();
     await admin.end().catch(() => {});
     cluster.destroy();
+    if (profileDir) {
+      summarizeProfile(profileDir, windows);
+      if (!KEEP_PROFILE) rmSync(profileDir, { recursive: true, force: true });
+      else writeFileSync(path.join(profileDir, 'windows.json'), JSON.stringify(windows));
+    }
   }
 }

@@ -135,7 +135,10 @@ const MAX_PREPARED_PER_CONNECTION = 256;
  */
 class PreparingPool implements PostgresPool {
   readonly #pool: pg.Pool;
-  readonly #prepared = new WeakMap<pg.PoolClient, Map<string, string>>();
+  readonly #wrappers = new WeakMap<
+    pg.PoolClient,
+    { connection: PostgresPoolClient; onError: (error: Error) => void }
+  >();
   readonly #queueLimit: number;
   /** connect() calls not yet answered: the pool's wait queue, as this process sees it. */
   #waiting = 0;
@@ -171,19 +174,25 @@ class PreparingPool implements PostgresPool {
     } finally {
       this.#waiting--;
     }
-    let names = this.#prepared.get(client);
-    if (!names) {
-      names = new Map();
-      this.#prepared.set(client, names);
+    // One wrapper per pg client, reused on every checkout: Kysely keeps its connection object per
+    // the client it is given, so a new wrapper per checkout made it build a new one per query too.
+    let wrapper = this.#wrappers.get(client);
+    if (!wrapper) {
+      wrapper = this.#wrap(client);
+      this.#wrappers.set(client, wrapper);
     }
-    const statements = names;
-    const prepare = this.#prepare;
     // pg-pool listens for errors of idle connections only: a connection that drops while checked
     // out (between two queries of a transaction) would otherwise throw an uncaught 'error' and
     // end the process. Its next query fails instead (answered 503), and the pool discards it.
+    client.on('error', wrapper.onError);
+    return wrapper.connection;
+  }
+
+  #wrap(client: pg.PoolClient): { connection: PostgresPoolClient; onError: (error: Error) => void } {
+    const statements = new Map<string, string>();
+    const prepare = this.#prepare;
     const onError = (error: Error) => this.#onError?.(error);
-    client.on('error', onError);
-    return {
+    const connection = {
       query(text: string, values: ReadonlyArray<unknown>) {
         if (values.length === 0) return client.query(text);
         let name = statements.get(text);
@@ -200,6 +209,7 @@ class PreparingPool implements PostgresPool {
         client.release(destroy);
       },
     } as unknown as PostgresPoolClient;
+    return { connection, onError };
   }
 
   end(): Promise<void> {

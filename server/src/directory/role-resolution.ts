@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { DB, LastChange, RoleSource } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
 import { type EventType, eventCtes } from '../events/outbox.js';
@@ -87,7 +87,7 @@ const ROLE_INPUTS_LOCK = 0x726f6c65;
  * changes exclusive. Take it before any row lock, so that the order is the same everywhere.
  */
 export async function lockRoleInputs(
-  trx: Transaction<DB>,
+  trx: Kysely<DB>,
   connectionId: string,
   mode: 'shared' | 'exclusive',
 ): Promise<void> {
@@ -98,83 +98,152 @@ export async function lockRoleInputs(
 }
 
 /**
- * The one rule for "mapping `rm` names group `g`": the group's displayName, case-insensitively,
- * or its externalId. Written for a query with `role_mappings rm` and `groups g`.
+ * Runs `fn` in a transaction on one connection that holds {@link lockRoleInputs} (shared) from
+ * its first round trip: on PostgreSQL `begin` and the lock go as one simple-protocol message
+ * (node-postgres does not pipeline, and a statement without parameters is sent as a simple query,
+ * which may hold several; the comment tells bench:scim --round-trips so). The connection id is inlined, so it must be an id (checked). PGlite
+ * runs in-process and takes them one by one. The lock is a statement of its own, before the
+ * statements that read the role inputs: a statement reads from a snapshot taken when it starts, so
+ * a lock taken inside it would come too late to see a mapping change that committed meanwhile.
  */
-const mappingNamesGroup = sql<boolean>`rm.connection_id = g.connection_id
-  and (lower(rm.group_ref) = lower(g.display_name) or rm.group_ref = g.external_id)`;
-
-/**
- * Whether a role mapping names this group (as its row stands in this transaction). Membership
- * changes of an unmapped group cannot change anyone's role (a role depends only on the user's
- * mapped groups), so they skip the resolution. Reliable under {@link lockRoleInputs}: mappings
- * cannot change while it is held.
- */
-export async function isMappedGroup(trx: Transaction<DB>, groupId: string): Promise<boolean> {
-  const { rows } = await sql<{ mapped: boolean }>`
-    select exists (
-      select 1 from groups g join role_mappings rm on ${mappingNamesGroup} where g.id = ${groupId}
-    ) as mapped`.execute(trx);
-  return rows[0]?.mapped ?? true;
+export async function inRoleInputsTransaction<T>(
+  db: Kysely<DB>,
+  pipelined: boolean,
+  connectionId: string,
+  fn: (trx: Kysely<DB>) => Promise<T>,
+): Promise<T> {
+  if (!/^[a-z]+_[0-9a-z]{26}$/.test(connectionId)) throw new Error(`not a connection id: ${connectionId}`);
+  return db.connection().execute(async (conn) => {
+    if (pipelined) {
+      await sql
+        .raw(
+          `begin; select /* sent with begin */ pg_advisory_xact_lock_shared(${ROLE_INPUTS_LOCK}, hashtext('${connectionId}'))`,
+        )
+        .execute(conn);
+    } else {
+      await sql`begin`.execute(conn);
+      await lockRoleInputs(conn, connectionId, 'shared');
+    }
+    let result: T;
+    try {
+      result = await fn(conn);
+    } catch (error) {
+      await sql`rollback`.execute(conn).catch(() => {});
+      throw error;
+    }
+    await sql`commit`.execute(conn);
+    return result;
+  });
 }
 
 /**
- * Recomputes the role of SCIM members of `connectionId` (optionally only `userIds`, or the members
- * of `groupId`): the role of
- * their highest-precedence mapped group (lowest `precedence` number; a mapping names a group by
- * displayName, case-insensitively, or by externalId), else the organization's default role.
- * Runs in the caller's transaction, so a group change and the role it implies commit together;
- * the caller holds {@link lockRoleInputs}.
- * Members whose role changed get a `membership.updated` event.
- * @returns ids of the memberships whose role changed.
+ * The one rule for "mapping `rm` names group `g`": the group's displayName, case-insensitively,
+ * or its externalId. Written for a query with `role_mappings rm` and `groups g`.
  */
-export async function resolveRoles(
-  trx: Transaction<DB>,
+export const mappingNamesGroup = sql<boolean>`rm.connection_id = g.connection_id
+  and (lower(rm.group_ref) = lower(g.display_name) or rm.group_ref = g.external_id)`;
+
+/**
+ * The role resolution as CTEs that any write statement can carry (the set-based group writes do):
+ * `${name}_targets` (the SCIM users of `connectionId` among `targets`, a query of user ids),
+ * `${name}_best` and `${name}_resolved`, and `${name}`, the memberships whose role or role source
+ * changed, updated, as rows of `memberships` plus `role_changed`. `memberOf(targets)` selects
+ * `(user_id, id, display_name, external_id, connection_id)`: the live groups of the target users
+ * (the CTE named `targets`), as the statement will leave them, since a statement does not see
+ * the rows its own CTEs write. A role is the role of the user's highest-precedence mapped group
+ * (lowest `precedence` number; a mapping names a group by displayName, case-insensitively, or by
+ * externalId), else the organization's default role. The caller holds {@link lockRoleInputs}.
+ */
+export function roleResolutionCtes(
+  name: string,
+  scope: {
+    connectionId: string;
+    targets?: RawBuilder<unknown> | undefined;
+    memberOf: (targets: RawBuilder<unknown>) => RawBuilder<unknown>;
+  },
   now: Date,
-  scope: { connectionId: string; userIds?: readonly string[]; groupId?: string },
   change: LastChange,
-): Promise<string[]> {
-  if (scope.userIds && scope.userIds.length === 0) return [];
-  const userFilter = scope.userIds
-    ? sql`and u.id = ${anyText(scope.userIds)}`
-    : scope.groupId
-      ? sql`and u.id in (select user_id from group_members where group_id = ${scope.groupId})`
-      : sql``;
-  const { rows } = await sql<{ id: string; role_changed: boolean }>`
-    with targets as (
+): RawBuilder<unknown> {
+  const targets = sql.raw(`${name}_targets`);
+  return sql`${targets} as (
       select u.id as user_id, u.organization_id
       from users u
-      where u.connection_id = ${scope.connectionId} and u.deleted_at is null ${userFilter}
-    ), best as (
-      select distinct on (gm.user_id)
-        gm.user_id, rm.role_key, rm.id as mapping_id, rm.precedence, g.id as group_id, g.display_name
-      from targets t
-      join group_members gm on gm.user_id = t.user_id
-      join groups g on g.id = gm.group_id and g.deleted_at is null
+      where u.connection_id = ${scope.connectionId} and u.deleted_at is null
+        ${scope.targets ? sql`and u.id in (${scope.targets})` : sql``}
+    ), ${sql.raw(name)}_best as (
+      select distinct on (g.user_id)
+        g.user_id, rm.role_key, rm.id as mapping_id, rm.precedence, g.id as group_id, g.display_name
+      from (${scope.memberOf(targets)}) g
       join role_mappings rm on ${mappingNamesGroup}
-      order by gm.user_id, rm.precedence, g.id
-    ), resolved as (
+      order by g.user_id, rm.precedence, g.id
+    ), ${sql.raw(name)}_resolved as (
       select t.user_id, current.role_key as old_role,
         coalesce(best.role_key, o.default_role) as role_key,
         case when best.role_key is null then jsonb_build_object('kind', 'default')
              else jsonb_build_object('kind', 'group', 'group_id', best.group_id, 'group_name', best.display_name,
                                      'mapping_id', best.mapping_id, 'precedence', best.precedence)
         end as role_source
-      from targets t
+      from ${targets} t
       join organizations o on o.id = t.organization_id
       join memberships current on current.user_id = t.user_id and current.source = 'scim'
-      left join best on best.user_id = t.user_id
-    )
-    update memberships m
-    set role_key = resolved.role_key, role_source = resolved.role_source, updated_at = ${now},
-        last_change = ${JSON.stringify(change)}::jsonb
-    from resolved
-    where m.user_id = resolved.user_id and m.source = 'scim' and m.role_source ->> 'kind' <> 'pinned'
-      and (m.role_key <> resolved.role_key or m.role_source <> resolved.role_source)
-    returning m.id, m.role_key <> resolved.old_role as role_changed`.execute(trx);
-  const ids = rows.filter((row) => row.role_changed).map((row) => row.id);
-  await appendMembershipEvents(trx, 'membership.updated', ids, ['role']);
-  return ids;
+      left join ${sql.raw(name)}_best best on best.user_id = t.user_id
+    ), ${sql.raw(name)} as (
+      update memberships m
+      set role_key = resolved.role_key, role_source = resolved.role_source, updated_at = ${now},
+          last_change = ${JSON.stringify(change)}::jsonb
+      from ${sql.raw(name)}_resolved resolved
+      where m.user_id = resolved.user_id and m.source = 'scim' and m.role_source ->> 'kind' <> 'pinned'
+        and (m.role_key <> resolved.role_key or m.role_source <> resolved.role_source)
+      returning m.*, m.role_key <> resolved.old_role as role_changed
+    )`;
+}
+
+/**
+ * The `membership.updated` events (`changed_attributes: ["role"]`) of the memberships whose role
+ * changed in the {@link roleResolutionCtes} named `name`, as an event source for `eventCtes`,
+ * ordered after the statement's other events by `ordPrefix`.
+ */
+export function roleChangeEvents(name: string, ordPrefix = ''): RawBuilder<unknown> {
+  return sql`select ${ordPrefix} || m.id as ord, 'membership.updated'::text as type, m.organization_id,
+      ${membershipJson('m', 'u', 'r')} || '{"changed_attributes":["role"]}'::jsonb as data
+    from ${sql.raw(name)} m join users u on u.id = m.user_id join roles r on r.key = m.role_key
+    where m.role_changed`;
+}
+
+/** The live groups of the users in `targets`, as {@link roleResolutionCtes} reads them. */
+export const storedGroupsOf = (targets: RawBuilder<unknown>) =>
+  sql`select gm.user_id, g.id, g.display_name, g.external_id, g.connection_id
+    from group_members gm join groups g on g.id = gm.group_id and g.deleted_at is null
+    where gm.user_id in (select user_id from ${targets})`;
+
+/**
+ * Recomputes the role of SCIM members of `connectionId` (optionally only `userIds`, or the members
+ * of `groupId`; see {@link roleResolutionCtes}), with their `membership.updated` events, in one
+ * statement. Runs in the caller's transaction, so a group change and the role it implies commit
+ * together; the caller holds {@link lockRoleInputs}.
+ * @returns ids of the memberships whose role changed.
+ */
+export async function resolveRoles(
+  trx: Kysely<DB>,
+  now: Date,
+  scope: { connectionId: string; userIds?: readonly string[]; groupId?: string },
+  change: LastChange,
+): Promise<string[]> {
+  if (scope.userIds && scope.userIds.length === 0) return [];
+  const targets = scope.userIds
+    ? sql`select id from users where id = ${anyText(scope.userIds)}`
+    : scope.groupId
+      ? sql`select user_id from group_members where group_id = ${scope.groupId}`
+      : undefined;
+  const { rows } = await sql<{ id: string }>`
+    with ${roleResolutionCtes(
+      'resolved_roles',
+      { connectionId: scope.connectionId, targets, memberOf: storedGroupsOf },
+      now,
+      change,
+    )}, ${eventCtes('e', roleChangeEvents('resolved_roles'))}
+    select id, (select count(*) from e) as events from resolved_roles where role_changed`.execute(trx);
+  return rows.map((row) => row.id);
 }
 
 export type { RoleSource };

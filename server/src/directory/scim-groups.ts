@@ -1,8 +1,8 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Context } from '../context.js';
-import type { DB, GroupRow, LastChange } from '../db/schema.js';
+import type { DB, GroupRow, JsonObject, LastChange } from '../db/schema.js';
 import { anyText } from '../db/sql.js';
-import { appendEvents, type NewEvent } from '../events/outbox.js';
+import { eventCtes } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { GROUP_RESOURCE } from '../scim/core/schemas.js';
@@ -15,11 +15,17 @@ import {
 import { scimNotFound } from '../scim/protocol/error.js';
 import { checkIfMatch } from '../scim/protocol/etag.js';
 import type { ScimPrincipal } from '../scim-principal.js';
-import { isMappedGroup, lockRoleInputs, resolveRoles } from './role-resolution.js';
+import {
+  inRoleInputsTransaction,
+  mappingNamesGroup,
+  roleChangeEvents,
+  roleResolutionCtes,
+} from './role-resolution.js';
 import { groupFilterSql, sortExpression } from './scim-filter-sql.js';
 import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
 import { changedAttributes } from './scim-writes.js';
 import { toGroup } from './serialize.js';
+import { groupJson, groupMembershipJson } from './serialize-sql.js';
 
 /**
  * The SCIM group store of one connection. Membership is a set of rows changed with set operations
@@ -34,11 +40,6 @@ export interface MembersApplied {
   removed: number;
   /** Member ids that are not users of this connection; ignored. */
   unknown: string[];
-}
-
-interface MembersWritten extends MembersApplied {
-  /** The group row after the change (the given one when nothing changed). */
-  group: GroupRow;
 }
 
 export async function listScimGroups(
@@ -95,144 +96,296 @@ export async function membersOfGroups(
   return byGroup;
 }
 
-/**
- * Locks a group for a change, honouring `If-Match`. The connection's role inputs are locked first
- * (shared; see lockRoleInputs): every group change may re-resolve roles, and that lock must come
- * before any row lock.
- */
-async function lockGroup(
-  trx: Transaction<DB>,
-  principal: ScimPrincipal,
-  id: string,
-  ifMatch: string | undefined,
-): Promise<GroupRow> {
-  await lockRoleInputs(trx, principal.connectionId, 'shared');
-  const row = await trx
-    .selectFrom('groups')
-    .selectAll()
-    .where('id', '=', id)
-    .where('connection_id', '=', principal.connectionId)
-    .where('deleted_at', 'is', null)
-    .forUpdate()
-    .executeTakeFirst();
-  if (!row) throw scimNotFound(`Group ${id} not found`);
-  checkIfMatch(ifMatch, row.version);
-  return row;
-}
-
-interface MemberRow {
-  id: string;
-  user_name: string;
-  email: string | null;
+/** A group's member changes reduced to their net effect: members after = (kept ∩ before) ∪ plus. */
+interface MemberPlan {
+  /** Whether members not in `excluded` stay (false after a `replace` or `removeAll`). */
+  keepAll: boolean;
+  excluded: Set<string>;
+  plus: Set<string>;
+  /** Every id an `add` or `replace` named: those that are not users of the connection are reported. */
+  mentioned: Set<string>;
 }
 
 /**
- * Applies member changes in order with set operations, then records the net effect: counts,
- * `group.user_added` / `group.user_removed` events, and role recomputation for those users.
+ * Folds member changes, in order, into one set operation, so that one statement applies them
+ * whatever they were: `add` joins `plus`; `remove` leaves `plus` and joins `excluded`; `replace`
+ * and `removeAll` keep nothing of the members before, `replace` then adds its list.
  */
-async function applyMemberChanges(
-  trx: Transaction<DB>,
-  now: Date,
-  principal: ScimPrincipal,
-  group: GroupRow,
-  changes: readonly MemberChange[],
-  change: LastChange,
-): Promise<MembersWritten> {
-  const net = new Map<string, { kind: 'added' | 'removed'; user: MemberRow }>();
-  const unknown = new Set<string>();
-  const note = (kind: 'added' | 'removed', user: MemberRow) => {
-    const previous = net.get(user.id);
-    if (previous && previous.kind !== kind) net.delete(user.id);
-    else net.set(user.id, { kind, user });
-  };
-
-  const add = async (ids: readonly string[]) => {
-    const unique = [...new Set(ids)];
-    if (unique.length === 0) return;
-    const { rows } = await sql<MemberRow & { inserted: boolean }>`
-      with valid as (
-        select u.id, u.organization_id, u.user_name, u.email from users u
-        where u.id = ${anyText(unique)} and u.connection_id = ${principal.connectionId} and u.deleted_at is null
-      ), inserted as (
-        insert into group_members (group_id, user_id, organization_id, created_at)
-        select ${group.id}, v.id, v.organization_id, ${now} from valid v
-        on conflict do nothing
-        returning user_id
-      )
-      select v.id, v.user_name, v.email, exists (select 1 from inserted i where i.user_id = v.id) as inserted
-      from valid v`.execute(trx);
-    const valid = new Set(rows.map((row) => row.id));
-    for (const id of unique) if (!valid.has(id)) unknown.add(id);
-    for (const row of rows) if (row.inserted) note('added', row);
-  };
-
-  const remove = async (where: ReturnType<typeof sql>) => {
-    const { rows } = await sql<MemberRow>`
-      delete from group_members gm using users u
-      where gm.group_id = ${group.id} and u.id = gm.user_id and ${where}
-      returning u.id, u.user_name, u.email`.execute(trx);
-    for (const row of rows) note('removed', row);
-  };
-
-  for (const memberChange of changes) {
-    switch (memberChange.kind) {
+function memberPlan(changes: readonly MemberChange[]): MemberPlan {
+  const plan: MemberPlan = { keepAll: true, excluded: new Set(), plus: new Set(), mentioned: new Set() };
+  for (const change of changes) {
+    switch (change.kind) {
       case 'add':
-        await add(memberChange.ids);
+        for (const id of change.ids) {
+          plan.plus.add(id);
+          plan.mentioned.add(id);
+        }
         break;
       case 'remove':
-        if (memberChange.ids.length) await remove(sql`gm.user_id = ${anyText(memberChange.ids)}`);
+        for (const id of change.ids) {
+          plan.plus.delete(id);
+          plan.excluded.add(id);
+        }
         break;
       case 'removeAll':
-        await remove(sql`true`);
+        plan.keepAll = false;
+        plan.excluded.clear();
+        plan.plus.clear();
         break;
       case 'replace':
-        await remove(
-          memberChange.ids.length ? sql`not (gm.user_id = ${anyText(memberChange.ids)})` : sql`true`,
-        );
-        await add(memberChange.ids);
+        plan.keepAll = false;
+        plan.excluded.clear();
+        plan.plus = new Set(change.ids);
+        for (const id of change.ids) plan.mentioned.add(id);
         break;
     }
   }
+  return plan;
+}
 
-  const entries = [...net.values()];
-  const added = entries.filter((e) => e.kind === 'added').length;
-  const removed = entries.length - added;
-  let updated = group;
-  if (entries.length > 0) {
-    updated = await trx
-      .updateTable('groups')
-      .set((eb) => ({
-        member_count: eb('member_count', '+', added - removed),
-        version: eb('version', '+', 1),
-        updated_at: now,
-      }))
-      .where('id', '=', group.id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await appendEvents(
-      trx,
-      entries.map(({ kind, user }) => ({
-        type: kind === 'added' ? ('group.user_added' as const) : ('group.user_removed' as const),
-        organizationId: group.organization_id,
-        data: {
-          object: 'group_membership',
-          organization_id: group.organization_id,
-          connection_id: group.connection_id,
-          group: { id: group.id, name: updated.display_name },
-          user: { id: user.id, user_name: user.user_name, email: user.email },
-        },
-      })),
-    );
-    if (await isMappedGroup(trx, group.id)) {
-      await resolveRoles(
-        trx,
-        now,
-        { connectionId: principal.connectionId, userIds: entries.map((e) => e.user.id) },
-        change,
-      );
+const changesNothing = (plan: MemberPlan) =>
+  plan.keepAll && plan.excluded.size === 0 && plan.plus.size === 0 && plan.mentioned.size === 0;
+
+/** A new name, externalId or other attributes of a group, and its `group.updated` body. */
+interface AttributeChange {
+  attributes: ScimObject;
+  event: JsonObject;
+}
+
+type ChangeWrite = Extract<GroupWrite, { kind: 'change' }>;
+
+type GroupWrite =
+  | { kind: 'create'; group: GroupRow; members: MemberPlan }
+  | {
+      kind: 'change';
+      id: string;
+      /** The version the change was computed from; undefined for member changes, which need none. */
+      expectedVersion: number | undefined;
+      attributes: AttributeChange | undefined;
+      members: MemberPlan;
     }
-  }
-  return { added, removed, unknown: [...unknown], group: updated };
+  | { kind: 'delete'; id: string; expectedVersion: number | undefined };
+
+interface Written {
+  /** The group as the statement left it; undefined when there is no such live group. */
+  group: GroupRow | undefined;
+  /** The group changed since the statement's snapshot (or since `expectedVersion`): nothing written. */
+  stale: boolean;
+  added: number;
+  removed: number;
+  /** The ids of `mentioned` that are users of the connection. */
+  valid: string[];
+}
+
+/**
+ * One statement for a whole group change: the group row locked (or inserted), the member rows
+ * inserted and deleted as sets, the group's count and version, the events (`group.*`, one
+ * `group.user_added` / `group.user_removed` per member that really joined or left), and the roles
+ * of the members whose groups changed, re-resolved when a role mapping names the group, with their
+ * `membership.updated` events. The caller runs it under {@link inRoleInputsTransaction}.
+ *
+ * A statement reads from the snapshot it started with, which is older than the group row lock when
+ * it had to wait for that lock: so the lock is taken first, and when the locked row's version is
+ * not the one the snapshot sees (another change committed meanwhile), nothing is written and the
+ * caller runs the statement again, now holding the lock (every change of a group's members bumps
+ * its version). Member rows of the group as the snapshot sees them are then the current ones.
+ */
+async function writeGroup(
+  trx: Kysely<DB>,
+  now: Date,
+  principal: ScimPrincipal,
+  change: LastChange,
+  write: GroupWrite,
+): Promise<Written> {
+  const connectionId = principal.connectionId;
+  const members: MemberPlan =
+    write.kind === 'delete'
+      ? { keepAll: false, excluded: new Set(), plus: new Set(), mentioned: new Set() }
+      : write.members;
+  const attributes = write.kind === 'change' ? write.attributes : undefined;
+  const plus = [...members.plus];
+  const name = attributes ? (attributes.attributes.displayName as string) : undefined;
+  const externalId = attributes
+    ? typeof attributes.attributes.externalId === 'string'
+      ? attributes.attributes.externalId
+      : null
+    : undefined;
+
+  // `cur`: the live group, locked, when the snapshot sees its current version (and the expected one).
+  const current =
+    write.kind === 'create'
+      ? sql`lk as (
+            insert into groups (id, organization_id, connection_id, display_name, external_id, attributes,
+                                member_count, version, created_at, updated_at)
+            select ${write.group.id}, ${write.group.organization_id}, ${connectionId}, ${write.group.display_name},
+                   ${write.group.external_id}, ${JSON.stringify(write.group.attributes)}::jsonb,
+                   n.count, case when n.count > 0 then 2 else 1 end, ${now}, ${now}
+            from (select count(*)::int as count from users u
+                  where u.id = ${anyText(plus)} and u.connection_id = ${connectionId} and u.deleted_at is null) n
+            returning *
+          ), cur as (select * from lk)`
+      : sql`lk as (
+            select * from groups
+            where id = ${write.id} and connection_id = ${connectionId} and deleted_at is null
+            for update
+          ), cur as (
+            select lk.* from lk join groups seen on seen.id = lk.id and seen.version = lk.version
+            where ${write.expectedVersion ?? null}::int is null or lk.version = ${write.expectedVersion ?? null}::int
+          )`;
+  // Member rows of the group after the statement, for a target user `t` (null when deleted).
+  const renamed = attributes !== undefined;
+  const staysMember =
+    write.kind === 'delete'
+      ? sql`false`
+      : sql`(t.user_id in (select user_id from added)
+              or (t.user_id in (select user_id from group_members where group_id = (select id from cur))
+                  and t.user_id not in (select id from removed)))`;
+  const groupAfter =
+    write.kind === 'change' && attributes
+      ? sql`select ${name}::text as display_name, ${externalId}::text as external_id`
+      : sql`select display_name, external_id from cur`;
+  const memberOf = (targets: RawBuilder<unknown>) =>
+    sql`select gm.user_id, g.id, g.display_name, g.external_id, g.connection_id
+      from group_members gm join groups g on g.id = gm.group_id and g.deleted_at is null
+      where gm.user_id in (select user_id from ${targets}) and gm.group_id <> (select id from cur)
+      union all
+      select t.user_id, c.id, a.display_name, a.external_id, c.connection_id
+      from ${targets} t cross join cur c cross join (${groupAfter}) a
+      where ${staysMember}`;
+
+  const { rows } = await sql<
+    {
+      found: boolean;
+      stale: boolean;
+      added: number;
+      removed: number;
+      valid: string[];
+    } & Partial<GroupRow>
+  >`
+    with ${current}, valid as (
+      select u.id, u.organization_id, u.user_name, u.email from users u
+      where u.id = ${anyText([...members.mentioned])} and u.connection_id = ${connectionId} and u.deleted_at is null
+    ), removed as (
+      delete from group_members gm using users u
+      where gm.group_id = (select id from cur) and u.id = gm.user_id
+        and (${!members.keepAll} or gm.user_id = ${anyText([...members.excluded])})
+        and not (gm.user_id = ${anyText(plus)})
+        and ${write.kind !== 'create'}
+      returning u.id, u.user_name, u.email
+    ), added as (
+      insert into group_members (group_id, user_id, organization_id, created_at)
+      select c.id, v.id, v.organization_id, ${now} from cur c cross join valid v where v.id = ${anyText(plus)}
+      on conflict do nothing
+      returning user_id
+    ), g as (
+      update groups g set
+        ${
+          attributes
+            ? sql`display_name = ${name}, external_id = ${externalId},
+                  attributes = ${JSON.stringify(attributes.attributes)}::jsonb,`
+            : sql``
+        }
+        ${write.kind === 'delete' ? sql`deleted_at = ${now},` : sql``}
+        ${
+          write.kind === 'delete'
+            ? sql`member_count = 0, version = g.version + 1,`
+            : sql`member_count = g.member_count + (select count(*) from added) - (select count(*) from removed),
+                  version = g.version + ${renamed ? 1 : 0}
+                    + case when exists (select 1 from added) or exists (select 1 from removed) then 1 else 0 end,`
+        }
+        updated_at = ${now}
+      from cur
+      where g.id = cur.id and ${write.kind !== 'create'}
+        and (${renamed || write.kind === 'delete'} or exists (select 1 from added) or exists (select 1 from removed))
+      returning g.*
+    ), after as (
+      select * from g union all select * from cur where not exists (select 1 from g)
+    ), mapped as (
+      select exists (
+        select 1 from role_mappings rm
+        cross join (select connection_id, display_name, external_id from cur
+                    union all select ${connectionId}::text, a.display_name, a.external_id from (${groupAfter}) a) g
+        where ${mappingNamesGroup}
+      ) as yes
+    ), ${roleResolutionCtes(
+      'resolved_roles',
+      {
+        connectionId,
+        targets: sql`select x.id from (
+            select id from removed union all select user_id from added
+            ${renamed ? sql`union all select user_id from group_members where group_id = (select id from cur)` : sql``}
+          ) x where (select yes from mapped)`,
+        memberOf,
+      },
+      now,
+      change,
+    )}, ${eventCtes(
+      'e',
+      sql`${
+        write.kind === 'create'
+          ? sql`select '0' as ord, 'group.created'::text as type, c.organization_id,
+                  ${JSON.stringify(toGroup(write.group))}::jsonb as data from cur c
+                union all `
+          : write.kind === 'delete'
+            ? sql`select '0' as ord, 'group.deleted'::text as type, a.organization_id, ${groupJson('a')} as data
+                from g a
+                union all `
+            : attributes
+              ? sql`select '0' as ord, 'group.updated'::text as type, a.organization_id,
+                      ${JSON.stringify(attributes.event)}::jsonb as data from g a
+                    union all `
+              : sql``
+      }
+      select '1:' || r.id as ord, 'group.user_removed'::text as type, a.organization_id,
+        ${groupMembershipJson('a', 'r')} as data
+      from removed r cross join after a where ${write.kind !== 'delete'}
+      union all
+      select '2:' || v.id, 'group.user_added', a.organization_id, ${groupMembershipJson('a', 'v')}
+      from added i join valid v on v.id = i.user_id cross join after a
+      union all
+      ${roleChangeEvents('resolved_roles', '3:')}`,
+    )}
+    select exists (select 1 from lk) as found,
+      exists (select 1 from lk) and not exists (select 1 from cur) as stale,
+      (select count(*) from added)::int as added, (select count(*) from removed)::int as removed,
+      array(select id from valid) as valid,
+      (select count(*) from e) as events, (select count(*) from resolved_roles) as roles, a.*
+    from (select 1) one left join after a on true`.execute(trx);
+  const { found: _f, stale, added, removed, valid, ...group } = rows[0]!;
+  return {
+    group: group.id ? (group as GroupRow) : undefined,
+    stale,
+    added,
+    removed,
+    valid,
+  };
+}
+
+/** Runs {@link writeGroup} in a transaction holding the role inputs, again if the group was stale. */
+async function runGroupWrite(
+  ctx: Context,
+  principal: ScimPrincipal,
+  change: LastChange,
+  write: GroupWrite,
+): Promise<Written> {
+  const now = ctx.now();
+  return ctx.write((db) =>
+    inRoleInputsTransaction(db, ctx.dbKind === 'postgres', principal.connectionId, async (trx) => {
+      const first = await writeGroup(trx, now, principal, change, write);
+      // Stale against the snapshot only: the row lock is held now, so this statement sees it current.
+      if (!first.stale || (write.kind !== 'create' && write.expectedVersion !== undefined)) return first;
+      return writeGroup(trx, now, principal, change, write);
+    }),
+  );
+}
+
+function applied(written: Written, members: MemberPlan): MembersApplied {
+  const valid = new Set(written.valid);
+  return {
+    added: written.added,
+    removed: written.removed,
+    unknown: [...members.mentioned].filter((id) => !valid.has(id)),
+  };
 }
 
 /** Splits a normalised group body into its stored attributes and its member ids. */
@@ -248,6 +401,7 @@ export function splitMembers(attributes: ScimObject): {
   return { attributes: rest, memberIds: ids };
 }
 
+/** A group and its members in one statement (see {@link writeGroup}). */
 export async function createScimGroup(
   ctx: Context,
   principal: ScimPrincipal,
@@ -255,73 +409,23 @@ export async function createScimGroup(
   memberIds: readonly string[],
   change: LastChange,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
-  return ctx.transaction(async (trx) => {
-    await lockRoleInputs(trx, principal.connectionId, 'shared');
-    const now = ctx.now();
-    const group = await trx
-      .insertInto('groups')
-      .values({
-        id: newId('group', now.getTime()),
-        organization_id: principal.organizationId,
-        connection_id: principal.connectionId,
-        display_name: attributes.displayName as string,
-        external_id: typeof attributes.externalId === 'string' ? attributes.externalId : null,
-        attributes: JSON.stringify(attributes),
-        created_at: now,
-        updated_at: now,
-      })
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await appendEvents(trx, [
-      { type: 'group.created', organizationId: group.organization_id, data: toGroup(group) },
-    ]);
-    const { group: after, ...members } = await applyMemberChanges(
-      trx,
-      now,
-      principal,
-      group,
-      [{ kind: 'add', ids: [...memberIds] }],
-      change,
-    );
-    return { group: after, members };
-  });
-}
-
-/** Writes changed attributes of a locked group; a new name or externalId re-resolves its members' roles. */
-async function applyGroupChange(
-  trx: Transaction<DB>,
-  now: Date,
-  principal: ScimPrincipal,
-  before: GroupRow,
-  attributes: ScimObject,
-  change: LastChange,
-): Promise<GroupRow> {
-  if (JSON.stringify(attributes) === JSON.stringify(before.attributes)) return before;
-  const after = await trx
-    .updateTable('groups')
-    .set({
-      display_name: attributes.displayName as string,
-      external_id: typeof attributes.externalId === 'string' ? attributes.externalId : null,
-      attributes: JSON.stringify(attributes),
-      version: before.version + 1,
-      updated_at: now,
-    })
-    .where('id', '=', before.id)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  const changed = changedAttributes(before.attributes, attributes);
-  const events: NewEvent[] = [
-    {
-      type: 'group.updated',
-      organizationId: after.organization_id,
-      data: { ...toGroup(after), changed_attributes: changed },
-    },
-  ];
-  await appendEvents(trx, events);
-  if (after.display_name !== before.display_name || after.external_id !== before.external_id) {
-    await resolveRoles(trx, now, { connectionId: principal.connectionId, groupId: after.id }, change);
-  }
-  return after;
+  const now = ctx.now();
+  const group: GroupRow = {
+    id: newId('group', now.getTime()),
+    organization_id: principal.organizationId,
+    connection_id: principal.connectionId,
+    display_name: attributes.displayName as string,
+    external_id: typeof attributes.externalId === 'string' ? attributes.externalId : null,
+    attributes: attributes as JsonObject,
+    member_count: 0,
+    version: 1,
+    created_at: now,
+    updated_at: now,
+    deleted_at: null,
+  };
+  const members = memberPlan([{ kind: 'add', ids: [...memberIds] }]);
+  const written = await runGroupWrite(ctx, principal, change, { kind: 'create', group, members });
+  return { group: written.group!, members: applied(written, members) };
 }
 
 /** PUT: the group becomes exactly `attributes` with exactly `memberIds`. */
@@ -340,8 +444,13 @@ export function replaceScimGroup(
   }));
 }
 
+/** Operations that change members only: applied without reading the group first. */
+function membersOnly(operations: PatchOperation[]): boolean {
+  return operations.every((op) => op.path !== undefined && !op.path.uri && /^members$/i.test(op.path.attr));
+}
+
 /** PATCH: the operations applied to the group as it is, member changes as set operations. */
-export function patchScimGroup(
+export async function patchScimGroup(
   ctx: Context,
   principal: ScimPrincipal,
   id: string,
@@ -349,13 +458,33 @@ export function patchScimGroup(
   ifMatch: string | undefined,
   change: LastChange,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
+  if (ifMatch === undefined && membersOnly(operations)) {
+    // Member changes do not depend on the attributes (a placeholder name satisfies the check).
+    const members = memberPlan(applyPatch(GROUP_RESOURCE, { displayName: '-' }, operations).members);
+    const written = await runGroupWrite(ctx, principal, change, {
+      kind: 'change',
+      id,
+      expectedVersion: undefined,
+      attributes: undefined,
+      members,
+    });
+    if (!written.group) throw scimNotFound(`Group ${id} not found`);
+    return { group: written.group, members: applied(written, members) };
+  }
   return changeGroup(ctx, principal, id, ifMatch, change, (before) =>
     applyPatch(GROUP_RESOURCE, before.attributes, operations),
   );
 }
 
-/** Locks the group, then writes the attributes and member changes `plan` derives from it. */
-function changeGroup(
+/** Optimistic attempts of a change computed from a read before the locking one. */
+const OPTIMISTIC_ATTEMPTS = 3;
+
+/**
+ * A change that depends on the group as it is (new attributes, If-Match): read it, derive the
+ * change with `plan`, and write it in one statement if the group still has the version read; read
+ * again when another change came first. The last attempt reads it locked, in the transaction.
+ */
+async function changeGroup(
   ctx: Context,
   principal: ScimPrincipal,
   id: string,
@@ -363,26 +492,71 @@ function changeGroup(
   change: LastChange,
   plan: (before: GroupRow) => PatchOutcome,
 ): Promise<{ group: GroupRow; members: MembersApplied }> {
-  return ctx.transaction(async (trx) => {
-    const now = ctx.now();
-    const before = await lockGroup(trx, principal, id, ifMatch);
+  const derive = (before: GroupRow): ChangeWrite | undefined => {
+    checkIfMatch(ifMatch, before.version);
     const next = plan(before);
-    const renamed = await applyGroupChange(trx, now, principal, before, next.attributes, change);
-    const { group, ...members } = await applyMemberChanges(
-      trx,
-      now,
-      principal,
-      renamed,
-      next.members,
-      change,
-    );
-    return { group, members };
-  });
+    const members = memberPlan(next.members);
+    const renamed = JSON.stringify(next.attributes) !== JSON.stringify(before.attributes);
+    if (!renamed && changesNothing(members)) return undefined;
+    const now = ctx.now();
+    const after: GroupRow = {
+      ...before,
+      display_name: next.attributes.displayName as string,
+      external_id: typeof next.attributes.externalId === 'string' ? next.attributes.externalId : null,
+      attributes: next.attributes as JsonObject,
+      version: before.version + 1,
+      updated_at: now,
+    };
+    return {
+      kind: 'change',
+      id,
+      expectedVersion: before.version,
+      attributes: renamed
+        ? {
+            attributes: next.attributes,
+            event: {
+              ...toGroup(after),
+              changed_attributes: changedAttributes(before.attributes, next.attributes),
+            },
+          }
+        : undefined,
+      members,
+    };
+  };
+  const none: MembersApplied = { added: 0, removed: 0, unknown: [] };
+  for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
+    const before = await getScimGroup(ctx, principal, id);
+    const write = derive(before);
+    if (!write) return { group: before, members: none };
+    const written = await runGroupWrite(ctx, principal, change, write);
+    if (written.stale) continue;
+    if (!written.group) throw scimNotFound(`Group ${id} not found`);
+    return { group: written.group, members: applied(written, write.members) };
+  }
+  const now = ctx.now();
+  return ctx.write((db) =>
+    inRoleInputsTransaction(db, ctx.dbKind === 'postgres', principal.connectionId, async (trx) => {
+      const before = await trx
+        .selectFrom('groups')
+        .selectAll()
+        .where('id', '=', id)
+        .where('connection_id', '=', principal.connectionId)
+        .where('deleted_at', 'is', null)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!before) throw scimNotFound(`Group ${id} not found`);
+      const write = derive(before);
+      if (!write) return { group: before, members: none };
+      const written = await writeGroup(trx, now, principal, change, write);
+      return { group: written.group!, members: applied(written, write.members) };
+    }),
+  );
 }
 
 /**
  * Deletes a group: 404 afterwards, its member rows removed (roles of former members re-resolved),
- * `group.deleted` on the feed. The row is kept (soft-deleted) for the retention window.
+ * `group.deleted` on the feed, in one statement. The row is kept (soft-deleted) for the retention
+ * window.
  */
 export async function deleteScimGroup(
   ctx: Context,
@@ -391,30 +565,17 @@ export async function deleteScimGroup(
   ifMatch: string | undefined,
   change: LastChange,
 ): Promise<void> {
-  await ctx.transaction(async (trx) => {
-    const now = ctx.now();
-    const before = await lockGroup(trx, principal, id, ifMatch);
-    const formerMembers = await trx
-      .deleteFrom('group_members')
-      .where('group_id', '=', id)
-      .returning('user_id')
-      .execute();
-    const deleted = await trx
-      .updateTable('groups')
-      .set({ deleted_at: now, updated_at: now, member_count: 0, version: before.version + 1 })
-      .where('id', '=', id)
-      .returningAll()
-      .executeTakeFirstOrThrow();
-    await appendEvents(trx, [
-      { type: 'group.deleted', organizationId: deleted.organization_id, data: toGroup(deleted) },
-    ]);
-    if (await isMappedGroup(trx, id)) {
-      await resolveRoles(
-        trx,
-        now,
-        { connectionId: principal.connectionId, userIds: formerMembers.map((m) => m.user_id) },
-        change,
-      );
+  for (;;) {
+    let expectedVersion: number | undefined;
+    if (ifMatch !== undefined) {
+      const before = await getScimGroup(ctx, principal, id);
+      checkIfMatch(ifMatch, before.version);
+      expectedVersion = before.version;
     }
-  });
+    const written = await runGroupWrite(ctx, principal, change, { kind: 'delete', id, expectedVersion });
+    // Only with If-Match: another change came first, so read again (and answer 412 if it must).
+    if (written.stale) continue;
+    if (!written.group) throw scimNotFound(`Group ${id} not found`);
+    return;
+  }
 }

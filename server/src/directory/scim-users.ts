@@ -2,6 +2,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import type { DB, LastChange, UserRow } from '../db/schema.js';
+import { compiledOnce } from '../db/sql.js';
 import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import { sameJson } from '../lib/json.js';
@@ -75,23 +76,84 @@ export async function listScimUsers(
   });
 }
 
+const getUserQuery = compiledOnce((db, p: { id: string; connectionId: string }, shape) =>
+  db
+    .selectFrom('users as u')
+    .selectAll('u')
+    .$if(shape === 'groups', (qb) => qb.select(groupsOf.as('groups')))
+    .where('u.id', '=', p.id)
+    .where('u.connection_id', '=', p.connectionId)
+    .where('u.deleted_at', 'is', null),
+);
+
 export async function getScimUser(
   ctx: Context,
   principal: ScimPrincipal,
   id: string,
   options: { withGroups?: boolean } = {},
 ): Promise<UserWithGroups> {
-  const row = await ctx.db
-    .selectFrom('users as u')
-    .selectAll('u')
-    .$if(options.withGroups === true, (qb) => qb.select(groupsOf.as('groups')))
-    .where('u.id', '=', id)
-    .where('u.connection_id', '=', principal.connectionId)
-    .where('u.deleted_at', 'is', null)
-    .executeTakeFirst();
+  const { rows } = await getUserQuery(
+    ctx.db,
+    { id, connectionId: principal.connectionId },
+    options.withGroups === true ? 'groups' : '',
+  );
+  const row = rows[0];
   if (!row) throw scimNotFound(`User ${id} not found`);
   return row;
 }
+
+/** The statement of {@link createScimUser}, compiled once. */
+const createUserStatement = compiledOnce(
+  (
+    _db,
+    p: Omit<UserRow, 'attributes'> & {
+      attributes: string;
+      membershipId: string;
+      status: string;
+      metadata: string;
+      lastChange: string;
+      userEventId: string;
+      userEvent: string;
+      membershipEventId: string;
+      membershipEvent: string;
+    },
+  ) => sql<UserRow>`
+      with r as (
+        select r.key, r.permissions from organizations o join roles r on r.key = o.default_role
+        where o.id = ${p.organization_id}
+      ), u as (
+        insert into users (id, organization_id, connection_id, user_name, external_id, active, email, given_name,
+                           family_name, display_name, attributes, version, created_at, updated_at)
+        values (${p.id}, ${p.organization_id}, ${p.connection_id}, ${p.user_name}, ${p.external_id},
+                ${p.active}, ${p.email}, ${p.given_name}, ${p.family_name}, ${p.display_name},
+                ${p.attributes}::jsonb, 1, ${p.created_at}, ${p.updated_at})
+        on conflict (connection_id, lower(user_name)) where deleted_at is null and connection_id is not null
+        do nothing
+        returning *
+      ), m as (
+        insert into memberships (id, organization_id, user_id, role_key, role_source, status, source, metadata,
+                                 last_change, created_at, updated_at)
+        select ${p.membershipId}, u.organization_id, u.id, r.key, '{"kind":"default"}'::jsonb, ${p.status}, 'scim',
+               ${p.metadata}::jsonb, ${p.lastChange}::jsonb, ${p.created_at}::timestamptz,
+               ${p.updated_at}::timestamptz
+        from u, r
+        returning id, organization_id
+      ), e as (
+        insert into events (id, type, organization_id, data, created_at)
+        select ${p.userEventId}, 'user.created', u.organization_id, ${p.userEvent}::jsonb,
+               ${p.created_at}::timestamptz
+        from u
+        union all
+        select ${p.membershipEventId}, 'membership.created', m.organization_id,
+               ${p.membershipEvent}::jsonb || jsonb_build_object('role', r.key, 'permissions', r.permissions),
+               ${p.created_at}::timestamptz
+        from m, r
+        returning seq
+      ), q as (
+        insert into event_queue (seq) select seq from e
+      )
+      select u.* from u`,
+);
 
 /**
  * Creates a user and its membership (default role, active unless `active: false`), with
@@ -142,56 +204,26 @@ export async function createScimUser(
   const { role: _role, permissions: _permissions, ...membershipData } = membershipTemplate;
 
   // One statement, atomic by itself: no BEGIN/COMMIT round trips on the hottest write path.
-  const inserted = await ctx.write(async (db) => {
-    const { rows } = await sql<UserRow>`
-      with r as (
-        select r.key, r.permissions from organizations o join roles r on r.key = o.default_role
-        where o.id = ${principal.organizationId}
-      ), u as (
-        insert into users (id, organization_id, connection_id, user_name, external_id, active, email, given_name,
-                           family_name, display_name, attributes, version, created_at, updated_at)
-        values (${row.id}, ${row.organization_id}, ${row.connection_id}, ${row.user_name}, ${row.external_id},
-                ${row.active}, ${row.email}, ${row.given_name}, ${row.family_name}, ${row.display_name},
-                ${JSON.stringify(stored)}::jsonb, 1, ${now}, ${now})
-        on conflict (connection_id, lower(user_name)) where deleted_at is null and connection_id is not null
-        do nothing
-        returning *
-      ), m as (
-        insert into memberships (id, organization_id, user_id, role_key, role_source, status, source, metadata,
-                                 last_change, created_at, updated_at)
-        select ${membershipId}, u.organization_id, u.id, r.key, '{"kind":"default"}'::jsonb, ${status}, 'scim',
-               ${JSON.stringify(metadata)}::jsonb, ${JSON.stringify(change)}::jsonb, ${now}::timestamptz,
-               ${now}::timestamptz
-        from u, r
-        returning id, organization_id
-      ), e as (
-        insert into events (id, type, organization_id, data, created_at)
-        select ${newId('event')}, 'user.created', u.organization_id, ${JSON.stringify(toUser(row))}::jsonb,
-               ${now}::timestamptz
-        from u
-        union all
-        select ${newId('event')}, 'membership.created', m.organization_id,
-               ${JSON.stringify(membershipData)}::jsonb || jsonb_build_object('role', r.key, 'permissions', r.permissions),
-               ${now}::timestamptz
-        from m, r
-        returning seq
-      ), q as (
-        insert into event_queue (seq) select seq from e
-      )
-      select u.* from u`.execute(db);
-    return rows[0];
-  });
+  const { rows } = await ctx.write((db) =>
+    createUserStatement(db, {
+      ...row,
+      attributes: JSON.stringify(stored),
+      membershipId,
+      status,
+      metadata: JSON.stringify(metadata),
+      lastChange: JSON.stringify(change),
+      userEventId: newId('event'),
+      userEvent: JSON.stringify(toUser(row)),
+      membershipEventId: newId('event'),
+      membershipEvent: JSON.stringify(membershipData),
+    }),
+  );
+  const inserted = rows[0];
   if (!inserted) throw uniqueness(`User with userName "${row.user_name}" already exists`);
   return inserted;
 }
 
-/** The user with its membership and groups; locked (`for update`) inside a transaction if asked. */
-async function readUser(
-  db: Transaction<DB> | Kysely<DB>,
-  principal: ScimPrincipal,
-  id: string,
-  lock: boolean,
-): Promise<LockedUser> {
+const readUserQuery = compiledOnce((db, p: { id: string; connectionId: string }, shape) => {
   const query = db
     .selectFrom('users as u')
     .leftJoin('memberships as m', (join) =>
@@ -200,10 +232,24 @@ async function readUser(
     .selectAll('u')
     .select(['m.id as membership_id', 'm.status as membership_status', 'm.metadata as membership_metadata'])
     .select(groupsOf.as('groups'))
-    .where('u.id', '=', id)
-    .where('u.connection_id', '=', principal.connectionId)
+    .where('u.id', '=', p.id)
+    .where('u.connection_id', '=', p.connectionId)
     .where('u.deleted_at', 'is', null);
-  const row = await (lock ? query.forUpdate(['u']) : query).executeTakeFirst();
+  return shape === 'lock' ? query.forUpdate(['u']) : query;
+});
+
+/**
+ * The user with its membership and groups; locked (`for update`) inside a transaction if asked.
+ * Compiled once (see compiledOnce): it is read before every change.
+ */
+async function readUser(
+  db: Transaction<DB> | Kysely<DB>,
+  principal: ScimPrincipal,
+  id: string,
+  lock: boolean,
+): Promise<LockedUser> {
+  const { rows } = await readUserQuery(db, { id, connectionId: principal.connectionId }, lock ? 'lock' : '');
+  const row = rows[0];
   if (!row) throw scimNotFound(`User ${id} not found`);
   return row as LockedUser;
 }

@@ -2,14 +2,15 @@ import { sql } from 'kysely';
 import type { Context } from '../context.js';
 import { isUniqueViolation } from '../db/errors.js';
 import type { JsonObject, LastChange, UserRow } from '../db/schema.js';
-import { eventCtes, type NewEvent } from '../events/outbox.js';
+import { compiledOnce } from '../db/sql.js';
+import { eventCtes, eventIdBase, type NewEvent } from '../events/outbox.js';
 import { sameJson } from '../lib/json.js';
 import type { ScimObject } from '../scim/core/resource.js';
 import { uniqueness } from '../scim/protocol/error.js';
 import type { ScimPrincipal } from '../scim-principal.js';
 import { toUser } from './serialize.js';
 import { groupMembershipJson, membershipJson, revokedSessionJson } from './serialize-sql.js';
-import { membershipMetadata, userColumns } from './user-attributes.js';
+import { membershipMetadata, type UserColumns, userColumns } from './user-attributes.js';
 import type { LockedUser, UserWithGroups } from './user-rows.js';
 
 /**
@@ -103,48 +104,32 @@ export async function writeUserChange(
         ...(!sameJson(before.membership_metadata, metadata) ? ['metadata'] : []),
       ]
     : [];
-  const events = userEvents(before, after, changed).map(
-    (event, i) => sql`select ${i}::int as ord, ${event.type}::text as type, u.organization_id,
-      ${JSON.stringify(event.data)}::jsonb as data from u`,
-  );
-  if (membershipChanged.length > 0) {
-    events.push(sql`select 100 as ord, 'membership.updated' as type, m.organization_id,
-      ${membershipJson('m', 'u', 'r')} || jsonb_build_object('changed_attributes', ${JSON.stringify(membershipChanged)}::jsonb)
-      from m join roles r on r.key = m.role_key cross join u`);
-  }
-  if (deactivating) {
-    events.push(sql`select 200 as ord, 'session.revoked' as type, s.organization_id, ${revokedSessionJson('s')}
-      from s`);
-  }
+  const events = userEvents(before, after, changed);
+  const params: UserChangeParams = {
+    now,
+    connectionId: principal.connectionId,
+    deactivating,
+    ...columns,
+    attributes: JSON.stringify(stored),
+    version: after.version,
+    id: before.id,
+    beforeVersion: before.version,
+    status,
+    metadata: JSON.stringify(metadata),
+    lastChange: JSON.stringify(change),
+    membershipId: before.membership_id,
+    membershipChanging: membershipChanged.length > 0,
+    membershipChanged: JSON.stringify(membershipChanged),
+    eventIdBase: eventIdBase(),
+  };
+  events.forEach((event, i) => {
+    params[`type${i}`] = event.type;
+    params[`data${i}`] = JSON.stringify(event.data);
+  });
+  const shape = `${events.length}${membershipChanged.length > 0 ? 'm' : ''}${deactivating ? 's' : ''}`;
   let rows: { guarded: boolean; written: boolean }[];
   try {
-    ({ rows } = await ctx.write((db) =>
-      sql<{ guarded: boolean; written: boolean }>`
-        with guard as (
-          select enabled and coalesce(suspended_until <= ${now}, true) as holds
-          from deprovision_guards where connection_id = ${principal.connectionId} and ${deactivating}
-          for share
-        ), u as (
-          update users set user_name = ${columns.user_name}, external_id = ${columns.external_id},
-            active = ${columns.active}, email = ${columns.email}, given_name = ${columns.given_name},
-            family_name = ${columns.family_name}, display_name = ${columns.display_name},
-            attributes = ${JSON.stringify(stored)}::jsonb, version = ${after.version}, updated_at = ${now}
-          where id = ${before.id} and version = ${before.version} and deleted_at is null
-            and not exists (select 1 from guard where holds)
-          returning *
-        ), m as (
-          update memberships set status = ${status}, metadata = ${JSON.stringify(metadata)}::jsonb,
-            updated_at = ${now}, last_change = ${JSON.stringify(change)}::jsonb
-          where id = ${before.membership_id} and ${membershipChanged.length > 0} and exists (select 1 from u)
-          returning *
-        ), s as (
-          update sessions set revoked_at = ${now}, revoke_reason = 'user_deactivated'
-          where user_id = (select id from u) and revoked_at is null and ${deactivating}
-          returning *
-        ), ${eventCtes('e', sql.join(events, sql` union all `))}
-        select exists (select 1 from guard where holds) as guarded, exists (select 1 from u) as written,
-               (select count(*) from e) as events`.execute(db),
-    ));
+    ({ rows } = await ctx.write((db) => userChangeStatement(db, params, shape)));
   } catch (error) {
     if (isUniqueViolation(error))
       throw uniqueness(`User with userName "${columns.user_name}" already exists`);
@@ -153,6 +138,71 @@ export async function writeUserChange(
   if (rows[0]?.guarded) return 'guarded';
   return rows[0]?.written ? { ...after, groups: before.groups ?? [] } : undefined;
 }
+
+type UserChangeParams = UserColumns & {
+  now: Date;
+  connectionId: string;
+  deactivating: boolean;
+  attributes: string;
+  version: number;
+  id: string;
+  beforeVersion: number;
+  status: string;
+  metadata: string;
+  lastChange: string;
+  membershipId: string | null;
+  membershipChanging: boolean;
+  membershipChanged: string;
+  eventIdBase: string;
+  [event: `type${number}` | `data${number}`]: string;
+};
+
+/**
+ * The statement of {@link writeUserChange}, compiled once per shape: `<user events>[m][s]`, the
+ * number of user events, then whether the membership changes and whether sessions are revoked.
+ */
+const userChangeStatement = compiledOnce((_db, p: UserChangeParams, shape) => {
+  const userEventCount = Number.parseInt(shape, 10);
+  const events = Array.from(
+    { length: userEventCount },
+    (_, i) => sql`select ${sql.raw(String(i))}::int as ord, ${p[`type${i}`]}::text as type, u.organization_id,
+      ${p[`data${i}`]}::jsonb as data from u`,
+  );
+  if (shape.includes('m')) {
+    events.push(sql`select 100 as ord, 'membership.updated' as type, m.organization_id,
+      ${membershipJson('m', 'u', 'r')} || jsonb_build_object('changed_attributes', ${p.membershipChanged}::jsonb)
+      from m join roles r on r.key = m.role_key cross join u`);
+  }
+  if (shape.includes('s')) {
+    events.push(sql`select 200 as ord, 'session.revoked' as type, s.organization_id, ${revokedSessionJson('s')}
+      from s`);
+  }
+  return sql<{ guarded: boolean; written: boolean }>`
+        with guard as (
+          select enabled and coalesce(suspended_until <= ${p.now}, true) as holds
+          from deprovision_guards where connection_id = ${p.connectionId} and ${p.deactivating}
+          for share
+        ), u as (
+          update users set user_name = ${p.user_name}, external_id = ${p.external_id},
+            active = ${p.active}, email = ${p.email}, given_name = ${p.given_name},
+            family_name = ${p.family_name}, display_name = ${p.display_name},
+            attributes = ${p.attributes}::jsonb, version = ${p.version}, updated_at = ${p.now}
+          where id = ${p.id} and version = ${p.beforeVersion} and deleted_at is null
+            and not exists (select 1 from guard where holds)
+          returning *
+        ), m as (
+          update memberships set status = ${p.status}, metadata = ${p.metadata}::jsonb,
+            updated_at = ${p.now}, last_change = ${p.lastChange}::jsonb
+          where id = ${p.membershipId} and ${p.membershipChanging} and exists (select 1 from u)
+          returning *
+        ), s as (
+          update sessions set revoked_at = ${p.now}, revoke_reason = 'user_deactivated'
+          where user_id = (select id from u) and revoked_at is null and ${p.deactivating}
+          returning *
+        ), ${eventCtes('e', sql.join(events, sql` union all `), p.eventIdBase)}
+        select exists (select 1 from guard where holds) as guarded, exists (select 1 from u) as written,
+               (select count(*) from e) as events`;
+});
 
 export function withoutMembership(user: LockedUser): UserWithGroups {
   const { membership_id: _m, membership_status: _s, membership_metadata: _d, ...rest } = user;
@@ -177,34 +227,63 @@ export async function writeUserDeletion(
   const now = ctx.now();
   const deleted: UserRow = { ...withoutMembership(before), version: before.version + 1, updated_at: now };
   const { rows } = await ctx.write((db) =>
-    sql<{ guarded: boolean; written: boolean }>`
+    userDeletionStatement(db, {
+      now,
+      connectionId: principal.connectionId,
+      id: before.id,
+      version: deleted.version,
+      beforeVersion: before.version,
+      membershipId: before.membership_id,
+      deletedUser: JSON.stringify(toUser(deleted)),
+      eventIdBase: eventIdBase(),
+    }),
+  );
+  if (rows[0]?.guarded) return 'guarded';
+  return rows[0]?.written === true;
+}
+
+/** The statement of {@link writeUserDeletion}, compiled once. */
+const userDeletionStatement = compiledOnce(
+  (
+    _db,
+    p: {
+      now: Date;
+      connectionId: string;
+      id: string;
+      version: number;
+      beforeVersion: number;
+      membershipId: string | null;
+      deletedUser: string;
+      eventIdBase: string;
+    },
+  ) => sql<{ guarded: boolean; written: boolean }>`
       with guard as (
-        select enabled and coalesce(suspended_until <= ${now}, true) as holds
-        from deprovision_guards where connection_id = ${principal.connectionId}
+        select enabled and coalesce(suspended_until <= ${p.now}, true) as holds
+        from deprovision_guards where connection_id = ${p.connectionId}
         for share
       ), locked_groups as (
         select g.id from groups g
-        where g.id in (select group_id from group_members where user_id = ${before.id})
+        where g.id in (select group_id from group_members where user_id = ${p.id})
         order by g.id
         for no key update
       ), u as (
-        update users set deleted_at = ${now}, updated_at = ${now}, version = ${deleted.version}
-        where id = ${before.id} and version = ${before.version} and deleted_at is null
+        update users set deleted_at = ${p.now}, updated_at = ${p.now}, version = ${p.version}
+        where id = ${p.id} and version = ${p.beforeVersion} and deleted_at is null
           and not exists (select 1 from guard where holds)
           and (select count(*) from locked_groups) >= 0
         returning *
       ), s as (
-        update sessions set revoked_at = ${now}, revoke_reason = 'user_deleted'
+        update sessions set revoked_at = ${p.now}, revoke_reason = 'user_deleted'
         where user_id = (select id from u) and revoked_at is null
         returning *
       ), gm as (
         delete from group_members where user_id = (select id from u) returning group_id
       ), g as (
-        update groups g set member_count = g.member_count - 1, updated_at = ${now}, version = g.version + 1
+        update groups g set member_count = g.member_count - 1, updated_at = ${p.now}, version = g.version + 1
         from gm where g.id = gm.group_id
         returning g.*
       ), md as (
-        delete from memberships where id = ${before.membership_id} and exists (select 1 from u)
+        delete from memberships where id = ${p.membershipId} and exists (select 1 from u)
         returning *
       ), ${eventCtes(
         'e',
@@ -217,14 +296,12 @@ export async function writeUserDeletion(
             select '3', 'membership.deleted', md.organization_id, ${membershipJson('md', 'u', 'r')}
             from md join roles r on r.key = md.role_key cross join u
             union all
-            select '4', 'user.deleted', u.organization_id, ${JSON.stringify(toUser(deleted))}::jsonb from u`,
+            select '4', 'user.deleted', u.organization_id, ${p.deletedUser}::jsonb from u`,
+        p.eventIdBase,
       )}
       select exists (select 1 from guard where holds) as guarded, exists (select 1 from u) as written,
-             (select count(*) from e) as events`.execute(db),
-  );
-  if (rows[0]?.guarded) return 'guarded';
-  return rows[0]?.written === true;
-}
+             (select count(*) from e) as events`,
+);
 
 /** The attributes as stored: `active` defaults to the current value. */
 export function storedAttributes(before: LockedUser, attributes: ScimObject): ScimObject {

@@ -45,3 +45,12 @@ export function groupMembershipJson(g: string, u: string): RawBuilder<unknown> {
     'group', jsonb_build_object('id', ${sql.raw(g)}.id, 'name', ${sql.raw(g)}.display_name),
     'user', jsonb_build_object('id', ${sql.raw(u)}.id, 'user_name', ${sql.raw(u)}.user_name, 'email', ${sql.raw(u)}.email))`;
 }
+
+/** toGroup() of group `g`. */
+export function groupJson(g: string): RawBuilder<unknown> {
+  return sql`jsonb_build_object(
+    'object', 'group', 'id', ${sql.raw(g)}.id, 'organization_id', ${sql.raw(g)}.organization_id,
+    'connection_id', ${sql.raw(g)}.connection_id, 'external_id', ${sql.raw(g)}.external_id,
+    'name', ${sql.raw(g)}.display_name, 'member_count', ${sql.raw(g)}.member_count,
+    'created_at', ${isoSql(`${g}.created_at`)}, 'updated_at', ${isoSql(`${g}.updated_at`)})`;
+}

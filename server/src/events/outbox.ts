@@ -47,11 +47,16 @@ const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
  * replaced by the row number `n` (1-based, up to 32^4), in the same alphabet, so that they look
  * and sort like every other id.
  */
-function eventIdSql(n: string) {
-  const base = newId('event').slice(0, -4);
+function eventIdSql(n: string, base: unknown) {
   const digit = (shift: number) => `substr('${CROCKFORD}', ((${n} >> ${shift}) & 31)::int + 1, 1)`;
   return sql`${base} || ${sql.raw([15, 10, 5, 0].map(digit).join(' || '))}`;
 }
+
+/**
+ * The statement's own part of its event ids (see eventIdSql): pass a fresh one as `idBase` of
+ * {@link eventCtes} when the statement is compiled once and run many times.
+ */
+export const eventIdBase = () => newId('event').slice(0, -4);
 
 /**
  * The one event writer for set-based SQL: CTEs named `name` (the inserted events' seqs) and
@@ -61,10 +66,14 @@ function eventIdSql(n: string) {
  * and select from that CTE: the event then takes its seq while the statement holds the row lock,
  * in the order the changes were made (see {@link appendEvents}).
  */
-export function eventCtes(name: string, source: RawBuilder<unknown>): RawBuilder<unknown> {
+export function eventCtes(
+  name: string,
+  source: RawBuilder<unknown>,
+  idBase: unknown = eventIdBase(),
+): RawBuilder<unknown> {
   return sql`${sql.raw(name)} as (
       insert into events (id, type, organization_id, data)
-      select ${eventIdSql('s.n')}, s.type, s.organization_id, s.data
+      select ${eventIdSql('s.n', idBase)}, s.type, s.organization_id, s.data
       from (select q.type, q.organization_id, q.data, row_number() over (order by q.ord) as n
             from (${source}) q) s
       order by s.n

@@ -18,6 +18,18 @@ export function etag(version: number): string {
   return `W/"${version}"`;
 }
 
+const attributeOrders = new WeakMap<ResourceTypeDef, Map<string, number>>();
+
+/** Each attribute's position in the resource's schema, made once per resource type (not per response). */
+function attributeOrder(resource: ResourceTypeDef): Map<string, number> {
+  let order = attributeOrders.get(resource);
+  if (!order) {
+    order = new Map(resource.schema.attributes.map((a, i) => [a.name, i]));
+    attributeOrders.set(resource, order);
+  }
+  return order;
+}
+
 /**
  * The SCIM representation: `schemas` (core + each extension present), `id`, `externalId`, the
  * stored attributes as written, `extra` (server-computed: `members`, `groups`), then `meta`.
@@ -33,7 +45,7 @@ export function renderResource(
   const body: ScimObject = {};
   const extensions: ScimObject = {};
   // Schema order (userName, name, …) first: stored JSON (jsonb) does not keep the IdP's key order.
-  const order = new Map(resource.schema.attributes.map((a, i) => [a.name, i]));
+  const order = attributeOrder(resource);
   const keys = Object.keys(attributes).sort(
     (a, b) => (order.get(a) ?? order.size) - (order.get(b) ?? order.size),
   );

@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from './harness.js';
+import { createConnection, patchOp, userBody } from './scim-helpers.js';
+
+/**
+ * The set-based group write under concurrency: many member PATCHes of one mapped group at once
+ * (Entra's adds and removals by value list, Okta's removals by filter and its full-list replace).
+ * Whatever order they commit in, the result must be the one of applying them one by one in the
+ * order of the versions they answered with, the feed must tell exactly that story (one
+ * group.user_added / group.user_removed per member that joined or left), and every member's role
+ * must follow the group, with a membership.updated event for each change of role.
+ */
+
+let server: TestServer;
+beforeAll(async () => {
+  server = await startTestServer();
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+type Op = { op: string; path: string; value?: { value: string }[] };
+
+/** The members a PATCH leaves, applied to `members` as RFC 7644 says (the model the store must match). */
+function applyOps(members: ReadonlySet<string>, ops: readonly Op[]): Set<string> {
+  let next = new Set(members);
+  for (const op of ops) {
+    const filtered = /^members\[value eq "(.+)"\]$/.exec(op.path)?.[1];
+    const ids = (op.value ?? []).map((m) => m.value);
+    if (op.op === 'add') for (const id of ids) next.add(id);
+    else if (op.op === 'replace') next = new Set(ids);
+    else if (filtered) next.delete(filtered);
+    else for (const id of ids) next.delete(id);
+  }
+  return next;
+}
+
+const same = (a: ReadonlySet<string>, b: ReadonlySet<string>) =>
+  a.size === b.size && [...a].every((x) => b.has(x));
+
+/** A deterministic pseudo-random sequence, so that a failure can be replayed. */
+function random(seed: number) {
+  let state = seed;
+  return (n: number) => {
+    state = (state * 1_103_515_245 + 12_345) % 2 ** 31;
+    return state % n;
+  };
+}
+
+describe('set-based group writes under concurrency', () => {
+  it('concurrent member PATCHes of a mapped group serialise: members, count, events and roles agree', async () => {
+    const conn = await createConnection(server, 'okta');
+    const created = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        conn.scim('POST', '/Users', { body: userBody(`gw${i}@example.com`) }),
+      ),
+    );
+    const ids = created.map((r) => r.body.id as string);
+    const mapped = await server.api('PUT', `/v1/connections/${conn.connectionId}/role_mappings`, {
+      body: { mappings: [{ group: 'Raced Writers', role: 'admin' }] },
+    });
+    expect(mapped.status).toBe(200);
+    const group = await conn.scim('POST', '/Groups', {
+      body: { displayName: 'Raced Writers', members: ids.slice(0, 3).map((value) => ({ value })) },
+    });
+    expect(group.status).toBe(201);
+    const groupId: string = group.body.id;
+    const startVersion = Number(/"(\d+)"/.exec(group.body.meta.version)![1]);
+
+    const pick = random(11);
+    const some = (max: number) => {
+      const chosen = new Set<string>();
+      const n = 1 + pick(max);
+      while (chosen.size < n) chosen.add(ids[pick(ids.length)]!);
+      return [...chosen].map((value) => ({ value }));
+    };
+    const patches: Op[][] = Array.from({ length: 30 }, () => {
+      switch (pick(5)) {
+        case 0:
+          return [{ op: 'add', path: 'members', value: some(3) }];
+        case 1:
+          return [{ op: 'remove', path: 'members', value: some(3) }];
+        case 2:
+          return some(2).map((m) => ({ op: 'remove', path: `members[value eq "${m.value}"]` }));
+        case 3:
+          return [{ op: 'replace', path: 'members', value: some(4) }];
+        default:
+          return [
+            { op: 'remove', path: `members[value eq "${ids[pick(ids.length)]}"]` },
+            { op: 'add', path: 'members', value: some(2) },
+          ];
+      }
+    });
+    const replies = await Promise.all(
+      patches.map((ops) => conn.scim('PATCH', `/Groups/${groupId}`, { body: patchOp(...ops) })),
+    );
+    for (const reply of replies) expect(reply.status, reply.text).toBe(204);
+    const versions = replies.map((reply) => Number(/"(\d+)"/.exec(reply.headers.get('etag') ?? '')![1]));
+
+    // Replay in version order: a PATCH that changed the members answered with the version it made
+    // (one more than before); those that changed nothing answered with the version they saw.
+    let members = new Set(ids.slice(0, 3));
+    let version = startVersion;
+    const order = patches
+      .map((ops, i) => ({ ops, version: versions[i]! }))
+      .sort((a, b) => a.version - b.version);
+    while (order.length > 0) {
+      const batch = order.filter((p) => p.version === order[0]!.version);
+      order.splice(0, batch.length);
+      const bumped = batch[0]!.version > version;
+      const fits = batch.find((first) => {
+        const after = bumped ? applyOps(members, first.ops) : members;
+        if (bumped === same(after, members)) return false;
+        return batch.every((other) =>
+          other === first && bumped ? true : same(applyOps(after, other.ops), after),
+        );
+      });
+      expect(fits, `no order of the PATCHes answered W/"${batch[0]!.version}" explains them`).toBeDefined();
+      if (bumped) members = applyOps(members, fits!.ops);
+      expect(batch[0]!.version).toBe(bumped ? version + 1 : version);
+      version = batch[0]!.version;
+    }
+
+    const got = await conn.scim('GET', `/Groups/${groupId}`);
+    expect(new Set(got.body.members.map((m: { value: string }) => m.value))).toEqual(members);
+    const row = await server.ctx.db
+      .selectFrom('groups')
+      .select(['member_count', 'version'])
+      .where('id', '=', groupId)
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ member_count: members.size, version });
+
+    // The feed: one event per member that joined or left, each one a real change of the set.
+    await server.sequencer.flush();
+    const events = await server.ctx.db
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('organization_id', '=', conn.organizationId)
+      .where('type', 'in', ['group.user_added', 'group.user_removed', 'membership.updated'])
+      .orderBy('seq')
+      .execute();
+    const replayed = new Set<string>();
+    const roles = new Map(ids.map((id) => [id, 'member']));
+    for (const event of events) {
+      const data = event.data as { group?: { id: string }; user: { id: string }; role?: string };
+      if (event.type === 'membership.updated') {
+        expect(data.role).not.toBe(roles.get(data.user.id));
+        roles.set(data.user.id, data.role!);
+        continue;
+      }
+      if (data.group?.id !== groupId) continue;
+      if (event.type === 'group.user_added') {
+        expect(replayed.has(data.user.id), `${data.user.id} added twice`).toBe(false);
+        replayed.add(data.user.id);
+      } else {
+        expect(replayed.has(data.user.id), `${data.user.id} removed while not a member`).toBe(true);
+        replayed.delete(data.user.id);
+      }
+    }
+    expect(replayed).toEqual(members);
+
+    // Roles follow the group, and the feed's last word on each member's role is the role it has.
+    const memberships = await server.ctx.db
+      .selectFrom('memberships')
+      .select(['user_id', 'role_key'])
+      .where('user_id', 'in', ids)
+      .execute();
+    for (const m of memberships) {
+      expect(m.role_key, m.user_id).toBe(members.has(m.user_id) ? 'admin' : 'member');
+      expect(roles.get(m.user_id), m.user_id).toBe(m.role_key);
+    }
+  });
+});
