@@ -25,6 +25,7 @@ describe('migrations', () => {
       '0007-portal',
       '0008-shared-state',
       '0009-scim-counts',
+      '0010-refresh-token-owner',
     ]);
     const tables = async () =>
       (

@@ -187,9 +187,12 @@ function rotateStatement(db: Context['db'], limiter: RateLimiter | undefined): R
  * guarantee holds, and writes nothing otherwise. It returns only the session columns a token
  * needs (fewer columns for the driver to describe and parse on every refresh).
  *
- * Locks, in the order every deprovisioning path takes them: the organization row (KEY SHARE, as
- * the refresh-token insert would take it anyway), then the session row (FOR UPDATE), then the
- * refresh-token row (the UPDATE). The user and membership are read from the statement's snapshot
+ * Locks: the session row (FOR UPDATE), then the refresh-token row (the UPDATE); nothing else. In
+ * particular not the organization row, which every refresh of the organization would otherwise
+ * share (a MultiXact per refresh on a hot row); the successor token references only its session,
+ * which this statement already holds, and an organization's deletion reaches the session row
+ * through its cascade, so it waits for this statement or this statement finds the session gone.
+ * The user and membership are read from the statement's snapshot
  * without locks: every deprovisioning path changes the user or membership row and then, in the
  * same transaction, updates the session row (revocation, or the membership foreign key's SET
  * NULL). So either that transaction committed before this statement locked the session, and the
@@ -213,15 +216,10 @@ function rotateQuery(limiter: RateLimiter | undefined) {
   // Autocommit, through ctx.db rather than ctx.write: it appends no event, so there is no
   // sequencer to wake (a wake-up costs the database a query).
   return sql<RotatedRow>`
-      with o as materialized (
-        select o.id from organizations o
-        where o.id = (select organization_id from refresh_tokens where token_hash = ${tokenHash})
-        for key share
-      ), s as materialized (
+      with s as materialized (
         select s.id, s.user_id, s.organization_id, s.expires_at, s.revoked_at
         from sessions s
         where s.id = (select session_id from refresh_tokens where token_hash = ${tokenHash})
-          and s.organization_id = (select id from o)
         for update
       ), m as materialized (
         select m.id, m.role_key, r.permissions
