@@ -152,10 +152,14 @@ export async function startRoster(
   nodeArgs: string[] = [],
 ): Promise<ChildServer> {
   const port = await freePort();
-  // BENCH_SERVER: another build's main.js (e.g. of the base branch), for before/after figures.
-  const child = spawn(process.execPath, [...nodeArgs, process.env.BENCH_SERVER ?? 'dist/main.js'], {
+  // Through bin/roster-node, as `npm start` runs it (it sets the embedded database's process
+  // settings), with this process's node first on the PATH. BENCH_SERVER: another build's main.js
+  // (e.g. of the base branch), for before/after figures.
+  const nodeFirst = [path.dirname(process.execPath), process.env.PATH ?? ''].join(path.delimiter);
+  const main = process.env.BENCH_SERVER ?? 'dist/main.js';
+  const child = spawn('sh', ['bin/roster-node', ...nodeArgs, main], {
     cwd: serverDir,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    env: { PATH: nodeFirst, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

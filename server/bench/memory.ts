@@ -15,6 +15,9 @@
  * database's own processes are not in it: the table shows the database's size instead.
  *
  *   DATABASE_URL=postgres://… npm run bench:memory -- --users=10000 --lookup-seconds=60 [--only=postgres]
+ *
+ * The server starts as `npm start` starts it (bin/roster-node); ROSTER_PGLITE_* variables in the
+ * environment are passed on to it.
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -350,7 +353,11 @@ async function main() {
       `node ${process.version}, ${os.cpus().length} cores, ${Math.round(os.totalmem() / 1024 ** 3)} GiB, ${os.cpus()[0]?.model ?? ''}`,
   );
   const secretKey = `rst_sk_bench_${randomBytes(24).toString('hex')}`;
-  const base = { ROSTER_SECRET_KEY: secretKey, ROSTER_SCIM_RATE_LIMIT: '1000000' };
+  const base: Record<string, string> = { ROSTER_SECRET_KEY: secretKey, ROSTER_SCIM_RATE_LIMIT: '1000000' };
+  // The embedded database's settings pass through, to compare them (e.g. ROSTER_PGLITE_WASM_TIER=baseline).
+  for (const [name, value] of Object.entries(process.env)) {
+    if (name.startsWith('ROSTER_PGLITE_') && value) base[name] = value;
+  }
   const results: { name: string; figures: Figures }[] = [];
 
   const dataDir = path.join(os.tmpdir(), `roster-bench-memory-${randomBytes(4).toString('hex')}`);

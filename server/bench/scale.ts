@@ -1,17 +1,22 @@
 /**
  * `npm run bench:scale`: a directory at scale, provisioned Entra-style (lookup by userName, then
  * POST; groups filled by 50-member PATCHes) by 16 concurrent writers against the built server in
- * its own process. Reports the provisioning time, the server's RSS, the database size, lookup and
- * list latency at that size, and the time per 50-member PATCH at the start and end of filling one
- * large group (a cost growing with the group's size would show as the last batches being slower).
- * Not part of `npm test`.
+ * its own process. Reports the provisioning time, the server's RSS, the database size, and the
+ * time per 50-member PATCH at the start and end of filling one large group (a cost growing with
+ * the group's size would show as the last batches being slower).
+ *
+ * Reads (SCIM lookups, an IdP's page walk, pages at random offsets, /v1 gets and pages) are
+ * measured twice with the same requests: at `--checkpoint` users (10,000) on the way up, and at
+ * the full size; the table shows the ratio, the aim being at most 1.5x (issue 11). Each read is
+ * timed by the client (sequential requests) and costed in the server's CPU (from /proc), which
+ * the machine's other work disturbs less. Not part of `npm test`.
  *
  *   DATABASE_URL=postgres://… npm run bench:scale -- --users=100000 --groups=500 --big-group=50000
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { arg, Client, freshDatabase, phase, setUpRoster, startRoster } from './lib.js';
+import { arg, Client, cpuOf, freshDatabase, phase, setUpRoster, startRoster } from './lib.js';
 
 const USERS = arg('users', 100_000);
 const GROUPS = arg('groups', 500);
@@ -19,6 +24,9 @@ const CONCURRENCY = arg('concurrency', 16);
 const BIG_GROUP = Math.min(arg('big-group', 50_000), USERS);
 const BATCH = 50;
 const SAMPLES = arg('samples', 1000);
+const CHECKPOINT = Math.min(arg('checkpoint', 10_000), USERS);
+/** Pages of 100 an import walks, the same number at both sizes. */
+const WALK_PAGES = Math.max(1, Math.min(100, Math.floor(CHECKPOINT / 100)));
 const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 
@@ -47,16 +55,26 @@ const quantile = (values: number[], p: number) => {
 };
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / Math.max(values.length, 1);
 
-async function timed(count: number, request: (i: number) => Promise<number>): Promise<number[]> {
+interface Timed {
+  ms: number[];
+  /** Server CPU per request. */
+  cpuMs: number;
+}
+
+/** `count` requests one after the other: their latencies and the server's CPU per request. */
+async function timed(pid: number, count: number, request: (i: number) => Promise<number>): Promise<Timed> {
   const ms: number[] = [];
+  const cpu0 = await cpuOf(pid);
   for (let i = 0; i < count; i++) {
     const t = performance.now();
     const status = await request(i);
     if (status !== 200) throw new Error(`status ${status}`);
     ms.push(performance.now() - t);
   }
-  return ms;
+  return { ms, cpuMs: ((await cpuOf(pid)) - cpu0) / count };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main() {
   const adminUrl = process.env.DATABASE_URL;
@@ -81,15 +99,67 @@ async function main() {
     const lookupPath = (i: number) =>
       `${target.base}/Users?filter=${encodeURIComponent(`userName eq "${userName(i)}"`)}`;
     const ids: string[] = new Array(USERS);
-    const started = performance.now();
 
-    const users = await phase('users', USERS, CONCURRENCY, async (i) => {
+    const createUser = async (i: number) => {
       const lookup = await client.request('GET', lookupPath(i), headers);
       if (lookup.status !== 200) return false;
       const created = await client.request('POST', `${target.base}/Users`, headers, userBody(i));
       ids[i] = JSON.parse(created.body).id;
       return created.status === 201;
-    });
+    };
+    const admin = { authorization: `Bearer ${secretKey}` };
+
+    /** The same reads at each size: `size` users exist, every one of them looked up or paged at random. */
+    const reads = async (size: number) => {
+      // Let the background work of provisioning (event numbering, sync log) settle first.
+      await sleep(2000);
+      const lookups = await timed(pid, SAMPLES, async () => {
+        const reply = await client.request('GET', lookupPath(Math.floor(Math.random() * size)), headers);
+        return reply.status;
+      });
+      // An import: pages of 100 in order, each continuing after the previous one.
+      const walk = await timed(pid, WALK_PAGES, async (page) => {
+        const reply = await client.request(
+          'GET',
+          `${target.base}/Users?startIndex=${page * 100 + 1}&count=100`,
+          headers,
+        );
+        const live = ids.slice(0, size).filter(Boolean).length;
+        if (JSON.parse(reply.body).totalResults !== live)
+          throw new Error(`walk: totalResults is not ${live}`);
+        return reply.status;
+      });
+      // Pages anywhere in the directory, none continuing a walk (the walk remembers pages of 100,
+      // these are of 99): the offset is skipped.
+      const pages = Math.ceil(size / 100);
+      const randomPages = await timed(pid, Math.min(SAMPLES, 200), async () => {
+        const page = Math.floor(Math.random() * pages);
+        return (
+          await client.request('GET', `${target.base}/Users?startIndex=${page * 100 + 1}&count=99`, headers)
+        ).status;
+      });
+      const v1Gets = await timed(pid, SAMPLES, async () => {
+        const id = ids[Math.floor(Math.random() * size)]!;
+        return (await client.request('GET', `/v1/users/${id}`, admin)).status;
+      });
+      let after: string | null = null;
+      const v1Pages = await timed(pid, WALK_PAGES, async () => {
+        const reply = await client.request(
+          'GET',
+          `/v1/users?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+          admin,
+        );
+        after = (JSON.parse(reply.body) as { next_cursor: string | null }).next_cursor;
+        return reply.status;
+      });
+      return { size, rss: rss(pid).rss, lookups, walk, randomPages, v1Gets, v1Pages };
+    };
+
+    const firstUsers = await phase('users', CHECKPOINT, CONCURRENCY, createUser);
+    const atCheckpoint = await reads(CHECKPOINT);
+    const moreUsers = await phase('users', USERS - CHECKPOINT, CONCURRENCY, (i) =>
+      createUser(CHECKPOINT + i),
+    );
     const groupIds: string[] = new Array(GROUPS);
     const groups = await phase('groups', GROUPS, CONCURRENCY, async (g) => {
       const created = await client.request('POST', `${target.base}/Groups`, headers, {
@@ -115,7 +185,7 @@ async function main() {
       });
       return reply.status === 204;
     });
-    const provisioning = (performance.now() - started) / 1000;
+    const provisioning = [firstUsers, moreUsers, groups, members].reduce((sum, p) => sum + p.seconds, 0);
     const afterProvisioning = rss(pid);
 
     // One large group, filled batch after batch (one writer: each batch lands on a larger group).
@@ -139,36 +209,7 @@ async function main() {
       batchMs.push(performance.now() - t);
     }
 
-    // Reads at this size, one at a time.
-    const lookups = await timed(SAMPLES, async () => {
-      const reply = await client.request('GET', lookupPath(Math.floor(Math.random() * USERS)), headers);
-      return reply.status;
-    });
-    const pages = Math.ceil(USERS / 100);
-    const scimPages = await timed(Math.min(SAMPLES, 200), async () => {
-      const page = Math.floor(Math.random() * pages);
-      return (
-        await client.request('GET', `${target.base}/Users?startIndex=${page * 100 + 1}&count=100`, headers)
-      ).status;
-    });
-    const admin = { authorization: `Bearer ${secretKey}` };
-    const v1Gets = await timed(SAMPLES, async () => {
-      const id = ids[Math.floor(Math.random() * USERS)]!;
-      return (await client.request('GET', `/v1/users/${id}`, admin)).status;
-    });
-    const v1Pages: number[] = [];
-    let after: string | null = null;
-    for (let i = 0; i < Math.min(SAMPLES, 200); i++) {
-      const t = performance.now();
-      const reply = await client.request(
-        'GET',
-        `/v1/users?limit=100${after ? `&after=${encodeURIComponent(after)}` : ''}`,
-        admin,
-      );
-      if (reply.status !== 200) throw new Error(`/v1/users: ${reply.status}`);
-      v1Pages.push(performance.now() - t);
-      after = (JSON.parse(reply.body) as { next_cursor: string | null }).next_cursor;
-    }
+    const atFull = await reads(USERS);
     client.close();
 
     let size = 'n/a (embedded PGlite)';
@@ -184,29 +225,40 @@ async function main() {
     const first = batchMs.slice(0, 20);
     const last = batchMs.slice(-20);
     const ms = (n: number) => `${n.toFixed(2)} ms`;
-    console.log(`\nprovisioning: ${provisioning.toFixed(1)} s in all`);
-    for (const p of [users, groups, members]) {
+    console.log(
+      `\nprovisioning: ${provisioning.toFixed(1)} s in all (the reads at ${CHECKPOINT} users excluded)`,
+    );
+    for (const p of [firstUsers, moreUsers, groups, members]) {
+      if (p.ops === 0) continue;
       console.log(
         `  ${p.name.padEnd(8)} ${p.ops} ops in ${p.seconds.toFixed(1)} s = ${p.opsPerSecond.toFixed(0)}/s, p50 ${ms(p.p50)}, p99 ${ms(p.p99)}, errors ${p.errors}`,
       );
     }
     console.log(
-      `server RSS: ${afterProvisioning.rss.toFixed(0)} MB after provisioning, ${end.rss.toFixed(0)} MB at the end, peak ${end.peak.toFixed(0)} MB`,
+      `server RSS: ${atCheckpoint.rss.toFixed(0)} MB at ${CHECKPOINT} users, ${afterProvisioning.rss.toFixed(0)} MB after provisioning, ${end.rss.toFixed(0)} MB at the end, peak ${end.peak.toFixed(0)} MB (aim: < 300 MB)`,
     );
     console.log(`PostgreSQL database size: ${size}`);
-    console.log(`\nat ${USERS} users (sequential requests, client-side latency):`);
     console.log(
-      `  SCIM lookup by userName   p50 ${ms(quantile(lookups, 0.5))}  p99 ${ms(quantile(lookups, 0.99))}`,
+      `\nreads, sequential requests: client-side latency p50 / p99, and server CPU per request; ratio of the p50s (aim: <= 1.5x)`,
     );
-    console.log(
-      `  SCIM page of 100          p50 ${ms(quantile(scimPages, 0.5))}  p99 ${ms(quantile(scimPages, 0.99))}`,
-    );
-    console.log(
-      `  GET /v1/users/{id}        p50 ${ms(quantile(v1Gets, 0.5))}  p99 ${ms(quantile(v1Gets, 0.99))}`,
-    );
-    console.log(
-      `  GET /v1/users page of 100 p50 ${ms(quantile(v1Pages, 0.5))}  p99 ${ms(quantile(v1Pages, 0.99))}`,
-    );
+    const cell = (t: Timed) =>
+      `${quantile(t.ms, 0.5).toFixed(2)} / ${quantile(t.ms, 0.99).toFixed(2)} ms, ${t.cpuMs.toFixed(2)} ms CPU`;
+    const rows: [string, Exclude<keyof typeof atFull, 'size' | 'rss'>][] = [
+      ['SCIM lookup by userName', 'lookups'],
+      [`SCIM page walk (${WALK_PAGES} pages of 100)`, 'walk'],
+      ['SCIM page at a random offset', 'randomPages'],
+      ['GET /v1/users/{id}', 'v1Gets'],
+      [`GET /v1/users pages of 100 (${WALK_PAGES})`, 'v1Pages'],
+    ];
+    const header = ['read', `at ${CHECKPOINT} users`, `at ${USERS} users`, 'ratio (p50)'];
+    console.log(`| ${header.join(' | ')} |`);
+    console.log(`|${header.map(() => '---').join('|')}|`);
+    for (const [label, key] of rows) {
+      const small = atCheckpoint[key];
+      const large = atFull[key];
+      const ratio = quantile(large.ms, 0.5) / quantile(small.ms, 0.5);
+      console.log(`| ${label} | ${cell(small)} | ${cell(large)} | ${ratio.toFixed(2)}x |`);
+    }
     console.log(`\nfilling a ${BIG_GROUP}-member group in ${batchMs.length} PATCHes of ${BATCH}:`);
     console.log(
       `  first 20 batches: mean ${ms(mean(first))}, median ${ms(quantile(first, 0.5))}; last 20: mean ${ms(mean(last))}, median ${ms(quantile(last, 0.5))}; last/first (medians) ${(quantile(last, 0.5) / quantile(first, 0.5)).toFixed(2)}x (aim: <= 2x)`,

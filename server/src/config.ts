@@ -96,7 +96,7 @@ const envSchema = z.object({
     }),
   ROSTER_PGLITE_WASM_TIER: z
     .enum(['optimizing', 'baseline'], { error: 'must be "optimizing" or "baseline"' })
-    .default('baseline'),
+    .default('optimizing'),
   ROSTER_SECRET_KEY: z
     .string()
     .min(32, 'must be at least 32 characters (leave it unset to have one generated)')
@@ -200,7 +200,7 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL `shared_buffers` of the embedded database, in bytes. */
   readonly pgliteSharedBuffers: number;
-  /** ROSTER_PGLITE_WASM_TIER: `baseline` keeps PGlite's WebAssembly on V8's baseline compiler (less memory, slower queries). */
+  /** ROSTER_PGLITE_WASM_TIER: `optimizing` lets V8 recompile PGlite's hot WebAssembly with its optimising compiler; `baseline` keeps its baseline compiler only (less memory, slower queries). */
   readonly pgliteWasmTier: 'optimizing' | 'baseline';
   /** Server processes `npm start` runs (node:cluster); more than 1 needs PostgreSQL. */
   readonly workers: number;

@@ -24,6 +24,8 @@ describe('migrations', () => {
       '0006-safety-rails',
       '0007-portal',
       '0008-shared-state',
+      '0009-scim-counts',
+      '0010-refresh-token-owner',
     ]);
     const tables = async () =>
       (

@@ -1,9 +1,9 @@
-import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../src/ids.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
+import { recordStatements } from './statements.js';
 
 /**
  * The refresh hot path (sessions/refresh.ts, http/session-refresh.ts): one statement per refresh,
@@ -37,40 +37,6 @@ async function signIn(target: TestServer = server, connection: TestConnection = 
 
 function refresh(refreshToken: string, target: TestServer = server) {
   return target.api('POST', '/v1/sessions/refresh', { key: null, body: { refresh_token: refreshToken } });
-}
-
-/**
- * Records every statement this process sends to the database, through either driver (pg's
- * Client, or PGlite's query), until `stop()`: the server runs in this process.
- */
-function recordStatements(): { stop(): string[] } {
-  const statements: string[] = [];
-  const restores: (() => void)[] = [];
-  for (const [proto, name] of [
-    [pg.Client.prototype, 'query'],
-    [PGlite.prototype, 'query'],
-    [PGlite.prototype, 'exec'],
-  ] as const) {
-    let owner: object | null = proto;
-    while (owner && !Object.hasOwn(owner, name)) owner = Object.getPrototypeOf(owner);
-    if (!owner) throw new Error(`no ${name} method to record`);
-    const target = owner as Record<string, (...args: unknown[]) => unknown>;
-    const original = target[name]!;
-    target[name] = function (this: unknown, ...args: unknown[]) {
-      const first = args[0] as string | { text?: string };
-      statements.push(typeof first === 'string' ? first : (first?.text ?? ''));
-      return original.apply(this, args);
-    };
-    restores.push(() => {
-      target[name] = original;
-    });
-  }
-  return {
-    stop() {
-      for (const restore of restores) restore();
-      return statements;
-    },
-  };
 }
 
 describe('a refresh is one round trip', () => {

@@ -74,6 +74,8 @@ export interface SessionVerifierOptions {
   crypto?: CryptoBackend;
 }
 
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
 /** Reasons after which a refresh may still get the user a valid token. */
 const REFRESHABLE = new Set<SignedOutReason>([
   'missing_token',
@@ -146,10 +148,13 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
 
   /**
    * The token's claims once its signature, issuer, audience and times check out (before the
-   * revocation list is asked). Without waiting for anything when the key is known and fresh (no
-   * promise per step on the hot path).
+   * revocation list is asked). Synchronous when the key is known and fresh and the backend
+   * verifies synchronously (node:crypto): no promise at all on that path, which is every request
+   * but the first of each key; a promise only to fetch the JWKS or for WebCrypto's verify.
    */
-  async function verifiedClaims(token: string | null | undefined): Promise<SessionClaims | SignedOut> {
+  function verifiedClaims(
+    token: string | null | undefined,
+  ): SessionClaims | SignedOut | Promise<SessionClaims | SignedOut> {
     const parts = splitCompact(token);
     if ('status' in parts) return parts;
     const header = headerOf(parts.header);
@@ -161,32 +166,47 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     } catch {
       return signedOut('malformed_token', 'The token header or signature is not valid base64url JSON.');
     }
+    const known = jwks.peek(kid);
+    if (known) return withKey(known, alg, kid, parts, signature);
+    return jwks.get(kid).then(
+      (key) =>
+        key
+          ? withKey(key, alg, kid, parts, signature)
+          : signedOut('unknown_key', `No published key has kid ${JSON.stringify(kid)}.`),
+      (error: unknown) => signedOut('roster_unavailable', (error as Error).message),
+    );
+  }
 
-    let key = jwks.peek(kid);
-    if (!key) {
-      try {
-        key = await jwks.get(kid);
-      } catch (error) {
-        return signedOut('roster_unavailable', (error as Error).message);
-      }
-    }
-    if (!key) return signedOut('unknown_key', `No published key has kid ${JSON.stringify(kid)}.`);
+  /** The rest of {@link verifiedClaims}, once the key is at hand. */
+  function withKey(
+    key: NonNullable<ReturnType<JwksCache['peek']>>,
+    alg: SessionAlg,
+    kid: string,
+    parts: { payload: string; signingInput: string },
+    signature: Uint8Array,
+  ): SessionClaims | SignedOut | Promise<SessionClaims | SignedOut> {
     if (key.alg !== alg)
       return signedOut('unsupported_algorithm', `Key ${kid} is for ${key.alg}, not ${alg}.`);
     if (signature.length !== 64) return signedOut('invalid_signature', 'The signature has the wrong length.');
     let valid: boolean | Promise<boolean>;
     try {
       valid = backend.verify(alg, key.key, parts.signingInput, signature);
-      if (typeof valid !== 'boolean') valid = await valid;
     } catch {
       valid = false;
     }
-    if (!valid) return signedOut('invalid_signature', 'The signature does not verify.');
+    if (typeof valid === 'boolean') return afterSignature(valid, parts.payload);
+    return valid.then(
+      (ok) => afterSignature(ok, parts.payload),
+      () => afterSignature(false, parts.payload),
+    );
+  }
 
+  function afterSignature(valid: boolean, encodedPayload: string): SessionClaims | SignedOut {
+    if (!valid) return signedOut('invalid_signature', 'The signature does not verify.');
     // Only now is the payload trusted enough to read.
     let payload: string;
     try {
-      payload = backend.base64urlText(parts.payload);
+      payload = backend.base64urlText(encodedPayload);
     } catch {
       return signedOut('malformed_token', 'The payload is not JSON.');
     }
@@ -207,7 +227,10 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
    * `exp` against the clock and the revocation list as they are now.
    */
   async function verifyToken(token: string | null | undefined): Promise<SessionResult> {
-    const claims = await verifiedClaims(token);
+    return verdict(await verifiedClaims(token), token);
+  }
+
+  function verdict(claims: SessionClaims | SignedOut, token: string | null | undefined): SessionResult {
     if ('status' in claims) return claims;
     return revocationVerdict(claims) ?? { status: 'signed_in', auth: toAuth(claims, token as string) };
   }
@@ -229,8 +252,14 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
       const value = (headers as Record<string, string | string[] | undefined>)[name];
       return Array.isArray(value) ? value.join('; ') : value;
     };
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(get('authorization') ?? '')?.[1];
-    if (bearer) return { ...(await verifyToken(bearer)), setCookie: [] };
+    const bearer = BEARER.exec(get('authorization') ?? '')?.[1];
+    if (bearer) {
+      const claims = verifiedClaims(bearer);
+      return {
+        ...verdict(claims instanceof Promise ? await claims : claims, bearer),
+        setCookie: [],
+      };
+    }
     if (!cookies) return { ...signedOut('missing_token', 'No Authorization header.'), setCookie: [] };
 
     if (!originAllowed(cookies, request.method, get('origin'), get('host'))) {
@@ -244,11 +273,9 @@ export function createSessionVerifier(options: SessionVerifierOptions) {
     }
     const jar = parseCookies(get('cookie'));
     const token = jar.get(cookies.sessionName);
-    const claims = await verifiedClaims(token);
-    const result: SessionResult =
-      'status' in claims
-        ? claims
-        : (revocationVerdict(claims) ?? { status: 'signed_in', auth: toAuth(claims, token as string) });
+    const pending = verifiedClaims(token);
+    const claims = pending instanceof Promise ? await pending : pending;
+    const result = verdict(claims, token);
     const refreshToken = jar.get(cookies.refreshName);
     if (
       result.status === 'signed_in' ||

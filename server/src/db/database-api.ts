@@ -34,7 +34,7 @@ export interface DatabaseOptions {
   dataDir?: string | undefined;
   /** PGlite's PostgreSQL `shared_buffers` in bytes (ROSTER_PGLITE_SHARED_BUFFERS). */
   pgliteSharedBuffers?: number;
-  /** How V8 compiles PGlite's WebAssembly (ROSTER_PGLITE_WASM_TIER); default `baseline`. */
+  /** How V8 compiles PGlite's WebAssembly (ROSTER_PGLITE_WASM_TIER); default `optimizing`. */
   pgliteWasmTier?: 'optimizing' | 'baseline';
   poolSize?: number;
   /**

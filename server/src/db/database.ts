@@ -32,7 +32,7 @@ async function openPglite(options: DatabaseOptions): Promise<Database> {
   try {
     pglite = await openPgliteInstance(dataDir ? path.resolve(dataDir, 'pgdata') : undefined, {
       sharedBuffers: options.pgliteSharedBuffers ?? DEFAULT_PGLITE_SHARED_BUFFERS,
-      wasmTier: options.pgliteWasmTier ?? 'baseline',
+      wasmTier: options.pgliteWasmTier ?? 'optimizing',
     });
   } catch (error) {
     unlock();

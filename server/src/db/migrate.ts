@@ -7,6 +7,8 @@ import * as m0005 from './migrations/0005-api-keys.js';
 import * as m0006 from './migrations/0006-safety-rails.js';
 import * as m0007 from './migrations/0007-portal.js';
 import * as m0008 from './migrations/0008-shared-state.js';
+import * as m0009 from './migrations/0009-scim-counts.js';
+import * as m0010 from './migrations/0010-refresh-token-owner.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -22,6 +24,8 @@ const migrations: Record<string, Migration> = {
   '0006-safety-rails': m0006,
   '0007-portal': m0007,
   '0008-shared-state': m0008,
+  '0009-scim-counts': m0009,
+  '0010-refresh-token-owner': m0010,
 };
 
 export class MigrationError extends Error {

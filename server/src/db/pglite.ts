@@ -15,7 +15,7 @@ import { brotliDecompressSync } from 'node:zlib';
 import { PGlite } from '@electric-sql/pglite';
 
 /**
- * How Roster runs the embedded database. Two things decide its memory:
+ * How Roster runs the embedded database. Three things decide its memory:
  *
  * - PostgreSQL's own settings. PGlite runs the settings initdb chose for a server, above all
  *   `shared_buffers = 128MB`, which PostgreSQL allocates and initialises at start inside the
@@ -28,13 +28,14 @@ import { PGlite } from '@electric-sql/pglite';
  *   Roster instead unpacks a data directory that initdb produced once
  *   (assets/pglite-template.tar.br, made by `npm run pglite-template -w @roster/server`).
  * - V8's code for PostgreSQL. V8 compiles the 9 MB WebAssembly module with its baseline compiler
- *   (Liftoff), then recompiles the functions that run often with its optimising compiler (TurboFan),
- *   which holds tens of MB more (compiler memory and code). Liftoff alone saves that memory but
- *   costs throughput once the server is busy: bench:scim on PGlite (2,000 users, 16 concurrent)
- *   served 0.61x the lookups and 0.82x the deactivations of the optimising tier, which in turn
- *   held 235 to 272 MB idle against 148 MB (whatever its tiering budget). Liftoff is the default,
- *   for the small machines the embedded database is for; ROSTER_PGLITE_WASM_TIER=optimizing trades
- *   that memory for speed.
+ *   (Liftoff), then recompiles the functions that run often with its optimising compiler (TurboFan).
+ *   That recompilation is worth 1.6x the lookups per second on a busy server, and is the default.
+ *   What it cost in memory (235 to 272 MB idle against 148 MB on Liftoff alone) was not its code
+ *   but glibc keeping the memory TurboFan freed in each V8 worker thread's malloc arena; the
+ *   process settings of bin/roster-node (a fixed malloc trim threshold, one V8 worker thread, a
+ *   smaller young generation) give most of it back. They can only be set when the process starts,
+ *   which is why they live in that wrapper and not here. ROSTER_PGLITE_WASM_TIER=baseline
+ *   (`--liftoff-only`) remains for the smallest machines, or a server started without the wrapper.
  */
 
 /** Default of ROSTER_PGLITE_SHARED_BUFFERS: PostgreSQL's page cache inside the embedded database. */
@@ -43,7 +44,7 @@ export const DEFAULT_PGLITE_SHARED_BUFFERS = 16 * 1024 * 1024;
 export interface PgliteSettings {
   /** Bytes of PostgreSQL `shared_buffers`. */
   sharedBuffers: number;
-  /** `baseline`: V8 compiles PGlite's WebAssembly with Liftoff only (see the note above). */
+  /** `baseline`: V8 compiles PGlite's WebAssembly with Liftoff only; `optimizing` also tiers up (see the note above). */
   wasmTier: 'optimizing' | 'baseline';
 }
 

@@ -340,6 +340,16 @@ export interface ScimPageCursorsTable {
   created_at: Generated<Timestamp>;
 }
 
+/** Live users and groups per connection, kept by triggers (migration 0009); a count is the sum of its shards. */
+export interface ScimCountsTable {
+  organization_id: string;
+  connection_id: string;
+  resource: 'users' | 'groups';
+  shard: number;
+  /** bigint: read as a string by pg, as a number or bigint by PGlite. */
+  n: ColumnType<string | number | bigint, number, number>;
+}
+
 export interface DB {
   api_keys: ApiKeysTable;
   roles: RolesTable;
@@ -370,6 +380,7 @@ export interface DB {
   portal_sessions: PortalSessionsTable;
   rate_limits: RateLimitsTable;
   scim_page_cursors: ScimPageCursorsTable;
+  scim_counts: ScimCountsTable;
 }
 
 export type UserRow = Selectable<UsersTable>;

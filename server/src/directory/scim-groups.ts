@@ -47,25 +47,13 @@ export async function listScimGroups(
   principal: ScimPrincipal,
   query: ListQuery,
 ): Promise<ListResult<GroupRow>> {
-  let base = ctx.db
-    .selectFrom('groups as g')
-    .where('g.connection_id', '=', principal.connectionId)
-    .where('g.deleted_at', 'is', null);
-  if (query.filter) base = base.where(groupFilterSql(query.filter));
-  return listPage(
-    query,
-    sortExpression('Group', query.sortBy),
-    'g',
-    (plan) =>
-      base
-        .selectAll('g')
-        .$if(plan.afterId !== undefined, (qb) => qb.where('g.id', '>', plan.afterId!))
-        .orderBy(plan.order)
-        .limit(plan.limit)
-        .offset(plan.offset)
-        .execute(),
-    async () => (await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
-  );
+  return listPage<GroupRow>(ctx.db, query, {
+    table: 'groups',
+    alias: 'g',
+    connectionId: principal.connectionId,
+    filter: query.filter ? groupFilterSql(query.filter) : undefined,
+    sort: sortExpression('Group', query.sortBy),
+  });
 }
 
 export async function getScimGroup(ctx: Context, principal: ScimPrincipal, id: string): Promise<GroupRow> {

@@ -64,35 +64,16 @@ export async function listScimUsers(
   query: ListQuery,
   options: { withGroups?: boolean } = {},
 ): Promise<ListResult<UserWithGroups>> {
-  let base = ctx.db
-    .selectFrom('users as u')
-    .where('u.connection_id', '=', principal.connectionId)
-    .where('u.deleted_at', 'is', null);
-  if (query.filter) base = base.where(userFilterSql(query.filter));
-  return listPage(
-    query,
-    sortExpression('User', query.sortBy),
-    'u',
-    (plan) => {
-      const page = base
-        .selectAll('u')
-        .$if(plan.afterId !== undefined, (qb) => qb.where('u.id', '>', plan.afterId!))
-        .orderBy(plan.order)
-        .limit(plan.limit)
-        .offset(plan.offset);
-      // Groups are computed for the page's rows only: a subquery in the same select as OFFSET
-      // would be evaluated for every skipped row too (2 s per deep page of 10,000 users, measured).
-      return options.withGroups
-        ? ctx.db
-            .selectFrom(page.as('u'))
-            .selectAll('u')
-            .select(groupsOf.as('groups'))
-            .orderBy(plan.order)
-            .execute()
-        : page.execute();
-    },
-    async () => (await base.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n,
-  );
+  return listPage<UserWithGroups>(ctx.db, query, {
+    table: 'users',
+    alias: 'u',
+    connectionId: principal.connectionId,
+    filter: query.filter ? userFilterSql(query.filter) : undefined,
+    sort: sortExpression('User', query.sortBy),
+    // Computed for the page's rows only (listPage selects them over the page, not over the rows
+    // an offset skips: 2 s per deep page of 10,000 users, measured, when they were).
+    columns: options.withGroups ? sql`${groupsOf} as groups` : undefined,
+  });
 }
 
 const getUserQuery = compiledOnce((db, p: { id: string; connectionId: string }, shape) =>

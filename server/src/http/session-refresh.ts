@@ -8,6 +8,7 @@ import type { RateLimiter } from '../rate-limit.js';
 import { refreshSession } from '../sessions/refresh.js';
 import { toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
+import { readBoundedBody } from './bounded-body.js';
 import { logAccess, RequestLog, requestIdOf } from './request-context.js';
 import { toApiError } from './v1/errors.js';
 import { SessionRefresh } from './v1/schemas.js';
@@ -106,46 +107,21 @@ function parseJson(text: string): unknown {
 }
 
 /** The body as UTF-8 text, at most BODY_LIMIT bytes, of a JSON media type, uncompressed. */
-function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<string> {
   const hasBody =
     req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   if (!hasBody || !JSON_MEDIA_TYPE.test(req.headers['content-type'] ?? '')) {
-    return Promise.reject(
-      new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.'),
-    );
+    throw new ApiError(415, 'unsupported_media_type', 'Send the request body as application/json.');
   }
-  const encoding = req.headers['content-encoding'];
-  const charset = /charset\s*=\s*"?([\w-]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-  if (
-    (encoding !== undefined && encoding.toLowerCase() !== 'identity') ||
-    (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')
-  ) {
-    return Promise.reject(
-      new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.'),
-    );
+  const body = await readBoundedBody(req, BODY_LIMIT);
+  if (body.ok) return body.bytes.toString('utf8');
+  switch (body.reason) {
+    case 'too_large':
+      throw new ApiError(413, 'payload_too_large', 'The request body is too large.');
+    case 'encoding':
+    case 'charset':
+      throw new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.');
+    case 'aborted':
+      throw new ApiError(400, 'invalid_json', 'The request body was not received completely.');
   }
-  const tooLarge = () => new ApiError(413, 'payload_too_large', 'The request body is too large.');
-  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    const fail = (error: ApiError) => {
-      if (failed) return;
-      failed = true;
-      reject(error);
-    };
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > BODY_LIMIT) fail(tooLarge());
-      else chunks.push(chunk);
-    });
-    req.on('error', () =>
-      fail(new ApiError(400, 'invalid_json', 'The request body was not received completely.')),
-    );
-    req.on('end', () => {
-      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
-    });
-  });
 }

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import type { Context } from '../context.js';
 import { ApiError } from '../errors.js';
 import { hashSecret, SECRET_PREFIXES } from '../ids.js';
@@ -7,9 +7,9 @@ import type { RateLimiter } from '../rate-limit.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
   type Claims,
+  type IssuedSession,
   type IssuedTokens,
   lockMember,
-  type SessionRow,
   signToken,
   tokenExpiry,
 } from './sessions.js';
@@ -87,7 +87,7 @@ export async function refreshSession(
     // gets this same pair (the limit bounds the work, and nothing is lost).
     const wait = (rotated.limitTaken ? 0 : await deps.limiter?.take(rotated.session.id)) ?? 0;
     if (wait > 0) throw rateLimited(wait);
-    const tokenExpiresAt = rotated.session.token_expires_at as Date;
+    const tokenExpiresAt = rotated.tokenExpiresAt;
     return {
       session: rotated.session,
       claims: rotated.claims,
@@ -99,13 +99,100 @@ export async function refreshSession(
   return refreshCarefully(ctx, deps, refreshToken, successor);
 }
 
+/** The rotation statement ({@link rotateQuery}) with this refresh's values. */
+async function rotate(
+  ctx: Context,
+  limiter: RateLimiter | undefined,
+  tokenHash: string,
+  successorHash: string,
+  now: Date,
+): Promise<
+  { session: IssuedSession; claims: Claims; tokenExpiresAt: Date; limitTaken: boolean } | undefined
+> {
+  const statement = rotateStatement(ctx.db, limiter);
+  // The limiter's own upkeep (pruning its table every so many takes) runs as it builds a take.
+  if (statement.takesLimit) limiter?.takeEach?.(sql`select null as key`);
+  const values: Record<Slot, unknown> = {
+    tokenHash,
+    successorHash,
+    now,
+    ttl: `${ctx.settings.sessionTtlMs} milliseconds`,
+  };
+  const { rows } = await ctx.db.executeQuery<RotatedRow>(
+    CompiledQuery.raw(
+      statement.sql,
+      statement.parameters.map((value) => (isSlot(value) ? values[SLOTS[value]] : value)),
+    ),
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  const { role_key, permissions, token_expires_at, ...session } = row;
+  return {
+    session,
+    claims: { role: role_key, permissions: [...(permissions ?? [])] },
+    tokenExpiresAt: token_expires_at,
+    limitTaken: statement.takesLimit,
+  };
+}
+
+type RotatedRow = IssuedSession & { token_expires_at: Date; role_key: string; permissions: string[] | null };
+
+/** The statement's per-call values, as markers that stand in for them in its compiled text. */
+const SLOTS = {
+  '\u0000refresh:tokenHash': 'tokenHash',
+  '\u0000refresh:successorHash': 'successorHash',
+  '\u0000refresh:now': 'now',
+  '\u0000refresh:ttl': 'ttl',
+} as const;
+type Marker = keyof typeof SLOTS;
+type Slot = (typeof SLOTS)[Marker];
+const marker = (slot: Slot) => Object.keys(SLOTS).find((key) => SLOTS[key as Marker] === slot) as Marker;
+const isSlot = (value: unknown): value is Marker => typeof value === 'string' && value in SLOTS;
+
+interface RotateStatement {
+  sql: string;
+  parameters: readonly unknown[];
+  takesLimit: boolean;
+}
+
+/**
+ * The rotation statement, compiled once per database and limiter: building and compiling its
+ * query tree on every refresh was a measurable share of the server's CPU per refresh. The
+ * per-call values are markers in the compiled parameters, replaced at each execution; the
+ * limiter's parameters (its scope and interval) are fixed for its lifetime.
+ */
+const rotateStatements = new WeakMap<object, Map<RateLimiter | undefined, RotateStatement>>();
+
+function rotateStatement(db: Context['db'], limiter: RateLimiter | undefined): RotateStatement {
+  let byLimiter = rotateStatements.get(db);
+  if (!byLimiter) {
+    byLimiter = new Map();
+    rotateStatements.set(db, byLimiter);
+  }
+  let statement = byLimiter.get(limiter);
+  if (!statement) {
+    const compiled = rotateQuery(limiter).compile(db);
+    statement = {
+      sql: compiled.sql,
+      parameters: compiled.parameters,
+      takesLimit: limiter?.takeEach !== undefined,
+    };
+    byLimiter.set(limiter, statement);
+  }
+  return statement;
+}
+
 /**
  * The rotation as one statement (one round trip, no BEGIN/COMMIT): it rotates only when every
- * guarantee holds, and writes nothing otherwise.
+ * guarantee holds, and writes nothing otherwise. It returns only the session columns a token
+ * needs (fewer columns for the driver to describe and parse on every refresh).
  *
- * Locks, in the order every deprovisioning path takes them: the organization row (KEY SHARE, as
- * the refresh-token insert would take it anyway), then the session row (FOR UPDATE), then the
- * refresh-token row (the UPDATE). The user and membership are read from the statement's snapshot
+ * Locks: the session row (FOR UPDATE), then the refresh-token row (the UPDATE); nothing else. In
+ * particular not the organization row, which every refresh of the organization would otherwise
+ * share (a MultiXact per refresh on a hot row); the successor token references only its session,
+ * which this statement already holds, and an organization's deletion reaches the session row
+ * through its cascade, so it waits for this statement or this statement finds the session gone.
+ * The user and membership are read from the statement's snapshot
  * without locks: every deprovisioning path changes the user or membership row and then, in the
  * same transaction, updates the session row (revocation, or the membership foreign key's SET
  * NULL). So either that transaction committed before this statement locked the session, and the
@@ -113,14 +200,11 @@ export async function refreshSession(
  * commits, tokens included. A role changed concurrently can reach a token issued a moment after
  * the change: the revocation list compares a token's role with the newest one it knows, not times.
  */
-async function rotate(
-  ctx: Context,
-  limiter: RateLimiter | undefined,
-  tokenHash: string,
-  successorHash: string,
-  now: Date,
-): Promise<{ session: SessionRow; claims: Claims; limitTaken: boolean } | undefined> {
-  const ttl = `${ctx.settings.sessionTtlMs} milliseconds`;
+function rotateQuery(limiter: RateLimiter | undefined) {
+  const tokenHash = marker('tokenHash');
+  const successorHash = marker('successorHash');
+  const now = marker('now');
+  const ttl = marker('ttl');
   // The rate limit of the session, taken after its row is locked (concurrent refreshes of one
   // session queue there first); over the limit, nothing rotates and refreshCarefully answers 429.
   const limit = limiter?.takeEach
@@ -131,16 +215,11 @@ async function rotate(
     : { take: sql``, allowed: sql`` };
   // Autocommit, through ctx.db rather than ctx.write: it appends no event, so there is no
   // sequencer to wake (a wake-up costs the database a query).
-  const { rows } = await sql<SessionRow & { role_key: string; permissions: string[] | null }>`
-      with o as materialized (
-        select o.id from organizations o
-        where o.id = (select organization_id from refresh_tokens where token_hash = ${tokenHash})
-        for key share
-      ), s as materialized (
+  return sql<RotatedRow>`
+      with s as materialized (
         select s.id, s.user_id, s.organization_id, s.expires_at, s.revoked_at
         from sessions s
         where s.id = (select session_id from refresh_tokens where token_hash = ${tokenHash})
-          and s.organization_id = (select id from o)
         for update
       ), m as materialized (
         select m.id, m.role_key, r.permissions
@@ -166,17 +245,9 @@ async function rotate(
           token_expires_at = date_trunc('second', least(${now}::timestamptz + ${ttl}::interval, x.expires_at))
         from t, m
         where x.id = t.session_id
-        returning x.*
+        returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at
       )
-      select updated.*, m.role_key, m.permissions from updated, m`.execute(ctx.db);
-  const row = rows[0];
-  if (!row) return undefined;
-  const { role_key, permissions, ...session } = row;
-  return {
-    session,
-    claims: { role: role_key, permissions: [...(permissions ?? [])] },
-    limitTaken: limiter?.takeEach !== undefined,
-  };
+      select updated.*, m.role_key, m.permissions from updated, m`;
 }
 
 /** Every refresh the single statement did not rotate: reuse, refusals, and why. */

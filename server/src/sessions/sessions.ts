@@ -30,8 +30,11 @@ export interface Claims {
   permissions: string[];
 }
 
+/** What issuing tokens reads of a session: the refresh statement returns only these columns. */
+export type IssuedSession = Pick<SessionRow, 'id' | 'user_id' | 'organization_id' | 'expires_at'>;
+
 export interface IssuedTokens {
-  session: SessionRow;
+  session: IssuedSession;
   claims: Claims;
   token: string;
   tokenExpiresAt: Date;
@@ -110,7 +113,7 @@ export function tokenExpiry(now: Date, ttlMs: number, sessionExpiresAt: Date): D
  */
 export function signToken(
   keys: SigningKeys,
-  session: SessionRow,
+  session: IssuedSession,
   claims: Claims,
   iat: Date,
   exp: Date,

@@ -1,62 +1,43 @@
 import type { IncomingMessage } from 'node:http';
 import { isPlainObject } from '../../scim/core/resource.js';
 import { invalidSyntax, invalidValue, ScimError } from '../../scim/protocol/error.js';
+import { type BodyProblem, readBoundedBody } from '../bounded-body.js';
 import { jsonInputProblem } from '../json-input.js';
 import type { ScimCall } from './call.js';
 
 /** Reads a JSON body of any media type (IdPs send application/scim+json or application/json), bounded. */
-export function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
-  const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    return Promise.reject(new ScimError(413, undefined, `The request body is larger than ${limit} bytes`));
+export async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const body = await readBoundedBody(req, limit);
+  if (!body.ok) throw bodyError(body, limit);
+  const text = body.bytes.toString('utf8');
+  if (text.trim() === '') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidSyntax('The request body is not valid JSON');
   }
-  const encoding = req.headers['content-encoding'];
-  if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {
-    return Promise.reject(
-      new ScimError(415, undefined, `Unsupported Content-Encoding "${encoding}"; send uncompressed JSON`),
-    );
+  const problem = jsonInputProblem(parsed);
+  if (problem) throw invalidValue(problem.message);
+  return parsed;
+}
+
+/** Why the body was not read, as a SCIM error. */
+function bodyError(problem: BodyProblem, limit: number): ScimError {
+  switch (problem.reason) {
+    case 'too_large':
+      return new ScimError(413, undefined, `The request body is larger than ${limit} bytes`);
+    case 'encoding':
+      return new ScimError(
+        415,
+        undefined,
+        `Unsupported Content-Encoding "${problem.value}"; send uncompressed JSON`,
+      );
+    case 'charset':
+      return new ScimError(415, undefined, `Unsupported charset "${problem.value}"; send UTF-8 JSON`);
+    case 'aborted':
+      return invalidSyntax('The request body was not received completely');
   }
-  const charset = /charset\s*=\s*"?([\w-]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    return Promise.reject(new ScimError(415, undefined, `Unsupported charset "${charset}"; send UTF-8 JSON`));
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limit) {
-        failed = true;
-        reject(new ScimError(413, undefined, `The request body is larger than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => {
-      if (!failed) reject(invalidSyntax('The request body was not received completely'));
-      failed = true;
-    });
-    req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8');
-      if (text.trim() === '') {
-        resolve(undefined);
-        return;
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        reject(invalidSyntax('The request body is not valid JSON'));
-        return;
-      }
-      const problem = jsonInputProblem(parsed);
-      if (problem) reject(invalidValue(problem.message));
-      else resolve(parsed);
-    });
-  });
 }
 
 /** The body of a POST/PUT/PATCH that must have one. */

@@ -9,12 +9,21 @@ import type { ScimCall } from './call.js';
  * instead of skipping rows with OFFSET. Continuing after the last id also keeps a walk stable while
  * the directory changes: with OFFSET, a user deleted from an earlier page would make the next page
  * skip one. A request without a remembered cursor uses OFFSET.
+ *
+ * On PostgreSQL the cursors live in an unlogged table, so that the next page continues after the
+ * previous one whichever server process serves it (an IdP's walk is spread over all of them); the
+ * page's own statement reads the cursor it continues after and writes the one it ends at, so a
+ * page stays one round trip (see listPage). On the embedded database (one process) they are kept
+ * in this process's memory.
  */
 export class PageCursors {
-  readonly #store: CursorStore;
+  readonly #ctx: Context;
+  /** The embedded database's cursors, bounded (oldest entries dropped). */
+  readonly #local = new Map<string, string>();
+  #sharedPages = 0;
 
   constructor(ctx: Context) {
-    this.#store = ctx.dbKind === 'postgres' ? new SharedCursorStore(ctx.db) : new LocalCursorStore();
+    this.#ctx = ctx;
   }
 
   /**
@@ -28,25 +37,30 @@ export class PageCursors {
     query: ListQuery,
     fetch: (query: ListQuery) => Promise<{ rows: R[]; total: number }>,
   ): Promise<{ rows: R[]; total: number }> {
+    if (query.sortBy || query.count === 0) return fetch(query);
     const key = (startIndex: number) =>
       pageCursorKey(call.connectionId, kind, source, startIndex, query.count);
-    let from = query;
-    if (!query.sortBy && query.startIndex !== 1 && query.count !== 0) {
-      const afterId = await this.#store.get(key(query.startIndex));
-      if (afterId) from = { ...query, afterId };
+    const next = key(query.startIndex + query.count);
+    if (this.#ctx.dbKind === 'postgres') {
+      const readKey = query.startIndex === 1 ? undefined : key(query.startIndex);
+      const result = await fetch({ ...query, cursor: { readKey, writeKey: next } });
+      // A walk takes minutes at most: forget cursors after an hour.
+      if (++this.#sharedPages % 1000 === 0) {
+        sql`delete from scim_page_cursors where created_at < now() - interval '1 hour'`
+          .execute(this.#ctx.db)
+          .catch(() => {});
+      }
+      return result;
     }
-    const result = await fetch(from);
+    const afterId = query.startIndex === 1 ? undefined : this.#local.get(key(query.startIndex));
+    const result = await fetch({ ...query, cursor: afterId === undefined ? undefined : { afterId } });
     const last = result.rows[result.rows.length - 1];
-    if (!query.sortBy && last && result.rows.length >= query.count) {
-      await this.#store.set(key(query.startIndex + result.rows.length), last.id);
+    if (last && result.rows.length >= query.count) {
+      if (this.#local.size >= 5000) this.#local.delete(this.#local.keys().next().value!);
+      this.#local.set(next, last.id);
     }
     return result;
   }
-}
-
-interface CursorStore {
-  get(key: string): Promise<string | undefined>;
-  set(key: string, lastId: string): Promise<void>;
 }
 
 function pageCursorKey(
@@ -58,54 +72,4 @@ function pageCursorKey(
 ): string {
   const filter = Object.entries(source).find(([k]) => k.toLowerCase() === 'filter')?.[1];
   return `${connectionId}|${kind}|${typeof filter === 'string' ? filter : ''}|${count}|${startIndex}`;
-}
-
-/** In this process's memory, bounded (oldest entries dropped): for the embedded database. */
-class LocalCursorStore implements CursorStore {
-  readonly #entries = new Map<string, string>();
-
-  async get(key: string): Promise<string | undefined> {
-    return this.#entries.get(key);
-  }
-
-  async set(key: string, lastId: string): Promise<void> {
-    if (this.#entries.size >= 5000) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, lastId);
-  }
-}
-
-/**
- * In PostgreSQL (an unlogged table), so that the next page continues after the previous one
- * whichever server process serves it: an IdP's walk is spread over all of them.
- */
-class SharedCursorStore implements CursorStore {
-  readonly #db: Context['db'];
-  #writes = 0;
-
-  constructor(db: Context['db']) {
-    this.#db = db;
-  }
-
-  async get(key: string): Promise<string | undefined> {
-    const row = await this.#db
-      .selectFrom('scim_page_cursors')
-      .select('last_id')
-      .where('key', '=', key)
-      .executeTakeFirst();
-    return row?.last_id;
-  }
-
-  async set(key: string, lastId: string): Promise<void> {
-    await this.#db
-      .insertInto('scim_page_cursors')
-      .values({ key, last_id: lastId })
-      .onConflict((oc) => oc.column('key').doUpdateSet({ last_id: lastId, created_at: sql`now()` }))
-      .execute();
-    // A walk takes minutes at most: forget cursors after an hour.
-    if (++this.#writes % 1000 === 0) {
-      sql`delete from scim_page_cursors where created_at < now() - interval '1 hour'`
-        .execute(this.#db)
-        .catch(() => {});
-    }
-  }
 }
