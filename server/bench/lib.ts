@@ -245,7 +245,11 @@ export interface Target {
 }
 
 /** Creates an organization and a SCIM connection of `provider` through /v1 with the secret key. */
-export async function setUpRoster(url: string, secretKey: string, provider: string): Promise<Target> {
+export async function setUpRoster(
+  url: string,
+  secretKey: string,
+  provider: string,
+): Promise<Target & { connectionId: string }> {
   const client = new Client(url, 1);
   const headers = { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' };
   const org = JSON.parse(
@@ -260,7 +264,7 @@ export async function setUpRoster(url: string, secretKey: string, provider: stri
     ).body,
   );
   client.close();
-  return { url, base: new URL(conn.scim.base_url).pathname, token: conn.scim.token };
+  return { url, base: new URL(conn.scim.base_url).pathname, token: conn.scim.token, connectionId: conn.id };
 }
 
 const TICK_MS = 1000 / 100; // CLK_TCK is 100 on Linux

@@ -198,13 +198,34 @@ export async function roundTrips(): Promise<void> {
       fixture[i] = await createUser(i, 'fixture');
       return true;
     });
-    const groups: string[] = [];
-    for (let g = 0; g <= GROUP_OPS; g++) {
-      const reply = await client.request('POST', `${target.base}/Groups`, headers, {
-        displayName: `RT group ${g}`,
-      });
-      ok(reply.status, 201, 'group create');
-      groups.push(JSON.parse(reply.body).id);
+    const createGroups = async (name: string) => {
+      const ids: string[] = [];
+      for (let g = 0; g <= GROUP_OPS; g++) {
+        const reply = await client.request('POST', `${target.base}/Groups`, headers, {
+          displayName: `${name} ${g}`,
+        });
+        ok(reply.status, 201, 'group create');
+        ids.push(JSON.parse(reply.body).id);
+      }
+      return ids;
+    };
+    const groups = await createGroups('RT group');
+    // Groups a role mapping names: their member changes re-resolve roles, under the exclusive lock.
+    const mappedGroups: string[] = [];
+    if (measured('group')) {
+      const mapping = await client.request(
+        'PUT',
+        `/v1/connections/${target.connectionId}/role_mappings`,
+        { authorization: `Bearer ${secretKey}`, 'content-type': 'application/json' },
+        {
+          mappings: Array.from({ length: GROUP_OPS + 1 }, (_, g) => ({
+            group: `RT mapped ${g}`,
+            role: 'admin',
+          })),
+        },
+      );
+      ok(mapping.status, 200, 'role mappings');
+      mappedGroups.push(...(await createGroups('RT mapped')));
     }
     const patchOp = (path: string, value: unknown) => ({
       schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
@@ -229,8 +250,8 @@ export async function roundTrips(): Promise<void> {
       ok(reply.status, 200, 'patch');
     });
     const members = fixture.slice(0, 50).map((value) => ({ value }));
-    const groupPatch = async (i: number, Operations: unknown[]) => {
-      const reply = await client.request('PATCH', `${target.base}/Groups/${groups[i + 1]}`, headers, {
+    const groupPatch = async (i: number, Operations: unknown[], of = groups) => {
+      const reply = await client.request('PATCH', `${target.base}/Groups/${of[i + 1]}`, headers, {
         schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
         Operations,
       });
@@ -238,6 +259,9 @@ export async function roundTrips(): Promise<void> {
     };
     await warmAndMeasure('group', 'group PATCH, 50 members', GROUP_OPS, 50, (i) =>
       groupPatch(i, [{ op: 'Add', path: 'members', value: members }]),
+    );
+    await warmAndMeasure('group', 'group PATCH, 50 members, mapped group', GROUP_OPS, 50, (i) =>
+      groupPatch(i, [{ op: 'Add', path: 'members', value: members }], mappedGroups),
     );
     // Okta's "Push now": the whole list, here 50 others (50 leave, 50 join).
     const others = fixture.slice(50, 100).map((value) => ({ value }));

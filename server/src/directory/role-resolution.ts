@@ -83,8 +83,13 @@ const ROLE_INPUTS_LOCK = 0x726f6c65;
  * mappings and on the user's groups; a mapping change recomputes every member from the groups it
  * sees, and a group change recomputes its members from the mappings it sees. Run concurrently,
  * each misses the other's uncommitted write and a member keeps a stale role (a test showed it).
- * Group and membership changes take the lock shared (they do not block each other), mapping
- * changes exclusive. Take it before any row lock, so that the order is the same everywhere.
+ * Mapping changes take it exclusive. So does a change of a group that a mapping names (before or
+ * after the change): two such changes of different groups that share a member would each resolve
+ * that member from a snapshot without the other's membership change, and the last writer's role
+ * would stand (a member removed from both of its admin groups at once stayed admin). Changes of
+ * unmapped groups, which resolve no role, and changes of one user's memberships take it shared,
+ * and do not block each other. Take it before any row lock, so that the order is the same
+ * everywhere.
  */
 export async function lockRoleInputs(
   trx: Kysely<DB>,
@@ -98,8 +103,8 @@ export async function lockRoleInputs(
 }
 
 /**
- * Runs `fn` in a transaction on one connection that holds {@link lockRoleInputs} (shared) from
- * its first round trip: on PostgreSQL `begin` and the lock go as one simple-protocol message
+ * Runs `fn` in a transaction on one connection that holds {@link lockRoleInputs} (`mode`, shared
+ * by default) from its first round trip: on PostgreSQL `begin` and the lock go as one simple-protocol message
  * (node-postgres does not pipeline, and a statement without parameters is sent as a simple query,
  * which may hold several; the comment tells bench:scim --round-trips so). The connection id is inlined, so it must be an id (checked). PGlite
  * runs in-process and takes them one by one. The lock is a statement of its own, before the
@@ -111,18 +116,18 @@ export async function inRoleInputsTransaction<T>(
   pipelined: boolean,
   connectionId: string,
   fn: (trx: Kysely<DB>) => Promise<T>,
+  mode: 'shared' | 'exclusive' = 'shared',
 ): Promise<T> {
   if (!/^[a-z]+_[0-9a-z]{26}$/.test(connectionId)) throw new Error(`not a connection id: ${connectionId}`);
+  const lock = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
   return db.connection().execute(async (conn) => {
     if (pipelined) {
       await sql
-        .raw(
-          `begin; select /* sent with begin */ pg_advisory_xact_lock_shared(${ROLE_INPUTS_LOCK}, hashtext('${connectionId}'))`,
-        )
+        .raw(`begin; select /* sent with begin */ ${lock}(${ROLE_INPUTS_LOCK}, hashtext('${connectionId}'))`)
         .execute(conn);
     } else {
       await sql`begin`.execute(conn);
-      await lockRoleInputs(conn, connectionId, 'shared');
+      await lockRoleInputs(conn, connectionId, mode);
     }
     let result: T;
     try {

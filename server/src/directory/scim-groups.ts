@@ -175,6 +175,10 @@ interface Written {
   removed: number;
   /** The ids of `mentioned` that are users of the connection. */
   valid: string[];
+  /** A mapping names the group (before or after the change). */
+  mapped: boolean;
+  /** The group is mapped and the transaction holds the role inputs only shared: nothing written. */
+  needsExclusive: boolean;
 }
 
 /**
@@ -189,6 +193,12 @@ interface Written {
  * not the one the snapshot sees (another change committed meanwhile), nothing is written and the
  * caller runs the statement again, now holding the lock (every change of a group's members bumps
  * its version). Member rows of the group as the snapshot sees them are then the current ones.
+ *
+ * A change of a group that a mapping names must hold the role inputs exclusive (see
+ * {@link lockRoleInputs}): the members' other groups it resolves roles from must not change
+ * meanwhile. Whether it is mapped is known from the locked row and the statement's snapshot of
+ * the mappings (which cannot change while the lock is held), so without `exclusive` a mapped
+ * group is left untouched and `needsExclusive` tells the caller to run it again holding it.
  */
 async function writeGroup(
   trx: Kysely<DB>,
@@ -196,6 +206,7 @@ async function writeGroup(
   principal: ScimPrincipal,
   change: LastChange,
   write: GroupWrite,
+  exclusive: boolean,
 ): Promise<Written> {
   const connectionId = principal.connectionId;
   const members: MemberPlan =
@@ -211,10 +222,30 @@ async function writeGroup(
       : null
     : undefined;
 
-  // `cur`: the live group, locked, when the snapshot sees its current version (and the expected one).
+  // `mapped`: a mapping names the group as it is (the locked row, or the one to create) or as it
+  // will be. `blocked`: then only the exclusive lock lets the statement write. A new group without
+  // members, or a new name for a group that is not there, resolves no role.
+  const renamedTo =
+    attributes !== undefined
+      ? sql`union all select ${connectionId}::text, ${name}::text, ${externalId}::text`
+      : sql``;
+  const mapped = (groupNow: RawBuilder<unknown>) => sql`mapped as (
+      select exists (
+        select 1 from role_mappings rm
+        cross join (${groupNow} ${renamedTo}) g (connection_id, display_name, external_id)
+        where ${mappingNamesGroup}
+      ) as yes
+    ), blocked as (
+      select ${!exclusive} and (select yes from mapped)
+        and ${write.kind === 'create' ? sql`${plus.length > 0}` : sql`exists (select 1 from lk)`} as yes
+    )`;
+  // `cur`: the live group, locked, when the snapshot sees its current version (and the expected
+  // one), and the statement may write.
   const current =
     write.kind === 'create'
-      ? sql`lk as (
+      ? sql`${mapped(
+          sql`select ${connectionId}::text, ${write.group.display_name}::text, ${write.group.external_id}::text`,
+        )}, lk as (
             insert into groups (id, organization_id, connection_id, display_name, external_id, attributes,
                                 member_count, version, created_at, updated_at)
             select ${write.group.id}, ${write.group.organization_id}, ${connectionId}, ${write.group.display_name},
@@ -222,15 +253,17 @@ async function writeGroup(
                    n.count, case when n.count > 0 then 2 else 1 end, ${now}, ${now}
             from (select count(*)::int as count from users u
                   where u.id = ${anyText(plus)} and u.connection_id = ${connectionId} and u.deleted_at is null) n
+            where not (select yes from blocked)
             returning *
           ), cur as (select * from lk)`
       : sql`lk as (
             select * from groups
             where id = ${write.id} and connection_id = ${connectionId} and deleted_at is null
             for update
-          ), cur as (
+          ), ${mapped(sql`select connection_id, display_name, external_id from lk`)}, cur as (
             select lk.* from lk join groups seen on seen.id = lk.id and seen.version = lk.version
-            where ${write.expectedVersion ?? null}::int is null or lk.version = ${write.expectedVersion ?? null}::int
+            where (${write.expectedVersion ?? null}::int is null or lk.version = ${write.expectedVersion ?? null}::int)
+              and not (select yes from blocked)
           )`;
   // Member rows of the group after the statement, for a target user `t` (null when deleted).
   const renamed = attributes !== undefined;
@@ -260,6 +293,8 @@ async function writeGroup(
       added: number;
       removed: number;
       valid: string[];
+      mapped: boolean;
+      needs_exclusive: boolean;
     } & Partial<GroupRow>
   >`
     with ${current}, valid as (
@@ -300,13 +335,6 @@ async function writeGroup(
       returning g.*
     ), after as (
       select * from g union all select * from cur where not exists (select 1 from g)
-    ), mapped as (
-      select exists (
-        select 1 from role_mappings rm
-        cross join (select connection_id, display_name, external_id from cur
-                    union all select ${connectionId}::text, a.display_name, a.external_id from (${groupAfter}) a) g
-        where ${mappingNamesGroup}
-      ) as yes
     ), ${roleResolutionCtes(
       'resolved_roles',
       {
@@ -346,19 +374,67 @@ async function writeGroup(
       ${roleChangeEvents('resolved_roles', '3:')}`,
     )}
     select exists (select 1 from lk) as found,
-      exists (select 1 from lk) and not exists (select 1 from cur) as stale,
+      exists (select 1 from lk) and not exists (select 1 from cur) and not (select yes from blocked) as stale,
+      (select yes from mapped) as mapped, (select yes from blocked) as needs_exclusive,
       (select count(*) from added)::int as added, (select count(*) from removed)::int as removed,
       array(select id from valid) as valid,
       (select count(*) from e) as events, (select count(*) from resolved_roles) as roles, a.*
     from (select 1) one left join after a on true`.execute(trx);
-  const { found: _f, stale, added, removed, valid, ...group } = rows[0]!;
+  const { found: _f, stale, added, removed, valid, mapped: isMapped, needs_exclusive, ...group } = rows[0]!;
   return {
     group: group.id ? (group as GroupRow) : undefined,
     stale,
     added,
     removed,
     valid,
+    mapped: isMapped,
+    needsExclusive: needs_exclusive,
   };
+}
+
+/**
+ * Ids of the groups this process last found mapped: the lock mode a write of them starts with, so
+ * that a mapped group's write does not first run shared only to be told to run again. A hint only:
+ * {@link writeGroup} checks in its own snapshot. Bounded by forgetting everything when full.
+ */
+const mappedGroups = new Set<string>();
+const MAPPED_GROUPS_HINTS = 10_000;
+
+function rememberMapped(groupId: string, mapped: boolean): void {
+  if (!mapped) {
+    mappedGroups.delete(groupId);
+    return;
+  }
+  if (mappedGroups.size >= MAPPED_GROUPS_HINTS) mappedGroups.clear();
+  mappedGroups.add(groupId);
+}
+
+/**
+ * Runs `fn` (one group write) in a transaction holding the role inputs: shared, unless the group
+ * is known mapped; again holding them exclusive when `fn` answers that it needs that (nothing was
+ * written: the first transaction ends with its row lock).
+ */
+async function inGroupWriteTransaction<T extends { written: Written | undefined }>(
+  ctx: Context,
+  principal: ScimPrincipal,
+  groupId: string,
+  fn: (trx: Kysely<DB>, exclusive: boolean) => Promise<T>,
+): Promise<T> {
+  const run = (exclusive: boolean) =>
+    ctx.write((db) =>
+      inRoleInputsTransaction(
+        db,
+        ctx.dbKind === 'postgres',
+        principal.connectionId,
+        (trx) => fn(trx, exclusive),
+        exclusive ? 'exclusive' : 'shared',
+      ),
+    );
+  const hinted = mappedGroups.has(groupId);
+  let result = await run(hinted);
+  if (result.written?.needsExclusive) result = await run(true);
+  if (result.written) rememberMapped(groupId, result.written.mapped);
+  return result;
 }
 
 /** Runs {@link writeGroup} in a transaction holding the role inputs, again if the group was stale. */
@@ -369,14 +445,19 @@ async function runGroupWrite(
   write: GroupWrite,
 ): Promise<Written> {
   const now = ctx.now();
-  return ctx.write((db) =>
-    inRoleInputsTransaction(db, ctx.dbKind === 'postgres', principal.connectionId, async (trx) => {
-      const first = await writeGroup(trx, now, principal, change, write);
-      // Stale against the snapshot only: the row lock is held now, so this statement sees it current.
-      if (!first.stale || (write.kind !== 'create' && write.expectedVersion !== undefined)) return first;
-      return writeGroup(trx, now, principal, change, write);
-    }),
-  );
+  const groupId = write.kind === 'create' ? write.group.id : write.id;
+  const { written } = await inGroupWriteTransaction(ctx, principal, groupId, async (trx, exclusive) => {
+    const first = await writeGroup(trx, now, principal, change, write, exclusive);
+    // Stale against the snapshot only: the row lock is held now, so this statement sees it current.
+    if (
+      first.needsExclusive ||
+      !first.stale ||
+      (write.kind !== 'create' && write.expectedVersion !== undefined)
+    )
+      return { written: first };
+    return { written: await writeGroup(trx, now, principal, change, write, exclusive) };
+  });
+  return written;
 }
 
 function applied(written: Written, members: MemberPlan): MembersApplied {
@@ -534,23 +615,22 @@ async function changeGroup(
     return { group: written.group, members: applied(written, write.members) };
   }
   const now = ctx.now();
-  return ctx.write((db) =>
-    inRoleInputsTransaction(db, ctx.dbKind === 'postgres', principal.connectionId, async (trx) => {
-      const before = await trx
-        .selectFrom('groups')
-        .selectAll()
-        .where('id', '=', id)
-        .where('connection_id', '=', principal.connectionId)
-        .where('deleted_at', 'is', null)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!before) throw scimNotFound(`Group ${id} not found`);
-      const write = derive(before);
-      if (!write) return { group: before, members: none };
-      const written = await writeGroup(trx, now, principal, change, write);
-      return { group: written.group!, members: applied(written, write.members) };
-    }),
-  );
+  const { group, members } = await inGroupWriteTransaction(ctx, principal, id, async (trx, exclusive) => {
+    const before = await trx
+      .selectFrom('groups')
+      .selectAll()
+      .where('id', '=', id)
+      .where('connection_id', '=', principal.connectionId)
+      .where('deleted_at', 'is', null)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!before) throw scimNotFound(`Group ${id} not found`);
+    const write = derive(before);
+    if (!write) return { written: undefined, group: before, members: none };
+    const written = await writeGroup(trx, now, principal, change, write, exclusive);
+    return { written, group: written.group, members: applied(written, write.members) };
+  });
+  return { group: group!, members };
 }
 
 /**
