@@ -271,7 +271,7 @@ async function writeGroup(
     write.kind === 'delete'
       ? sql`false`
       : sql`(t.user_id in (select user_id from added)
-              or (t.user_id in (select user_id from group_members where group_id = (select id from cur))
+              or (exists (select 1 from group_members x where x.group_id = (select id from cur) and x.user_id = t.user_id)
                   and t.user_id not in (select id from removed)))`;
   const groupAfter =
     write.kind === 'change' && attributes
@@ -300,14 +300,18 @@ async function writeGroup(
     with ${current}, valid as (
       select u.id, u.organization_id, u.user_name, u.email from users u
       where u.id = ${anyText([...members.mentioned])} and u.connection_id = ${connectionId} and u.deleted_at is null
-    ), removed as (
-      delete from group_members gm using users u
-      where gm.group_id = (select id from cur) and u.id = gm.user_id
-        and (${!members.keepAll} or gm.user_id = ${anyText([...members.excluded])})
-        and not (gm.user_id = ${anyText(plus)})
-        and ${write.kind !== 'create'}
-      returning u.id, u.user_name, u.email
-    ), added as (
+    ), removed as (${
+      // Chosen when the statement is built, not by a condition inside it: a condition that is
+      // false only at run time (`false or user_id = any('{}')`) still walks every member row of
+      // the group, so an add to a 50,000-member group cost as much as a replace.
+      write.kind === 'create' || (members.keepAll && members.excluded.size === 0)
+        ? sql`select null::text as id, null::text as user_name, null::text as email where false`
+        : sql`delete from group_members gm using users u
+            where gm.group_id = (select id from cur) and u.id = gm.user_id
+              ${members.keepAll ? sql`and gm.user_id = ${anyText([...members.excluded])}` : sql``}
+              and not (gm.user_id = ${anyText(plus)})
+            returning u.id, u.user_name, u.email`
+    }), added as (
       insert into group_members (group_id, user_id, organization_id, created_at)
       select c.id, v.id, v.organization_id, ${now} from cur c cross join valid v where v.id = ${anyText(plus)}
       on conflict do nothing
