@@ -10,7 +10,7 @@ import { toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
 import { readBoundedBody } from './bounded-body.js';
 import { logAccess, RequestLog, requestIdOf } from './request-context.js';
-import { toApiError } from './v1/errors.js';
+import { bodyProblemError, toApiError } from './v1/errors.js';
 import { SessionRefresh } from './v1/schemas.js';
 
 /**
@@ -115,13 +115,5 @@ async function readBody(req: IncomingMessage): Promise<string> {
   }
   const body = await readBoundedBody(req, BODY_LIMIT);
   if (body.ok) return body.bytes.toString('utf8');
-  switch (body.reason) {
-    case 'too_large':
-      throw new ApiError(413, 'payload_too_large', 'The request body is too large.');
-    case 'encoding':
-    case 'charset':
-      throw new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.');
-    case 'aborted':
-      throw new ApiError(400, 'invalid_json', 'The request body was not received completely.');
-  }
+  throw bodyProblemError(body.reason);
 }

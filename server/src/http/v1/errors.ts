@@ -2,8 +2,33 @@ import type { NextFunction, Request, Response } from 'express';
 import type { Schemas } from '../../contract.js';
 import { databaseUnavailableRetryAfter, isInvalidInputValue } from '../../db/errors.js';
 import { ApiError } from '../../errors.js';
+import type { BodyProblem } from '../bounded-body.js';
 
 type HttpError = Error & { type?: string; status?: number; statusCode?: number };
+
+/** express's body parser names the same problems as `readBoundedBody` (http/bounded-body.ts), by its own `type`s. */
+const BODY_PARSER_PROBLEMS: Record<string, BodyProblem['reason']> = {
+  'entity.too.large': 'too_large',
+  'encoding.unsupported': 'encoding',
+  'charset.unsupported': 'charset',
+  'request.aborted': 'aborted',
+};
+
+/**
+ * The /v1 answer to a request body that could not be read: one wording whether express's body
+ * parser read it or the refresh endpoint's `readBoundedBody` (http/bounded-body.ts).
+ */
+export function bodyProblemError(reason: BodyProblem['reason']): ApiError {
+  switch (reason) {
+    case 'too_large':
+      return new ApiError(413, 'payload_too_large', 'The request body is too large.');
+    case 'encoding':
+    case 'charset':
+      return new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.');
+    case 'aborted':
+      return new ApiError(400, 'invalid_json', 'The request body was not received completely.');
+  }
+}
 
 /**
  * Maps body-parser and other framework errors to API errors, an unavailable or overloaded database
@@ -29,17 +54,11 @@ export function toApiError(error: unknown): ApiError {
     );
   }
   const e = error as HttpError;
-  switch (e?.type) {
-    case 'entity.parse.failed':
-      return new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
-    case 'entity.too.large':
-      return new ApiError(413, 'payload_too_large', 'The request body is too large.');
-    case 'encoding.unsupported':
-    case 'charset.unsupported':
-      return new ApiError(415, 'unsupported_media_type', 'Unsupported request body encoding or charset.');
-    case 'request.aborted':
-      return new ApiError(400, 'invalid_json', 'The request body was not received completely.');
+  if (e?.type === 'entity.parse.failed') {
+    return new ApiError(400, 'invalid_json', 'The request body is not valid JSON.');
   }
+  const problem = e?.type ? BODY_PARSER_PROBLEMS[e.type] : undefined;
+  if (problem) return bodyProblemError(problem);
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ApiError(400, 'validation_failed', 'The request could not be read.', { cause: error });
