@@ -4,8 +4,10 @@ import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
-import { hashSecret, newId, newSecret } from '../ids.js';
+import { newId } from '../ids.js';
+import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { refreshTokenFor } from './refresh.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -135,6 +137,7 @@ export function signToken(
 export async function createSession(
   ctx: Context,
   keys: SigningKeys,
+  keyRing: KeyRing,
   input: { user_id: string; organization_id: string },
 ): Promise<IssuedTokens> {
   return ctx.transaction(async (trx) => {
@@ -163,18 +166,13 @@ export async function createSession(
       revoked_at: null,
       revoke_reason: null,
       token_expires_at: tokenExpiresAt,
+      // The first refresh token: generation 1 (see refresh.ts), nothing of it stored.
+      refresh_generation: 1,
+      refresh_rotated_at: now,
+      refresh_tat: null,
     };
     await trx.insertInto('sessions').values(session).execute();
-    const refreshToken = newSecret('refreshToken');
-    await trx
-      .insertInto('refresh_tokens')
-      .values({
-        token_hash: hashSecret(refreshToken),
-        session_id: session.id,
-        organization_id: session.organization_id,
-        created_at: now,
-      })
-      .execute();
+    const refreshToken = refreshTokenFor(keyRing, session.id, 1);
     await appendEvents(trx, [
       { type: 'session.created', organizationId: session.organization_id, data: toSession(session, now) },
     ]);
@@ -245,7 +243,7 @@ export async function revokeUserSessions(ctx: Context, userId: string): Promise<
   return revoked.length;
 }
 
-/** Sessions past their lifetime for longer than `retentionMs` are deleted with their refresh tokens. */
+/** Sessions past their lifetime for longer than `retentionMs` are deleted (with any refresh_tokens rows). */
 export async function purgeSessions(ctx: Context, retentionMs: number): Promise<number> {
   const before = new Date(ctx.now().getTime() - retentionMs);
   const result = await ctx.db
