@@ -1,10 +1,10 @@
-import { timingSafeEqual } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Context } from '../context.js';
 import { compiledOnce } from '../db/sql.js';
 import { ApiError } from '../errors.js';
-import { hashSecret, isId, SECRET_PREFIXES } from '../ids.js';
+import { hashSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
+import { type Presented, parseRefreshToken, refreshTokenFor } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
   type IssuedSession,
@@ -24,45 +24,13 @@ import type { SigningKeys } from './signing-keys.js';
  * A refresh token is `rst_rt_<session id>.<generation>.<mac>`: the session, the generation of its
  * token (the session row keeps the current one), and a keyed digest of the two under the key ring
  * ({@link refreshTokenFor}). The database holds nothing a token can be rebuilt from without the key
- * ring, a forged token is told apart from a genuine old one without a query, and a rotation writes
- * one row (the session's) where the token rows took four more writes per refresh and a table that
- * grew by a row per refresh.
+ * ring, a forged token is told apart from a genuine old one without a query (./refresh-token.ts),
+ * and a rotation writes one row (the session's) where the token rows took four more writes per
+ * refresh and a table that grew by a row per refresh.
  *
  * Tokens issued before migration 0013 are `refresh_tokens` rows (the session's generation is 0):
  * they keep working, and their rotation moves the session to generation 1 (see {@link rotateLegacy}).
  */
-
-const MAC_PURPOSE = 'refresh token';
-/** `<session id>.<generation>.<mac>` after the prefix; base64url (a legacy token) has no dot. */
-const TOKEN_PATTERN = /^([a-z]+_[0-9a-hjkmnp-tv-z]{26})\.([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{43})$/;
-const MAX_GENERATION = 2 ** 31 - 1;
-
-/** The refresh token of a session's generation. */
-export function refreshTokenFor(keyRing: KeyRing, sessionId: string, generation: number): string {
-  const mac = keyRing.mac(MAC_PURPOSE, `${sessionId}.${generation}`).toString('base64url');
-  return `${SECRET_PREFIXES.refreshToken}${sessionId}.${generation}.${mac}`;
-}
-
-type Presented =
-  | { kind: 'generation'; sessionId: string; generation: number }
-  | { kind: 'legacy'; tokenHash: string }
-  | { kind: 'forged' };
-
-/** What a presented refresh token is, checked without the database. */
-export function parseRefreshToken(keyRing: KeyRing, token: string): Presented {
-  if (!token.startsWith(SECRET_PREFIXES.refreshToken)) return { kind: 'forged' };
-  const body = token.slice(SECRET_PREFIXES.refreshToken.length);
-  if (!body.includes('.')) return { kind: 'legacy', tokenHash: hashSecret(token) };
-  const match = TOKEN_PATTERN.exec(body);
-  const [, sessionId = '', digits = '', mac = ''] = match ?? [];
-  const generation = Number(digits);
-  if (!match || !isId('session', sessionId) || generation > MAX_GENERATION) return { kind: 'forged' };
-  const expected = keyRing.mac(MAC_PURPOSE, `${sessionId}.${generation}`);
-  const presented = Buffer.from(mac, 'base64url');
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected))
-    return { kind: 'forged' };
-  return { kind: 'generation', sessionId, generation };
-}
 
 /**
  * The legacy successor of a legacy token: what a process of the previous version rotated it to

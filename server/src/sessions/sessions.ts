@@ -7,7 +7,7 @@ import { appendEvents } from '../events/outbox.js';
 import { newId } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
-import { refreshTokenFor } from './refresh.js';
+import { refreshTokenFor } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
