@@ -133,8 +133,14 @@ const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c
 /**
  * The rotation as one UPDATE of the session row (one round trip, no BEGIN/COMMIT): it rotates only
  * when every guarantee holds (the presented generation is the current one, the session lives, the
- * user is active and a member, the rate limit allows), and writes nothing otherwise. It returns
- * only the columns a token needs.
+ * user is active, the session's membership is active, the rate limit allows), and writes nothing
+ * otherwise. It returns only the columns a token needs.
+ *
+ * The user and membership are scalar subqueries of the session row, not joins: the planner cannot
+ * reorder them, so the plan is the session's primary key and three primary-key lookups whatever the
+ * tables' sizes (as joins, a generic plan made on small tables scanned the sessions once per user).
+ * A session whose membership is gone has no membership id (the foreign key sets it null): it is
+ * not rotated here, and {@link refreshCarefully} says why.
  *
  * Locks: the session row, nothing else. The user and membership are read from the statement's
  * snapshot without locks: every deprovisioning path changes the user or membership row and then,
@@ -151,16 +157,19 @@ const rotateGeneration = compiledOnce(
   (_db, p: { id: string; generation: number; now: Date; ttl: string; span: number }) => sql<RotatedRow>`
     update sessions x
     set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = ${p.now},
-      refresh_tat = ${limit(p.span).next}, last_refreshed_at = ${p.now}, membership_id = m.id,
+      refresh_tat = ${limit(p.span).next}, last_refreshed_at = ${p.now},
       token_expires_at = date_trunc('second', least(${p.now}::timestamptz + ${p.ttl}::interval, x.expires_at))
-    from ${CLOCK}, users u, memberships m left join roles r on r.key = m.role_key
+    from ${CLOCK}
     where x.id = ${p.id} and x.refresh_generation = ${p.generation}::int
       and x.revoked_at is null and x.expires_at > ${p.now}
-      and u.id = x.user_id and u.organization_id = x.organization_id and u.active and u.deleted_at is null
-      and m.organization_id = x.organization_id and m.user_id = x.user_id and m.status = 'active'
+      and (select u.active and u.deleted_at is null from users u
+        where u.id = x.user_id and u.organization_id = x.organization_id)
+      and (select m.status = 'active' from memberships m where m.id = x.membership_id)
       and ${limit(p.span).allowed}
     returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at, x.refresh_generation,
-      m.role_key, r.permissions`,
+      (select m.role_key from memberships m where m.id = x.membership_id) as role_key,
+      (select r.permissions from memberships m join roles r on r.key = m.role_key
+        where m.id = x.membership_id) as permissions`,
 );
 
 /**
