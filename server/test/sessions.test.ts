@@ -1,6 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashSecret } from '../src/ids.js';
+import { KeyRing } from '../src/key-ring.js';
+import { refreshTokenFor } from '../src/sessions/refresh-token.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, PATCH_OP, patchOp, type TestConnection, userBody } from './scim-helpers.js';
 
@@ -11,6 +14,8 @@ import { createConnection, PATCH_OP, patchOp, type TestConnection, userBody } fr
  * and key expiry are tested without sleeping.
  */
 
+/** The server's key ring, known to the test that plays an attacker holding it. */
+const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 let offsetMs = 0;
 const now = () => new Date(Date.now() + offsetMs);
 let server: TestServer;
@@ -22,6 +27,7 @@ beforeAll(async () => {
     now,
     env: {
       ROSTER_REFRESH_RATE_LIMIT: '100000',
+      ROSTER_ENCRYPTION_KEY: ENCRYPTION_KEY,
       ROSTER_SESSION_LIFETIME: '1h',
       ROSTER_DELETED_RETENTION: '2h',
     },
@@ -230,8 +236,10 @@ describe('sessions', () => {
       .execute();
     expect(rows[0]?.refresh_generation).toBe(3);
     const dump = JSON.stringify(rows);
-    for (const secret of [session.refresh_token, first.body.refresh_token, next.body.refresh_token]) {
-      expect(dump).not.toContain(secret.slice(secret.lastIndexOf('.') + 1));
+    for (const token of [session.refresh_token, first.body.refresh_token, next.body.refresh_token]) {
+      const [, , secret, tag] = token.split('.') as [string, string, string, string];
+      expect(dump).not.toContain(secret);
+      expect(dump).not.toContain(tag);
     }
     const tokens = await server.ctx.db
       .selectFrom('refresh_tokens')
@@ -260,15 +268,21 @@ describe('sessions', () => {
 
   it('a forged refresh token is unknown and revokes nothing; an older genuine one is a reuse', async () => {
     const session = await signIn(await scimUser());
-    const [prefix, generation, mac] = session.refresh_token.split('.') as [string, string, string];
-    const flipped = `${mac.slice(0, -2)}${mac.at(-2) === 'A' ? 'B' : 'A'}${mac.at(-1)}`;
-    // The current generation with a wrong mac; a later generation; a session id not its own.
+    const [head, generation, secret, tag] = session.refresh_token.split('.') as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const flip = (text: string) => `${text.slice(0, -2)}${text.at(-2) === 'A' ? 'B' : 'A'}${text.at(-1)}`;
+    // A wrong tag; a wrong secret; a later generation; a session id not its own; a malformed one.
     const otherSession = await signIn(await scimUser());
     for (const forged of [
-      `${prefix}.${generation}.${flipped}`,
-      `${prefix}.${Number(generation) + 1}.${mac}`,
-      `${otherSession.refresh_token.split('.')[0]}.${generation}.${mac}`,
-      `${prefix}.0${generation}.${mac}`,
+      `${head}.${generation}.${secret}.${flip(tag)}`,
+      `${head}.${generation}.${flip(secret)}.${tag}`,
+      `${head}.${Number(generation) + 1}.${secret}.${tag}`,
+      `${otherSession.refresh_token.split('.')[0]}.${generation}.${secret}.${tag}`,
+      `${head}.0${generation}.${secret}.${tag}`,
     ]) {
       const r = await refresh(forged);
       expect([r.status, r.body.error.code], forged).toEqual([401, 'invalid_refresh_token']);
@@ -288,6 +302,33 @@ describe('sessions', () => {
       expect.objectContaining({ revoke_reason: 'refresh_token_reused' }),
     ]);
     expect((await refresh(otherSession.refresh_token)).status).toBe(200);
+  });
+
+  it('the encryption key alone makes no working refresh token, and revokes nothing with the current or previous generation', async () => {
+    const keyRing = new KeyRing(Buffer.from(ENCRYPTION_KEY, 'base64'));
+    const session = await signIn(await scimUser());
+    const made = (generation: number) =>
+      refreshTokenFor(keyRing, session.id, generation, randomBytes(32).toString('base64url'));
+    // A valid tag for the current generation, but not the session's token: unknown.
+    const current = await refresh(made(1));
+    expect([current.status, current.body.error.code]).toEqual([401, 'invalid_refresh_token']);
+    const first = await refresh(session.refresh_token);
+    expect(first.status, first.text).toBe(200);
+    // The previous and current generations, made up: unknown, within the reuse interval or not.
+    for (const generation of [1, 2]) {
+      const r = await refresh(made(generation));
+      expect([r.status, r.body.error.code]).toEqual([401, 'invalid_refresh_token']);
+    }
+    expect(await revokedEvents(session.id)).toEqual([]);
+    // The genuine token still rotates; the key holder's worst is an older generation, which
+    // signs the user out (a reuse), never a refresh.
+    const second = await refresh(first.body.refresh_token);
+    expect(second.status, second.text).toBe(200);
+    const older = await refresh(made(1));
+    expect([older.status, older.body.error.code]).toEqual([401, 'session_revoked']);
+    expect(await revokedEvents(session.id)).toEqual([
+      expect.objectContaining({ revoke_reason: 'refresh_token_reused' }),
+    ]);
   });
 
   it('a refresh token issued before migration 0013 (a refresh_tokens row) keeps working once', async () => {

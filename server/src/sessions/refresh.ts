@@ -2,9 +2,9 @@ import { sql } from 'kysely';
 import type { Context } from '../context.js';
 import { compiledOnce } from '../db/sql.js';
 import { ApiError } from '../errors.js';
-import { hashSecret, SECRET_PREFIXES } from '../ids.js';
+import { digestsEqual, hashSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
-import { type Presented, parseRefreshToken, refreshTokenFor } from './refresh-token.js';
+import { type Presented, parseRefreshToken, successorToken } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
   type IssuedSession,
@@ -21,15 +21,14 @@ import type { SigningKeys } from './signing-keys.js';
  * interval and the per-session rate limit. The hot path of every app (each active user refreshes
  * once per token lifetime): one UPDATE of the session row, one round trip, in the common case.
  *
- * A refresh token is `rst_rt_<session id>.<generation>.<mac>`: the session, the generation of its
- * token (the session row keeps the current one), and a keyed digest of the two under the key ring
- * ({@link refreshTokenFor}). The database holds nothing a token can be rebuilt from without the key
- * ring, a forged token is told apart from a genuine old one without a query (./refresh-token.ts),
- * and a rotation writes one row (the session's) where the token rows took four more writes per
- * refresh and a table that grew by a row per refresh.
+ * A refresh token names its session and generation and carries a secret (./refresh-token.ts);
+ * the session row keeps the current generation and the hashes of its current and previous
+ * tokens. A rotation writes one row (the session's) where the token rows took four more writes
+ * per refresh and a table that grew by a row per refresh.
  *
  * Tokens issued before migration 0013 are `refresh_tokens` rows (the session's generation is 0):
- * they keep working, and their rotation moves the session to generation 1 (see {@link rotateLegacy}).
+ * they keep working, and their rotation (by {@link refreshCarefully}, once per session) moves the
+ * session to generation 1.
  */
 
 /**
@@ -47,7 +46,12 @@ type RefreshOutcome =
   | { ok: true; issued: IssuedTokens }
   | {
       ok: false;
-      code: 'session_revoked' | 'session_expired' | 'user_inactive' | 'not_a_member';
+      code:
+        | 'invalid_refresh_token'
+        | 'session_revoked'
+        | 'session_expired'
+        | 'user_inactive'
+        | 'not_a_member';
       message: string;
     };
 
@@ -84,35 +88,32 @@ export async function refreshSession(
   const now = ctx.now();
   const presented = parseRefreshToken(deps.keyRing, refreshToken);
   if (presented.kind === 'forged') throw unknownToken();
-  const params = {
+  if (presented.kind === 'legacy') return refreshCarefully(ctx, deps, presented, refreshToken);
+  const successor = successorToken(deps.keyRing, refreshToken, presented.sessionId, presented.generation + 1);
+  const { rows } = await rotateGeneration(ctx.db, {
+    id: presented.sessionId,
+    generation: presented.generation,
+    tokenHash: presented.tokenHash,
+    successorHash: hashSecret(successor),
     now,
     ttl: `${ctx.settings.sessionTtlMs} milliseconds`,
     span: 1000 / ctx.settings.refreshRateLimit,
-  };
-  const { rows } =
-    presented.kind === 'generation'
-      ? await rotateGeneration(ctx.db, {
-          ...params,
-          id: presented.sessionId,
-          generation: presented.generation,
-        })
-      : await rotateLegacy(ctx.db, { ...params, tokenHash: presented.tokenHash });
+  });
   const row = rows[0];
   if (!row) return refreshCarefully(ctx, deps, presented, refreshToken);
-  const { role_key, permissions, token_expires_at: tokenExpiresAt, refresh_generation, ...session } = row;
+  const { role_key, permissions, token_expires_at: tokenExpiresAt, ...session } = row;
   const claims = { role: role_key, permissions: [...(permissions ?? [])] };
   return {
     session,
     claims,
     token: signToken(deps.keys, session, claims, now, tokenExpiresAt),
     tokenExpiresAt,
-    refreshToken: refreshTokenFor(deps.keyRing, session.id, refresh_generation),
+    refreshToken: successor,
   };
 }
 
 type RotatedRow = IssuedSession & {
   token_expires_at: Date;
-  refresh_generation: number;
   role_key: string;
   permissions: string[] | null;
 };
@@ -132,9 +133,9 @@ const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c
 
 /**
  * The rotation as one UPDATE of the session row (one round trip, no BEGIN/COMMIT): it rotates only
- * when every guarantee holds (the presented generation is the current one, the session lives, the
- * user is active, the session's membership is active, the rate limit allows), and writes nothing
- * otherwise. It returns only the columns a token needs.
+ * when every guarantee holds (the presented token is the session's current one: its generation and
+ * its hash; the session lives, the user is active, the session's membership is active, the rate
+ * limit allows), and writes nothing otherwise. It returns only the columns a token needs.
  *
  * The user and membership are scalar subqueries of the session row, not joins: the planner cannot
  * reorder them, so the plan is the session's primary key and three primary-key lookups whatever the
@@ -154,63 +155,35 @@ const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c
  * one it knows, not times.
  */
 const rotateGeneration = compiledOnce(
-  (_db, p: { id: string; generation: number; now: Date; ttl: string; span: number }) => sql<RotatedRow>`
+  (
+    _db,
+    p: {
+      id: string;
+      generation: number;
+      tokenHash: string;
+      successorHash: string;
+      now: Date;
+      ttl: string;
+      span: number;
+    },
+  ) => sql<RotatedRow>`
     update sessions x
     set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = ${p.now},
+      refresh_previous_hash = x.refresh_token_hash, refresh_token_hash = ${p.successorHash},
       refresh_tat = ${limit(p.span).next}, last_refreshed_at = ${p.now},
       token_expires_at = date_trunc('second', least(${p.now}::timestamptz + ${p.ttl}::interval, x.expires_at))
     from ${CLOCK}
     where x.id = ${p.id} and x.refresh_generation = ${p.generation}::int
+      and x.refresh_token_hash = ${p.tokenHash}
       and x.revoked_at is null and x.expires_at > ${p.now}
       and (select u.active and u.deleted_at is null from users u
         where u.id = x.user_id and u.organization_id = x.organization_id)
       and (select m.status = 'active' from memberships m where m.id = x.membership_id)
       and ${limit(p.span).allowed}
-    returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at, x.refresh_generation,
+    returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at,
       (select m.role_key from memberships m where m.id = x.membership_id) as role_key,
       (select r.permissions from memberships m join roles r on r.key = m.role_key
         where m.id = x.membership_id) as permissions`,
-);
-
-/**
- * The rotation of a token issued before migration 0013 (a `refresh_tokens` row), in one
- * statement as {@link rotateGeneration}: it marks the row used and moves the session to
- * generation 1, whose token it answers. Locks the session row (FOR UPDATE), then the token row.
- */
-const rotateLegacy = compiledOnce(
-  (_db, p: { tokenHash: string; now: Date; ttl: string; span: number }) => sql<RotatedRow>`
-    with x as materialized (
-      select x.id, x.user_id, x.organization_id, x.expires_at, x.refresh_tat
-      from sessions x
-      where x.id = (select session_id from refresh_tokens where token_hash = ${p.tokenHash})
-        and x.refresh_generation = 0 and x.revoked_at is null and x.expires_at > ${p.now}
-      for update
-    ), m as materialized (
-      select m.id, m.role_key, r.permissions, ${limit(p.span).next} as tat
-      from x
-      cross join ${CLOCK}
-      join users u on u.id = x.user_id and u.organization_id = x.organization_id
-        and u.active and u.deleted_at is null
-      join memberships m on m.organization_id = x.organization_id and m.user_id = x.user_id
-        and m.status = 'active'
-      left join roles r on r.key = m.role_key
-      where ${limit(p.span).allowed}
-    ), t as materialized (
-      update refresh_tokens t set used_at = ${p.now}
-      from x
-      where t.token_hash = ${p.tokenHash} and t.session_id = x.id and t.used_at is null
-        and exists (select 1 from m)
-      returning t.session_id
-    ), updated as (
-      update sessions s
-      set refresh_generation = 1, refresh_rotated_at = ${p.now}, refresh_tat = m.tat,
-        last_refreshed_at = ${p.now}, membership_id = m.id,
-        token_expires_at = date_trunc('second', least(${p.now}::timestamptz + ${p.ttl}::interval, s.expires_at))
-      from t, m
-      where s.id = t.session_id
-      returning s.id, s.user_id, s.organization_id, s.expires_at, s.token_expires_at, s.refresh_generation
-    )
-    select updated.*, m.role_key, m.permissions from updated, m`,
 );
 
 /** Takes one refresh of the session's rate limit (the session row is locked by the caller). */
@@ -270,6 +243,9 @@ async function refreshCarefully(
         ? Promise.resolve()
         : revokeSessionsWhere(trx, now, { sessionId: session.id }, reason);
 
+    // Not the session's token, though its tag is valid (made with the key ring alone): unknown,
+    // and nothing revoked.
+    if (presentation.kind === 'unknown') return refused('invalid_refresh_token', 'Unknown refresh token.');
     if (presentation.kind === 'reused') {
       await revoke('refresh_token_reused');
       ctx.log.warn(
@@ -319,10 +295,14 @@ async function refreshCarefully(
         .execute();
     }
     const tokenExpiresAt = tokenExpiry(now, ctx.settings.sessionTtlMs, session.expires_at);
+    const generation = session.refresh_generation + 1;
+    const successor = successorToken(deps.keyRing, refreshToken, session.id, generation);
     const updated = await trx
       .updateTable('sessions')
       .set({
-        refresh_generation: session.refresh_generation + 1,
+        refresh_generation: generation,
+        refresh_previous_hash: presented.kind === 'generation' ? presented.tokenHash : null,
+        refresh_token_hash: hashSecret(successor),
         refresh_rotated_at: now,
         last_refreshed_at: now,
         token_expires_at: tokenExpiresAt,
@@ -338,7 +318,7 @@ async function refreshCarefully(
         claims: member.claims,
         token: signToken(deps.keys, updated, member.claims, now, tokenExpiresAt),
         tokenExpiresAt,
-        refreshToken: refreshTokenFor(deps.keyRing, updated.id, updated.refresh_generation),
+        refreshToken: successor,
       },
     };
   });
@@ -348,7 +328,8 @@ async function refreshCarefully(
 
 /**
  * What a presented token is to its locked session: the current one, the one just rotated
- * (presented again within the reuse interval: answer its successor again), or a reuse.
+ * (presented again within the reuse interval: answer its successor again), a reuse, or not the
+ * session's at all (its hash is not the one the session keeps for its generation).
  */
 async function classify(
   trx: Parameters<Parameters<Context['transaction']>[0]>[0],
@@ -358,22 +339,40 @@ async function classify(
   presented: Exclude<Presented, { kind: 'forged' }>,
   refreshToken: string,
   now: Date,
-): Promise<{ kind: 'current' } | { kind: 'again'; successor: string; rotatedAt: Date } | { kind: 'reused' }> {
+): Promise<
+  | { kind: 'current' }
+  | { kind: 'again'; successor: string; rotatedAt: Date }
+  | { kind: 'reused' }
+  | { kind: 'unknown' }
+> {
   const withinInterval = (at: Date | null): at is Date =>
     at !== null && now.getTime() - at.getTime() < ctx.settings.refreshReuseIntervalMs;
   const current = session.refresh_generation;
   if (presented.kind === 'generation') {
-    if (current > 0 && presented.generation === current) return { kind: 'current' };
-    // Any older genuine generation, or the previous one after the interval, is a reuse; so is a
-    // generation the session never reached (a database restored from a backup).
-    if (presented.generation === current - 1 && withinInterval(session.refresh_rotated_at)) {
-      return {
-        kind: 'again',
-        successor: refreshTokenFor(keyRing, session.id, current),
-        rotatedAt: session.refresh_rotated_at,
-      };
+    const { generation, tokenHash } = presented;
+    if (current > 0 && generation === current) {
+      return session.refresh_token_hash !== null && digestsEqual(tokenHash, session.refresh_token_hash)
+        ? { kind: 'current' }
+        : { kind: 'unknown' };
     }
-    return { kind: 'reused' };
+    if (generation === current - 1) {
+      if (session.refresh_previous_hash === null || !digestsEqual(tokenHash, session.refresh_previous_hash)) {
+        return { kind: 'unknown' };
+      }
+      // The same successor as the rotation answered (derived from this token), if it is still
+      // the current one.
+      const successor = successorToken(keyRing, refreshToken, session.id, current);
+      const stillCurrent =
+        session.refresh_token_hash !== null &&
+        digestsEqual(hashSecret(successor), session.refresh_token_hash);
+      return withinInterval(session.refresh_rotated_at) && stillCurrent
+        ? { kind: 'again', successor, rotatedAt: session.refresh_rotated_at }
+        : { kind: 'reused' };
+    }
+    // An older generation with a valid tag is a reuse (the session's hashes of it are gone; only a
+    // key holder could make one up, and the most it can do so is sign the user out). A generation
+    // the session never reached cannot be checked at all: unknown.
+    return generation < current ? { kind: 'reused' } : { kind: 'unknown' };
   }
   const token = await trx
     .selectFrom('refresh_tokens')
@@ -385,7 +384,13 @@ async function classify(
   if (!withinInterval(token.used_at)) return { kind: 'reused' };
   // Rotated to generation 1 by this version (at the same instant as the session's rotation).
   if (current === 1 && session.refresh_rotated_at?.getTime() === token.used_at.getTime()) {
-    return { kind: 'again', successor: refreshTokenFor(keyRing, session.id, 1), rotatedAt: token.used_at };
+    const successor = successorToken(keyRing, refreshToken, session.id, 1);
+    if (
+      session.refresh_token_hash !== null &&
+      digestsEqual(hashSecret(successor), session.refresh_token_hash)
+    ) {
+      return { kind: 'again', successor, rotatedAt: token.used_at };
+    }
   }
   // Rotated by a process of the previous version (a rolling upgrade): to a legacy successor.
   const successor = legacySuccessor(keyRing, refreshToken);

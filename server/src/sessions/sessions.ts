@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
-import { newId } from '../ids.js';
+import { hashSecret, newId } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
 import { refreshTokenFor } from './refresh-token.js';
@@ -155,8 +156,12 @@ export async function createSession(
     }
     const expiresAt = new Date(now.getTime() + ctx.settings.sessionLifetimeMs);
     const tokenExpiresAt = tokenExpiry(now, ctx.settings.sessionTtlMs, expiresAt);
+    const id = newId('session', now.getTime());
+    // The first refresh token: generation 1 with a random secret (see refresh-token.ts); its hash
+    // is stored.
+    const refreshToken = refreshTokenFor(keyRing, id, 1, randomBytes(32).toString('base64url'));
     const session: SessionRow = {
-      id: newId('session', now.getTime()),
+      id,
       organization_id: input.organization_id,
       user_id: input.user_id,
       membership_id: member.membershipId,
@@ -166,13 +171,13 @@ export async function createSession(
       revoked_at: null,
       revoke_reason: null,
       token_expires_at: tokenExpiresAt,
-      // The first refresh token: generation 1 (see refresh.ts), nothing of it stored.
       refresh_generation: 1,
+      refresh_token_hash: hashSecret(refreshToken),
+      refresh_previous_hash: null,
       refresh_rotated_at: now,
       refresh_tat: null,
     };
     await trx.insertInto('sessions').values(session).execute();
-    const refreshToken = refreshTokenFor(keyRing, session.id, 1);
     await appendEvents(trx, [
       { type: 'session.created', organizationId: session.organization_id, data: toSession(session, now) },
     ]);
