@@ -389,9 +389,10 @@ async function changeUser(
 
 /**
  * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked. One
- * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion});
- * the locking transaction when that keeps losing races or the deprovisioning guard must count
- * it. The row is kept (soft-deleted) for the retention window, then purged.
+ * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion}),
+ * shared with the deletions that arrive meanwhile; the locking transaction when that keeps losing
+ * races or the deprovisioning guard must count it. The row is kept (soft-deleted) for the
+ * retention window, then purged.
  */
 export async function deleteScimUser(
   ctx: Context,
