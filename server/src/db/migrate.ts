@@ -9,6 +9,7 @@ import * as m0007 from './migrations/0007-portal.js';
 import * as m0008 from './migrations/0008-shared-state.js';
 import * as m0009 from './migrations/0009-scim-counts.js';
 import * as m0010 from './migrations/0010-refresh-token-owner.js';
+import * as m0011 from './migrations/0011-deleted-user-groups.js';
 import * as m0013 from './migrations/0013-refresh-generation.js';
 
 /**
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '0008-shared-state': m0008,
   '0009-scim-counts': m0009,
   '0010-refresh-token-owner': m0010,
+  '0011-deleted-user-groups': m0011,
   '0013-refresh-generation': m0013,
 };
 
