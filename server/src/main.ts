@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
+import { missingEmbeddedSettings } from './process-settings.js';
 import { StartupError, startServer } from './server.js';
 import { superviseWorkers } from './workers.js';
 
@@ -50,6 +51,10 @@ async function main(): Promise<void> {
     },
     `roster listening on ${running.url}`,
   );
+  if (running.database.kind === 'pglite') {
+    const advice = missingEmbeddedSettings(process.execArgv, process.env);
+    if (advice) log.warn(advice);
+  }
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {

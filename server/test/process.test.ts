@@ -56,6 +56,9 @@ describe('the server process', () => {
     expect(first.stderr).toContain(`management API    ${url}/v1`);
     // Structured logs: every stdout line is a JSON object.
     for (const line of first.stdout.trim().split('\n')) expect(() => JSON.parse(line)).not.toThrow();
+    // Started as plain node (not through bin/roster-node), the embedded database gets a warning.
+    const warned = first.stdout.includes('started without server/bin/roster-node');
+    expect(warned).toBe(!process.env.DATABASE_URL);
 
     const org = await fetch(`${url}/v1/organizations`, {
       method: 'POST',

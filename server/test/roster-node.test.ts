@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { missingEmbeddedSettings } from '../src/process-settings.js';
 import { serverDir } from './child-server.js';
 
 /**
@@ -55,5 +56,17 @@ describe('bin/roster-node', () => {
     expect(seen.execArgv.filter((a) => a.startsWith('--'))).toEqual([]);
     expect(seen.trimThreshold).toBeNull();
     expect(seen.pid).toBe(pid);
+  });
+});
+
+describe('a server started without bin/roster-node', () => {
+  it('names the settings it misses on the embedded database, and is quiet with them', async () => {
+    const { seen } = await runLauncher({});
+    expect(
+      missingEmbeddedSettings(seen.execArgv, { MALLOC_TRIM_THRESHOLD_: seen.trimThreshold! }),
+    ).toBeUndefined();
+    const advice = missingEmbeddedSettings(['--max-semi-space-size=4'], {});
+    expect(advice).toContain('missing --v8-pool-size=1, MALLOC_TRIM_THRESHOLD_=131072');
+    expect(advice).toContain('server/bin/roster-node server/dist/main.js');
   });
 });
