@@ -89,10 +89,10 @@ interface Lease {
  * not one per request, and a quiet one leases one token at a time, as before. Every token a
  * process spends was counted in the database when leased, so all processes together never pass
  * more than the limit; tokens that lapse unspent are lost to the budget (the limit errs on the
- * strict side, by at most one lease per process).
+ * strict side, by at most two leases per process: the current one and the one taken ahead).
  *
- * A busy connection's next lease is taken ahead, in the background, when the current one is half
- * spent or in the last quarter of its time, so that its requests do not queue behind the lease
+ * A busy connection's next lease is taken ahead, in the background, when the current one is down
+ * to its last quarter (of its tokens or of its time), so that its requests do not queue behind the lease
  * statement every {@link LEASE_MS}; it is sized by the rate the current one was spent at. A
  * lease taken ahead lapses {@link LEASE_MS} after it was granted, like any other.
  */
@@ -129,13 +129,13 @@ export class SharedRateLimiter implements RateLimiter {
       const now = this.#now();
       if (lease.tokens > 0 && lease.until > now) {
         lease.tokens--;
-        // Half spent, or in the last quarter of its time: lease ahead (only a lease of several
+        // Down to its last quarter of tokens or of time: lease ahead (only a lease of several
         // tokens: a quiet key's single tokens would lapse unspent).
         if (
           lease.size > 1 &&
           !lease.pending &&
           !lease.next &&
-          (lease.tokens < lease.size / 2 || lease.until - now < LEASE_MS / 4)
+          (lease.tokens < lease.size / 4 || lease.until - now < LEASE_MS / 4)
         ) {
           this.#start(key, lease, this.#aheadSize(lease, now), true).catch(() => {});
         }
