@@ -249,4 +249,17 @@ describe('on a server', () => {
     );
     expect(groups.body.Resources.map((g: { id: string }) => g.id)).toEqual([group.body.id]);
   });
+
+  it('filters of ever new shapes are still answered right once no more shapes are kept', async () => {
+    const c = await createConnection(server, 'okta');
+    expect((await c.scim('POST', '/Users', { body: userBody('many.shapes@x.com') })).status).toBe(201);
+    // 80 shapes (1 to 80 alternatives), more than are compiled once: the rest are compiled each time.
+    for (let n = 1; n <= 80; n++) {
+      const alternatives = Array.from({ length: n }, (_, i) => `userName eq "other${i}@x.com"`);
+      alternatives.push('userName eq "many.shapes@x.com"');
+      const res = await c.scim('GET', `/Users?filter=${encodeURIComponent(alternatives.join(' or '))}`);
+      expect(res.status).toBe(200);
+      expect(res.body.Resources.map((r: { userName: string }) => r.userName)).toEqual(['many.shapes@x.com']);
+    }
+  });
 });
