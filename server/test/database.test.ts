@@ -26,6 +26,7 @@ describe('migrations', () => {
       '0008-shared-state',
       '0009-scim-counts',
       '0010-refresh-token-owner',
+      '0011-deleted-user-groups',
     ]);
     const tables = async () =>
       (

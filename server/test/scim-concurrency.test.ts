@@ -200,6 +200,100 @@ describe('SCIM under concurrency', () => {
       .where('group_id', 'in', groups)
       .execute();
     expect(left).toHaveLength(0);
+    // Concurrent deletions are written in batches; the feed still reads as one deletion after the
+    // other: each user's events together, in the locking path's order, one `group.user_removed`
+    // per group.
+    const events = await server.ctx.db
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('organization_id', '=', conn.organizationId)
+      .where('type', 'in', ['group.user_removed', 'membership.deleted', 'user.deleted'])
+      .orderBy('seq')
+      .execute();
+    const userOf = (e: (typeof events)[number]) => {
+      const data = e.data as { id?: string; user?: { id: string } };
+      return e.type === 'user.deleted' ? data.id! : data.user!.id;
+    };
+    const perUser = ['group.user_removed', 'membership.deleted', 'user.deleted'];
+    const expected = [...Array<string>(groups.length).fill('group.user_removed'), ...perUser.slice(1)];
+    expect(events).toHaveLength(ids.length * expected.length);
+    const seen = new Set<string>();
+    for (let i = 0; i < events.length; i += expected.length) {
+      const block = events.slice(i, i + expected.length);
+      const user = userOf(block[0]!);
+      expect(seen.has(user)).toBe(false);
+      seen.add(user);
+      expect(block.map((e) => e.type)).toEqual(expected);
+      expect(block.map(userOf)).toEqual(expected.map(() => user));
+      const removedFrom = block
+        .filter((e) => e.type === 'group.user_removed')
+        .map((e) => (e.data as { group: { id: string } }).group.id);
+      expect(removedFrom.sort()).toEqual([...groups].sort());
+    }
+    expect([...seen].sort()).toEqual([...ids].sort());
+  });
+
+  it('a member add racing the deletion of that user never leaves the deleted user in a group', async () => {
+    // A group PATCH found the user live in its snapshot and inserted the member row; a deletion
+    // whose snapshot was older than that commit removed only the member rows it saw, so the deleted
+    // user stayed in the group, counted in member_count. Many rounds of one DELETE racing adds of
+    // that user to four groups (it is already in the first: a re-add, which the deletion locks).
+    const conn = await createConnection(server, 'okta');
+    const stayer = (await conn.scim('POST', '/Users', { body: userBody('stays@example.com') })).body.id;
+    const groups: string[] = [];
+    for (let g = 0; g < 4; g++) {
+      const group = await conn.scim('POST', '/Groups', {
+        body: { displayName: `Racing ${g}`, members: [{ value: stayer }] },
+      });
+      groups.push(group.body.id);
+    }
+    const add = (group: string, id: string) =>
+      conn.scim('PATCH', `/Groups/${group}`, {
+        body: patchOp({ op: 'add', path: 'members', value: [{ value: id }] }),
+      });
+    const racers: string[] = [];
+    for (let round = 0; round < 30; round++) {
+      const id: string = (await conn.scim('POST', '/Users', { body: userBody(`racer${round}@example.com`) }))
+        .body.id;
+      racers.push(id);
+      expect((await add(groups[0]!, id)).status).toBe(204);
+      const [deleted, ...adds] = await Promise.all([
+        conn.scim('DELETE', `/Users/${id}`),
+        ...groups.map((group) => add(group, id)),
+      ]);
+      expect(deleted!.status).toBe(204);
+      expect(adds.map((a) => a.status)).toEqual(groups.map(() => 204));
+    }
+    for (const group of groups) {
+      const got = (await conn.scim('GET', `/Groups/${group}`)).body;
+      expect(got.members.map((m: { value: string }) => m.value)).toEqual([stayer]);
+      const row = await server.ctx.db
+        .selectFrom('groups')
+        .select('member_count')
+        .where('id', '=', group)
+        .executeTakeFirstOrThrow();
+      expect(row.member_count).toBe(1);
+    }
+    // The feed agrees: every racer that joined a group left it again.
+    const moves = await server.ctx.db
+      .selectFrom('events')
+      .select(['type', 'data'])
+      .where('organization_id', '=', conn.organizationId)
+      .where('type', 'in', ['group.user_added', 'group.user_removed'])
+      .orderBy('seq')
+      .execute();
+    const inGroup = new Set<string>();
+    for (const e of moves) {
+      const data = e.data as { group: { id: string }; user: { id: string } };
+      const key = `${data.group.id} ${data.user.id}`;
+      if (e.type === 'group.user_added') {
+        expect(inGroup.has(key)).toBe(false);
+        inGroup.add(key);
+      } else {
+        expect(inGroup.delete(key)).toBe(true);
+      }
+    }
+    expect([...inGroup].sort()).toEqual(groups.map((g) => `${g} ${stayer}`).sort());
   });
 });
 

@@ -253,8 +253,7 @@ async function writeGroup(
             select ${write.group.id}, ${write.group.organization_id}, ${connectionId}, ${write.group.display_name},
                    ${write.group.external_id}, ${JSON.stringify(write.group.attributes)}::jsonb,
                    n.count, case when n.count > 0 then 2 else 1 end, ${now}, ${now}
-            from (select count(*)::int as count from users u
-                  where u.id = ${anyText(plus)} and u.connection_id = ${connectionId} and u.deleted_at is null) n
+            from (select count(*)::int as count from valid v where v.id = ${anyText(plus)}) n
             where not (select yes from blocked)
             returning *
           ), cur as (select * from lk)`
@@ -267,6 +266,18 @@ async function writeGroup(
             where (${write.expectedVersion ?? null}::int is null or lk.version = ${write.expectedVersion ?? null}::int)
               and not (select yes from blocked)
           )`;
+  // `valid`: the users named that are live users of the connection, held `for share` until the
+  // commit: a deletion of one of them waits for this statement, or this statement waits for the
+  // deletion and then no longer finds the user live (the row is checked again once locked), so
+  // that a deleted user is never added (see migration 0011 for the deletion's side). Locked after
+  // the group (`exists (select 1 from cur)`), in the order deletions lock them; a new group is
+  // locked by no one else, and counts its members from these rows.
+  const validUsers = sql`valid as (
+      select u.id, u.organization_id, u.user_name, u.email from users u
+      where u.id = ${anyText([...members.mentioned])} and u.connection_id = ${connectionId} and u.deleted_at is null
+        ${write.kind === 'create' ? sql`` : sql`and exists (select 1 from cur)`}
+      for share
+    )`;
   // Member rows of the group after the statement, for a target user `t` (null when deleted).
   const renamed = attributes !== undefined;
   const staysMember =
@@ -299,10 +310,7 @@ async function writeGroup(
       needs_exclusive: boolean;
     } & Partial<GroupRow>
   >`
-    with ${current}, valid as (
-      select u.id, u.organization_id, u.user_name, u.email from users u
-      where u.id = ${anyText([...members.mentioned])} and u.connection_id = ${connectionId} and u.deleted_at is null
-    ), removed as (${
+    with ${write.kind === 'create' ? sql`${validUsers}, ${current}` : sql`${current}, ${validUsers}`}, removed as (${
       // Chosen when the statement is built, not by a condition inside it: a condition that is
       // false only at run time (`false or user_id = any('{}')`) still walks every member row of
       // the group, so an add to a 50,000-member group cost as much as a replace.

@@ -233,24 +233,28 @@ const readUserQuery = compiledOnce((db, p: { id: string; connectionId: string },
     )
     .selectAll('u')
     .select(['m.id as membership_id', 'm.status as membership_status', 'm.metadata as membership_metadata'])
-    .select(groupsOf.as('groups'))
+    .$if(!shape.includes('bare'), (qb) => qb.select(groupsOf.as('groups')))
     .where('u.id', '=', p.id)
     .where('u.connection_id', '=', p.connectionId)
     .where('u.deleted_at', 'is', null);
-  return shape === 'lock' ? query.forUpdate(['u']) : query;
+  return shape.includes('lock') ? query.forUpdate(['u']) : query;
 });
 
 /**
  * The user with its membership and groups; locked (`for update`) inside a transaction if asked.
- * Compiled once (see compiledOnce): it is read before every change.
+ * Compiled once (see compiledOnce): it is read before every change. A deletion answers no body,
+ * so it reads no groups (`groups: false`): aggregating a user's 20 groups cost more than the rest
+ * of the read.
  */
 async function readUser(
   db: Transaction<DB> | Kysely<DB>,
   principal: ScimPrincipal,
   id: string,
   lock: boolean,
+  options: { groups?: boolean } = {},
 ): Promise<LockedUser> {
-  const { rows } = await readUserQuery(db, { id, connectionId: principal.connectionId }, lock ? 'lock' : '');
+  const shape = `${lock ? 'lock' : ''}${options.groups === false ? ' bare' : ''}`;
+  const { rows } = await readUserQuery(db, { id, connectionId: principal.connectionId }, shape);
   const row = rows[0];
   if (!row) throw scimNotFound(`User ${id} not found`);
   return row as LockedUser;
@@ -391,9 +395,10 @@ async function changeUser(
 
 /**
  * Deletes a user: 404 afterwards, out of every group, membership removed, sessions revoked. One
- * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion});
- * the locking transaction when that keeps losing races or the deprovisioning guard must count
- * it. The row is kept (soft-deleted) for the retention window, then purged.
+ * read, then one autocommit statement guarded by the version read ({@link writeUserDeletion}),
+ * shared with the deletions that arrive meanwhile; the locking transaction when that keeps losing
+ * races or the deprovisioning guard must count it. The row is kept (soft-deleted) for the
+ * retention window, then purged.
  */
 export async function deleteScimUser(
   ctx: Context,
@@ -402,7 +407,7 @@ export async function deleteScimUser(
   ifMatch: string | undefined,
 ): Promise<void> {
   for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt++) {
-    const before = await readUser(ctx.db, principal, id, false);
+    const before = await readUser(ctx.db, principal, id, false, { groups: false });
     checkIfMatch(ifMatch, before.version);
     const written = await writeUserDeletion(ctx, principal, before);
     if (written === 'guarded') break;

@@ -1,0 +1,81 @@
+/**
+ * Group commit: the items submitted under one key while a batch of that key is in flight wait,
+ * and then run together as the next batch, so that one statement (and one commit) does the work
+ * of many. With no batch in flight an item runs at once, alone: nothing waits for a timer, and a
+ * lone request costs what it did before. One batch per key is in flight at a time.
+ *
+ * `distinct` names what two items of one batch must not share (say, the row they change): an item
+ * whose name is already in the batch waits for the next one, in its order. `run` answers one
+ * outcome per item, in order; when it throws, every item of the batch gets that error.
+ */
+export class GroupCommit<K, T, R> {
+  readonly #queues = new Map<K, Waiting<T, R>[]>();
+  readonly #run: (key: K, items: T[]) => Promise<R[]>;
+  readonly #distinct: (item: T) => string;
+  readonly #max: number;
+
+  constructor(options: {
+    run: (key: K, items: T[]) => Promise<R[]>;
+    distinct: (item: T) => string;
+    /** The most items in one batch. */
+    max: number;
+  }) {
+    this.#run = options.run;
+    this.#distinct = options.distinct;
+    this.#max = options.max;
+  }
+
+  submit(key: K, item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      const waiting = { item, resolve, reject };
+      const queue = this.#queues.get(key);
+      if (queue) {
+        queue.push(waiting);
+        return;
+      }
+      const fresh = [waiting];
+      this.#queues.set(key, fresh);
+      void this.#drain(key, fresh);
+    });
+  }
+
+  async #drain(key: K, queue: Waiting<T, R>[]): Promise<void> {
+    while (queue.length > 0) {
+      const batch = this.#take(queue);
+      try {
+        const outcomes = await this.#run(
+          key,
+          batch.map((w) => w.item),
+        );
+        for (const [i, w] of batch.entries()) w.resolve(outcomes[i]!);
+      } catch (error) {
+        for (const w of batch) w.reject(error);
+      }
+    }
+    this.#queues.delete(key);
+  }
+
+  /** Removes and answers the next batch: up to `max` items, in order, none sharing a name. */
+  #take(queue: Waiting<T, R>[]): Waiting<T, R>[] {
+    const batch: Waiting<T, R>[] = [];
+    const names = new Set<string>();
+    const rest: Waiting<T, R>[] = [];
+    for (const waiting of queue) {
+      const name = this.#distinct(waiting.item);
+      if (batch.length < this.#max && !names.has(name)) {
+        names.add(name);
+        batch.push(waiting);
+      } else {
+        rest.push(waiting);
+      }
+    }
+    queue.splice(0, queue.length, ...rest);
+    return batch;
+  }
+}
+
+interface Waiting<T, R> {
+  item: T;
+  resolve: (outcome: R) => void;
+  reject: (error: unknown) => void;
+}
