@@ -69,7 +69,9 @@ interface Lease {
   until: number;
   /** Tokens the next lease asks for: doubles while leases run out early, halves when they lapse unspent. */
   size: number;
-  /** The lease being taken from the database, if any: other requests wait for it. */
+  /** A lease taken ahead while this one still serves: spent once this one is used up or lapsed. */
+  next: { tokens: number; until: number } | undefined;
+  /** The lease being taken from the database, if any: requests with no token left wait for it. */
   pending: Promise<number> | undefined;
 }
 
@@ -87,7 +89,12 @@ interface Lease {
  * not one per request, and a quiet one leases one token at a time, as before. Every token a
  * process spends was counted in the database when leased, so all processes together never pass
  * more than the limit; tokens that lapse unspent are lost to the budget (the limit errs on the
- * strict side, by at most one lease per process).
+ * strict side, by at most two leases per process: the current one and the one taken ahead).
+ *
+ * A busy connection's next lease is taken ahead, in the background, when the current one is down
+ * to its last quarter (of its tokens or of its time), so that its requests do not queue behind the lease
+ * statement every {@link LEASE_MS}; it is sized by the rate the current one was spent at. A
+ * lease taken ahead lapses {@link LEASE_MS} after it was granted, like any other.
  */
 export class SharedRateLimiter implements RateLimiter {
   readonly #db: Kysely<DB>;
@@ -116,13 +123,32 @@ export class SharedRateLimiter implements RateLimiter {
       let lease = this.#leases.get(key);
       if (!lease) {
         if (this.#leases.size >= 10_000) this.#prune();
-        lease = { tokens: 0, until: 0, size: 1, pending: undefined };
+        lease = { tokens: 0, until: 0, size: 1, next: undefined, pending: undefined };
         this.#leases.set(key, lease);
       }
       const now = this.#now();
       if (lease.tokens > 0 && lease.until > now) {
         lease.tokens--;
+        // Down to its last quarter of tokens or of time: lease ahead (only a lease of several
+        // tokens: a quiet key's single tokens would lapse unspent).
+        if (
+          lease.size > 1 &&
+          !lease.pending &&
+          !lease.next &&
+          (lease.tokens < lease.size / 4 || lease.until - now < LEASE_MS / 4)
+        ) {
+          this.#start(key, lease, this.#aheadSize(lease, now), true).catch(() => {});
+        }
         return 0;
+      }
+      if (lease.next) {
+        const next = lease.next;
+        lease.next = undefined;
+        if (next.until > now) {
+          lease.tokens = next.tokens;
+          lease.until = next.until;
+        }
+        continue;
       }
       if (lease.pending) {
         // Another request of this process is leasing: share its outcome (and its error, if the
@@ -134,20 +160,51 @@ export class SharedRateLimiter implements RateLimiter {
       if (lease.until > now) lease.size = Math.min(this.#maxLease, lease.size * 2);
       else if (lease.tokens > 0) lease.size = Math.max(1, Math.ceil(lease.size / 2));
       lease.tokens = 0;
-      const taking = this.#lease(key, lease.size).then(async (granted) =>
-        granted > 0 || lease.size === 1 ? granted : this.#lease(key, 1),
-      );
-      lease.pending = taking;
-      try {
-        const granted = await taking;
-        if (granted === 0) return 1;
-        lease.tokens = granted - 1;
-        lease.until = this.#now() + LEASE_MS;
-        return 0;
-      } finally {
-        lease.pending = undefined;
-      }
+      const granted = await this.#start(key, lease, lease.size, false);
+      if (granted === 0) return 1;
     }
+  }
+
+  /**
+   * The size of a lease taken ahead: what the key spends in {@link LEASE_MS} at the rate it spent
+   * the current lease, and a quarter more.
+   */
+  #aheadSize(lease: Lease, now: number): number {
+    const spent = lease.size - lease.tokens;
+    const elapsed = now - (lease.until - LEASE_MS);
+    const wanted = elapsed > 0 ? Math.ceil(((spent * LEASE_MS) / elapsed) * 1.25) : this.#maxLease;
+    return Math.max(1, Math.min(this.#maxLease, wanted));
+  }
+
+  /**
+   * Leases `size` tokens (or one, if refused) for `lease`; while it runs, `lease.pending` lets
+   * other requests wait for it. Taken `ahead`, the tokens wait in `lease.next`.
+   */
+  #start(key: string, lease: Lease, size: number, ahead: boolean): Promise<number> {
+    const taking = this.#lease(key, size)
+      .then(async (granted) => (granted > 0 || size === 1 ? granted : this.#lease(key, 1)))
+      .then(
+        (granted) => {
+          lease.pending = undefined;
+          if (granted > 0) {
+            const leased = { tokens: granted, until: this.#now() + LEASE_MS };
+            if (ahead) {
+              lease.next = leased;
+              lease.size = size;
+            } else {
+              lease.tokens = leased.tokens;
+              lease.until = leased.until;
+            }
+          }
+          return granted;
+        },
+        (error: unknown) => {
+          lease.pending = undefined;
+          throw error;
+        },
+      );
+    lease.pending = taking;
+    return taking;
   }
 
   /**
@@ -165,7 +222,8 @@ export class SharedRateLimiter implements RateLimiter {
   #prune(): void {
     const now = this.#now();
     for (const [key, lease] of this.#leases) {
-      if (!lease.pending && now - lease.until > 60_000) this.#leases.delete(key);
+      if (!lease.pending && now - Math.max(lease.until, lease.next?.until ?? 0) > 60_000)
+        this.#leases.delete(key);
     }
   }
 

@@ -1,6 +1,8 @@
 import { type Kysely, type RawBuilder, sql } from 'kysely';
 import type { DB } from '../db/schema.js';
+import { compiledOnce } from '../db/sql.js';
 import type { Filter } from '../scim/filter/ast.js';
+import type { FilterShape } from './scim-filter-sql.js';
 
 /** One page of a SCIM list (users or groups): the paging rules both share, in one place. */
 
@@ -47,6 +49,11 @@ export interface PageSource {
   sort: RawBuilder<unknown> | undefined;
   /** Select items computed for the page's rows only (a user's groups), after `alias.*`. */
   columns?: RawBuilder<unknown> | undefined;
+  /**
+   * The filter as a shape (see FilterShape), when its SQL text does not depend on its values,
+   * and `columnsKey` naming `columns`: the first page's statement is then compiled once per shape.
+   */
+  shape?: { filter: FilterShape; columnsKey: string } | undefined;
 }
 
 /**
@@ -91,12 +98,17 @@ export async function listPage<R extends { id: string }>(
   };
 
   if (filter && query.startIndex === 1 && query.count > 0) {
-    const { rows } = await sql<Row>`
-      select ${selected},
-        case when count(*) over () < ${query.count} then count(*) over () else ${counted} end as scim_total
-      from (select ${a}.* from ${table} ${a} where ${scope} order by ${order} limit ${query.count}) ${a}
-      order by ${order}`.execute(db);
-    const page = pageOf(rows);
+    const { rows } =
+      source.shape && !sort && shapeCompiled(source.table, source.shape)
+        ? await firstPageOnce(db, source as Required<Pick<PageSource, 'shape'>> & PageSource, query.count)
+        : await firstPageSql<Row>(
+            source,
+            direction,
+            filter,
+            sql`${connectionId}`,
+            sql`${query.count}`,
+          ).execute(db);
+    const page = pageOf(rows as Row[]);
     const last = page[page.length - 1];
     if (cursor?.writeKey !== undefined && last && page.length === query.count) {
       await rememberCursor(db, cursor.writeKey, last.id);
@@ -149,6 +161,73 @@ export async function listPage<R extends { id: string }>(
     db,
   );
   return { rows: pageOf(rows), total: Number(rows[0]?.scim_total ?? 0) };
+}
+
+/**
+ * The first page of a filtered list: the page, and the count of every match only when the page
+ * is full (a page that is not full is the whole result).
+ */
+function firstPageSql<Row>(
+  source: PageSource,
+  direction: RawBuilder<unknown>,
+  filter: RawBuilder<boolean>,
+  connectionId: RawBuilder<unknown>,
+  count: RawBuilder<unknown>,
+): RawBuilder<Row> {
+  const a = sql.raw(source.alias);
+  const table = sql.raw(source.table);
+  const id = sql.ref(`${source.alias}.id`);
+  const scope = sql`${a}.connection_id = ${connectionId} and ${a}.deleted_at is null and ${filter}`;
+  const order = source.sort ? sql`${source.sort} ${direction}, ${id}` : id;
+  const selected = source.columns ? sql`${a}.*, ${source.columns}` : sql`${a}.*`;
+  const counted = sql`(select count(*) from ${table} ${a} where ${scope})`;
+  return sql<Row>`
+      select ${selected},
+        case when count(*) over () < ${count} then count(*) over () else ${counted} end as scim_total
+      from (select ${a}.* from ${table} ${a} where ${scope} order by ${order} limit ${count}) ${a}
+      order by ${order}`;
+}
+
+/**
+ * The sources of the shapes {@link firstPageOnce} has compiled, by template key; at most
+ * {@link MAX_SHAPES}, so that filters of ever new shapes cannot grow it (they are compiled each time).
+ */
+const shapedSources = new Map<string, PageSource>();
+const MAX_SHAPES = 64;
+
+const firstPageTemplate = compiledOnce((_db, p: Record<string, unknown>, key) => {
+  const source = shapedSources.get(key)!;
+  const values = source.shape!.filter.values.map((_, i) => p[`v${i}`]);
+  return firstPageSql<{ id: unknown; scim_total: unknown }>(
+    source,
+    sql``,
+    source.shape!.filter.sql(values),
+    sql`${p.connectionId}`,
+    sql`${p.count}`,
+  );
+});
+
+const shapeKey = (table: string, shape: NonNullable<PageSource['shape']>) =>
+  `${table} ${shape.columnsKey} ${shape.filter.key}`;
+
+/** Whether this shape's statement is (or may now be) compiled once. */
+function shapeCompiled(table: string, shape: NonNullable<PageSource['shape']>): boolean {
+  return shapedSources.has(shapeKey(table, shape)) || shapedSources.size < MAX_SHAPES;
+}
+
+/** {@link firstPageSql} for a filter of a known shape, compiled once per shape (and table and columns). */
+function firstPageOnce(
+  db: Kysely<DB>,
+  source: PageSource & Required<Pick<PageSource, 'shape'>>,
+  count: number,
+) {
+  const key = shapeKey(source.table, source.shape);
+  if (!shapedSources.has(key)) shapedSources.set(key, source);
+  const params: Record<string, unknown> = { connectionId: source.connectionId, count };
+  source.shape.filter.values.forEach((value, i) => {
+    params[`v${i}`] = value;
+  });
+  return firstPageTemplate(db, params, key);
 }
 
 /** Remembers `lastId` as the end of a walk's page, for the request of the page after it. */

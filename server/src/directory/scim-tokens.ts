@@ -9,7 +9,8 @@ import type { ScimPrincipal } from '../scim-principal.js';
  * SCIM bearer tokens: issued with a connection, rotated with a grace period, and authenticated on
  * every SCIM request. Tokens are stored as SHA-256 digests with a short hint, never in clear.
  * Checks are cached per process in `ctx.scimAuthCache` (a TtlCache, 1 s by default), so that an
- * IdP's burst of requests does not cost a database round trip each. Changes made in this process
+ * IdP's burst of requests does not cost a database round trip each; a busy token is checked again
+ * in the background before its entry expires (TtlCache.load), so no request waits for the check. Changes made in this process
  * (rotation, connection or organization deletion, attribute mappings) clear it at once; on other
  * server processes a revoked token keeps working for at most the TTL. Token expiry (rotation
  * grace) is still checked against the injected clock.
@@ -80,19 +81,14 @@ export async function authenticateScimToken(
   token: string,
 ): Promise<ScimPrincipal | undefined> {
   const digest = hashSecret(token);
-  const now = ctx.now();
-  const cacheKey = `${connectionId}:${digest}`;
-  const cached = ctx.scimAuthCache.get(cacheKey);
-  if (cached) {
-    if (cached.tokenExpiresAt !== null && cached.tokenExpiresAt <= now.getTime()) return undefined;
-    return cached.principal;
-  }
-  const principal = await lookUpScimToken(ctx, connectionId, digest, now);
-  ctx.scimAuthCache.set(cacheKey, {
-    principal: principal?.principal,
-    tokenExpiresAt: principal?.expiresAt?.getTime() ?? null,
+  // Read through the cache: requests that miss together share one lookup, and a busy token is
+  // checked again in the background before its entry expires, so no request waits for it.
+  const check = await ctx.scimAuthCache.load(`${connectionId}:${digest}`, async () => {
+    const found = await lookUpScimToken(ctx, connectionId, digest, ctx.now());
+    return { principal: found?.principal, tokenExpiresAt: found?.expiresAt?.getTime() ?? null };
   });
-  return principal?.principal;
+  if (check.tokenExpiresAt !== null && check.tokenExpiresAt <= ctx.now().getTime()) return undefined;
+  return check.principal;
 }
 
 async function lookUpScimToken(

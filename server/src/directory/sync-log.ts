@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Context } from '../context.js';
+import { compiledOnce } from '../db/sql.js';
 
 export interface SyncLogEntry {
   connectionId: string;
@@ -63,22 +64,52 @@ export class SyncLogWriter {
   }
 
   async #write(batch: SyncLogEntry[]): Promise<void> {
-    const rows = batch.map(
-      (e, i) =>
-        sql`(${i}::int, ${e.connectionId}, ${e.requestId}, ${e.method}, ${e.path}, ${e.status}::int, ${e.scimType}, ${e.detail}, ${e.durationMs}::real, ${e.at}::timestamptz)`,
-    );
     try {
-      await sql`
-        insert into sync_log (organization_id, connection_id, request_id, method, path, status, scim_type, detail,
-                              duration_ms, created_at)
-        select c.organization_id, v.connection_id, v.request_id, v.method, v.path, v.status, v.scim_type, v.detail,
-               v.duration_ms, v.created_at
-        from (values ${sql.join(rows)}) as v(n, connection_id, request_id, method, path, status, scim_type, detail,
-                                              duration_ms, created_at)
-        join connections c on c.id = v.connection_id
-        order by v.n`.execute(this.#ctx.db);
+      await insertBatch(this.#ctx.db, {
+        connectionIds: batch.map((e) => e.connectionId),
+        requestIds: batch.map((e) => e.requestId),
+        methods: batch.map((e) => e.method),
+        paths: batch.map((e) => e.path),
+        statuses: batch.map((e) => e.status),
+        scimTypes: batch.map((e) => e.scimType),
+        details: batch.map((e) => e.detail),
+        durations: batch.map((e) => e.durationMs),
+        ats: batch.map((e) => e.at.toISOString()),
+      });
     } catch (error) {
       this.#ctx.log.warn({ err: error, entries: batch.length }, 'could not write the SCIM sync log');
     }
   }
 }
+
+/**
+ * One batch as one statement of fixed text with one array per column. It was a VALUES list of
+ * ten parameters per entry, built and compiled for every batch: up to 5,000 parameters, compiled
+ * on the event loop while up to 16 requests waited (a batch fills in 0.2 s at 2,700 lookups/s).
+ */
+const insertBatch = compiledOnce(
+  (
+    _db,
+    p: {
+      connectionIds: string[];
+      requestIds: string[];
+      methods: string[];
+      paths: string[];
+      statuses: number[];
+      scimTypes: (string | null)[];
+      details: (string | null)[];
+      durations: number[];
+      ats: string[];
+    },
+  ) => sql`
+    insert into sync_log (organization_id, connection_id, request_id, method, path, status, scim_type, detail,
+                          duration_ms, created_at)
+    select c.organization_id, v.connection_id, v.request_id, v.method, v.path, v.status, v.scim_type, v.detail,
+           v.duration_ms, v.created_at
+    from unnest(${p.connectionIds}::text[], ${p.requestIds}::text[], ${p.methods}::text[], ${p.paths}::text[],
+                ${p.statuses}::int[], ${p.scimTypes}::text[], ${p.details}::text[], ${p.durations}::real[],
+                ${p.ats}::timestamptz[]) with ordinality
+         as v(connection_id, request_id, method, path, status, scim_type, detail, duration_ms, created_at, n)
+    join connections c on c.id = v.connection_id
+    order by v.n`,
+);
