@@ -43,6 +43,7 @@ export type Settings = Pick<
   | 'sessionTtlMs'
   | 'sessionLifetimeMs'
   | 'refreshReuseIntervalMs'
+  | 'refreshRateLimit'
   | 'scimTokenGraceMs'
   | 'deletedRetentionMs'
   | 'eventRetentionMs'

@@ -158,6 +158,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       sessionTtlMs: config.sessionTtlMs,
       sessionLifetimeMs: config.sessionLifetimeMs,
       refreshReuseIntervalMs: config.refreshReuseIntervalMs,
+      refreshRateLimit: config.refreshRateLimit,
       scimTokenGraceMs: config.scimTokenGraceMs,
       deletedRetentionMs: config.deletedRetentionMs,
       eventRetentionMs: config.eventRetentionMs,
@@ -221,7 +222,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     keyRing,
     signingKeys,
     webhookTargets,
-    refreshRateLimiter: rateLimiter('refresh', config.refreshRateLimit),
     apiRateLimiter: rateLimiter('api', config.apiRateLimit),
   });
   handle = listener;

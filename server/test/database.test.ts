@@ -27,6 +27,7 @@ describe('migrations', () => {
       '0009-scim-counts',
       '0010-refresh-token-owner',
       '0011-deleted-user-groups',
+      '0013-refresh-generation',
     ]);
     const tables = async () =>
       (

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashSecret } from '../src/ids.js';
+import { KeyRing } from '../src/key-ring.js';
+import { refreshTokenFor } from '../src/sessions/refresh-token.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, PATCH_OP, patchOp, type TestConnection, userBody } from './scim-helpers.js';
 
@@ -10,6 +14,8 @@ import { createConnection, PATCH_OP, patchOp, type TestConnection, userBody } fr
  * and key expiry are tested without sleeping.
  */
 
+/** The server's key ring, known to the test that plays an attacker holding it. */
+const ENCRYPTION_KEY = Buffer.alloc(32, 7).toString('base64');
 let offsetMs = 0;
 const now = () => new Date(Date.now() + offsetMs);
 let server: TestServer;
@@ -21,6 +27,7 @@ beforeAll(async () => {
     now,
     env: {
       ROSTER_REFRESH_RATE_LIMIT: '100000',
+      ROSTER_ENCRYPTION_KEY: ENCRYPTION_KEY,
       ROSTER_SESSION_LIFETIME: '1h',
       ROSTER_DELETED_RETENTION: '2h',
     },
@@ -203,7 +210,7 @@ describe('sessions', () => {
     ]);
   });
 
-  it('within the reuse interval, a spent token answers the same pair again; its successor is stored hashed', async () => {
+  it('within the reuse interval, a spent token answers the same pair again; no token is stored', async () => {
     const session = await signIn(await scimUser());
     const first = await refresh(session.refresh_token);
     expect(first.status).toBe(200);
@@ -220,13 +227,26 @@ describe('sessions', () => {
     const next = await refresh(first.body.refresh_token);
     expect(next.status).toBe(200);
     expect(next.body.refresh_token).not.toBe(first.body.refresh_token);
-    // No refresh token is stored in the clear, the re-derivable successor included.
-    const rows = await server.ctx.db.selectFrom('refresh_tokens').selectAll().execute();
+    // Nothing a refresh token could be rebuilt from is stored: the session row keeps its
+    // generation, and no token row is written.
+    const rows = await server.ctx.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', '=', session.id)
+      .execute();
+    expect(rows[0]?.refresh_generation).toBe(3);
     const dump = JSON.stringify(rows);
-    for (const secret of [session.refresh_token, first.body.refresh_token, next.body.refresh_token]) {
+    for (const token of [session.refresh_token, first.body.refresh_token, next.body.refresh_token]) {
+      const [, , secret, tag] = token.split('.') as [string, string, string, string];
       expect(dump).not.toContain(secret);
-      expect(dump).not.toContain(secret.slice(7));
+      expect(dump).not.toContain(tag);
     }
+    const tokens = await server.ctx.db
+      .selectFrom('refresh_tokens')
+      .select('token_hash')
+      .where('session_id', '=', session.id)
+      .execute();
+    expect(tokens).toEqual([]);
     expect(await revokedEvents(session.id)).toEqual([]);
   });
 
@@ -236,13 +256,117 @@ describe('sessions', () => {
     expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
     expect(new Set(results.map((r) => r.body.refresh_token)).size).toBe(1);
     expect((await server.api('GET', `/v1/sessions/${session.id}`)).body.status).toBe('active');
-    const rows = await server.ctx.db
-      .selectFrom('refresh_tokens')
-      .select('used_at')
-      .where('session_id', '=', session.id)
-      .execute();
-    expect(rows).toHaveLength(2);
+    // One rotation: the session moved one generation.
+    const row = await server.ctx.db
+      .selectFrom('sessions')
+      .select('refresh_generation')
+      .where('id', '=', session.id)
+      .executeTakeFirstOrThrow();
+    expect(row.refresh_generation).toBe(2);
     expect(await revokedEvents(session.id)).toEqual([]);
+  });
+
+  it('a forged refresh token is unknown and revokes nothing; an older genuine one is a reuse', async () => {
+    const session = await signIn(await scimUser());
+    const [head, generation, secret, tag] = session.refresh_token.split('.') as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const flip = (text: string) => `${text.slice(0, -2)}${text.at(-2) === 'A' ? 'B' : 'A'}${text.at(-1)}`;
+    // A wrong tag; a wrong secret; a later generation; a session id not its own; a malformed one.
+    const otherSession = await signIn(await scimUser());
+    for (const forged of [
+      `${head}.${generation}.${secret}.${flip(tag)}`,
+      `${head}.${generation}.${flip(secret)}.${tag}`,
+      `${head}.${Number(generation) + 1}.${secret}.${tag}`,
+      `${otherSession.refresh_token.split('.')[0]}.${generation}.${secret}.${tag}`,
+      `${head}.0${generation}.${secret}.${tag}`,
+    ]) {
+      const r = await refresh(forged);
+      expect([r.status, r.body.error.code], forged).toEqual([401, 'invalid_refresh_token']);
+    }
+    expect(await revokedEvents(session.id)).toEqual([]);
+    expect(await revokedEvents(otherSession.id)).toEqual([]);
+    // The genuine tokens still rotate.
+    const first = await refresh(session.refresh_token);
+    expect(first.status, first.text).toBe(200);
+    const second = await refresh(first.body.refresh_token);
+    expect(second.status, second.text).toBe(200);
+    // Two generations back, even within the reuse interval: a reuse, the session dies.
+    const reuse = await refresh(session.refresh_token);
+    expect([reuse.status, reuse.body.error.code]).toEqual([401, 'session_revoked']);
+    expect((await refresh(second.body.refresh_token)).status).toBe(401);
+    expect(await revokedEvents(session.id)).toEqual([
+      expect.objectContaining({ revoke_reason: 'refresh_token_reused' }),
+    ]);
+    expect((await refresh(otherSession.refresh_token)).status).toBe(200);
+  });
+
+  it('the encryption key alone makes no working refresh token, and revokes nothing with the current or previous generation', async () => {
+    const keyRing = new KeyRing(Buffer.from(ENCRYPTION_KEY, 'base64'));
+    const session = await signIn(await scimUser());
+    const made = (generation: number) =>
+      refreshTokenFor(keyRing, session.id, generation, randomBytes(32).toString('base64url'));
+    // A valid tag for the current generation, but not the session's token: unknown.
+    const current = await refresh(made(1));
+    expect([current.status, current.body.error.code]).toEqual([401, 'invalid_refresh_token']);
+    const first = await refresh(session.refresh_token);
+    expect(first.status, first.text).toBe(200);
+    // The previous and current generations, made up: unknown, within the reuse interval or not.
+    for (const generation of [1, 2]) {
+      const r = await refresh(made(generation));
+      expect([r.status, r.body.error.code]).toEqual([401, 'invalid_refresh_token']);
+    }
+    expect(await revokedEvents(session.id)).toEqual([]);
+    // The genuine token still rotates; the key holder's worst is an older generation, which
+    // signs the user out (a reuse), never a refresh.
+    const second = await refresh(first.body.refresh_token);
+    expect(second.status, second.text).toBe(200);
+    const older = await refresh(made(1));
+    expect([older.status, older.body.error.code]).toEqual([401, 'session_revoked']);
+    expect(await revokedEvents(session.id)).toEqual([
+      expect.objectContaining({ revoke_reason: 'refresh_token_reused' }),
+    ]);
+  });
+
+  it('a refresh token issued before migration 0013 (a refresh_tokens row) keeps working once', async () => {
+    const session = await signIn(await scimUser());
+    // The session as the previous version left it: generation 0, its token a row.
+    const legacy = `rst_rt_${'L'.repeat(42)}${++counter % 10}`;
+    await server.ctx.db
+      .updateTable('sessions')
+      .set({ refresh_generation: 0, refresh_rotated_at: null })
+      .where('id', '=', session.id)
+      .execute();
+    await server.ctx.db
+      .insertInto('refresh_tokens')
+      .values({
+        token_hash: hashSecret(legacy),
+        session_id: session.id,
+        organization_id: conn.organizationId,
+        created_at: now(),
+      })
+      .execute();
+    // The new-format token of a generation the session is not at is a reuse: not tried here.
+    const rotated = await refresh(legacy);
+    expect(rotated.status, rotated.text).toBe(200);
+    expect(rotated.body.refresh_token).toMatch(new RegExp(`^rst_rt_${session.id}\\.1\\.`));
+    // Within the interval the legacy token answers the same successor; the successor rotates.
+    offsetMs += 5_000;
+    const again = await refresh(legacy);
+    expect(again.status, again.text).toBe(200);
+    expect(again.body.refresh_token).toBe(rotated.body.refresh_token);
+    const next = await refresh(rotated.body.refresh_token);
+    expect(next.status, next.text).toBe(200);
+    // After the interval the legacy token is a reuse.
+    offsetMs += 10_001;
+    const reuse = await refresh(legacy);
+    expect([reuse.status, reuse.body.error.code]).toEqual([401, 'session_revoked']);
+    expect(await revokedEvents(session.id)).toEqual([
+      expect.objectContaining({ revoke_reason: 'refresh_token_reused' }),
+    ]);
   });
 
   it('rejects malformed refresh requests without touching anything', async () => {

@@ -10,15 +10,21 @@
  *    node:crypto; one `UPDATE … RETURNING` of a session row through pg), and the same-work limit
  *    that the 0.5x aim is read against (refresh-stub.mjs: both, behind node:http, in one process);
  *    Roster's figures as a ratio of each.
- *    With the 16 sessions, the figures that noise does not move much: the server process's CPU
- *    time per refresh (/proc) and the database transactions per refresh (pg_stat_database).
+ *    With the 16 sessions, the figures that noise does not move much: the CPU time per refresh of
+ *    the server process and of the PostgreSQL backends serving its database (/proc), the
+ *    database transactions per refresh (pg_stat_database), the rows each table got written per
+ *    refresh and the autovacuum runs meanwhile (pg_stat_user_tables), and the wait events of
+ *    those backends sampled every few ms during the phase (pg_stat_activity).
  *    `--verification=0` runs this half alone (`--refresh=0` the first; `--pglite=0` skips PGlite).
+ *    `--statements=1` runs PostgreSQL on a private cluster (initdb, pg_stat_statements preloaded;
+ *    needs the server binaries, PG_BIN) instead of DATABASE_URL, and prints each statement's calls,
+ *    rows, time and WAL per refresh of the phase. `--trace-gc=1` starts the server with `--trace-gc`.
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
 import { spawn } from 'node:child_process';
 import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -26,7 +32,15 @@ import { createRoster, createSessionVerifier } from '@roster/sdk';
 import { createNodeSessionVerifier } from '@roster/sdk/express';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import pg from 'pg';
-import { arg, Client, freshDatabase, startRoster } from '../../server/bench/lib.js';
+import {
+  arg,
+  Client,
+  CpuMeter,
+  type CpuReading,
+  freshDatabase,
+  startRoster,
+} from '../../server/bench/lib.js';
+import { PrivateCluster } from '../../server/test/private-cluster.js';
 
 const TOKENS = arg('tokens', 20_000);
 const REFRESHES = arg('refreshes', 2_000);
@@ -34,6 +48,7 @@ const CONCURRENCY = arg('concurrency', 16);
 /** DATABASE_POOL_SIZE of the server (and the pool of the same-work stub). */
 const POOL = arg('pool', 16);
 const VERIFY_ROUNDS = arg('rounds', 5);
+const STATEMENTS = arg('statements', 0) === 1;
 const ISSUER = 'https://roster.bench';
 
 async function verification(alg: 'ES256' | 'EdDSA') {
@@ -217,27 +232,12 @@ async function updateLimit(databaseUrl: string, sessionIds: string[]) {
 }
 
 /**
- * CPU time a process has used (user + system), from /proc: the server runs in its own process,
- * so this is the server's work alone, whatever else the busy machine runs. Linux only (else NaN).
- */
-function cpuMsOf(pid: number | undefined): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // utime and stime (fields 14 and 15 of proc(5)), in clock ticks of (almost always) 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/**
  * Transactions the database committed and rolled back (pg_stat_database): every statement sent
  * outside a transaction is one, so their number per refresh counts the round trips that wrote or
  * read. A busy backend reports its statistics at most once a second, an idle one within 10 s
  * (PostgreSQL 15), so this waits 11 s before reading: the pool's connections are idle by then.
  */
-async function transactionsOf(databaseUrl: string): Promise<number> {
+async function databaseStats(databaseUrl: string): Promise<DatabaseStats> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
@@ -245,18 +245,175 @@ async function transactionsOf(databaseUrl: string): Promise<number> {
     const { rows } = await client.query<{ n: string }>(
       'select xact_commit + xact_rollback as n from pg_stat_database where datname = current_database()',
     );
-    return Number(rows[0]!.n);
+    // Rows written per table, and the autovacuum runs that their dead versions cost.
+    const tables = await client.query<{
+      relname: string;
+      ins: string;
+      upd: string;
+      hot: string;
+      del: string;
+      autovacuum: string;
+    }>(
+      `select relname, n_tup_ins as ins, n_tup_upd as upd, n_tup_hot_upd as hot, n_tup_del as del,
+         autovacuum_count + autoanalyze_count as autovacuum
+       from pg_stat_user_tables`,
+    );
+    return {
+      transactions: Number(rows[0]!.n),
+      tables: new Map(
+        tables.rows.map((t) => [
+          t.relname,
+          {
+            ins: Number(t.ins),
+            upd: Number(t.upd),
+            hot: Number(t.hot),
+            del: Number(t.del),
+            autovacuum: Number(t.autovacuum),
+          },
+        ]),
+      ),
+    };
   } finally {
     await client.end();
+  }
+}
+
+interface TableStats {
+  ins: number;
+  upd: number;
+  hot: number;
+  del: number;
+  autovacuum: number;
+}
+interface DatabaseStats {
+  transactions: number;
+  tables: Map<string, TableStats>;
+}
+
+/** Rows written per refresh, per table written, between two readings of {@link databaseStats}. */
+function writesPerRefresh(before: DatabaseStats, after: DatabaseStats, refreshes: number): string {
+  const parts: string[] = [];
+  for (const [name, a] of after.tables) {
+    const b = before.tables.get(name) ?? { ins: 0, upd: 0, hot: 0, del: 0, autovacuum: 0 };
+    const [ins, upd, hot, del] = [a.ins - b.ins, a.upd - b.upd, a.hot - b.hot, a.del - b.del];
+    if (ins + upd + del === 0 && a.autovacuum === b.autovacuum) continue;
+    const per = (n: number) => (n / refreshes).toFixed(2);
+    parts.push(
+      `${name} ${per(ins)} ins + ${per(upd)} upd (${upd ? ((100 * hot) / upd).toFixed(0) : '-'} % HOT)` +
+        `${del ? ` + ${per(del)} del` : ''}${a.autovacuum > b.autovacuum ? `, ${a.autovacuum - b.autovacuum} autovacuum/analyze` : ''}`,
+    );
+  }
+  return parts.join('; ') || 'none';
+}
+
+/**
+ * Samples what the backends serving a database wait on, every `everyMs`, until stopped: the
+ * share of samples per wait event of the backends that were active (CPU when none).
+ */
+function sampleWaits(adminUrl: string, database: string, everyMs = 5) {
+  const client = new pg.Client({ connectionString: adminUrl });
+  const counts = new Map<string, number>();
+  let samples = 0;
+  let running = true;
+  const done = (async () => {
+    await client.connect();
+    try {
+      while (running) {
+        const { rows } = await client.query<{ wait: string | null }>(
+          `select coalesce(wait_event_type || ':' || wait_event, 'CPU') as wait from pg_stat_activity
+           where datname = $1 and state = 'active' and pid <> pg_backend_pid()`,
+          [database],
+        );
+        samples++;
+        for (const { wait } of rows) counts.set(wait ?? 'CPU', (counts.get(wait ?? 'CPU') ?? 0) + 1);
+        await new Promise((resolve) => setTimeout(resolve, everyMs));
+      }
+    } finally {
+      await client.end();
+    }
+  })();
+  return async () => {
+    running = false;
+    await done;
+    const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    return `${samples} samples, active backends per sample ${([...counts.values()].reduce((a, b) => a + b, 0) / samples).toFixed(2)}: ${top.map(([w, n]) => `${w} ${(n / samples).toFixed(2)}`).join(', ')}`;
+  };
+}
+
+/** Per statement of the database, calls / rows / time / WAL (pg_stat_statements), for the phase. */
+async function statementsOf(adminUrl: string, database: string): Promise<Map<string, StatementStats>> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<StatementStats & { query: string }>(
+      `select s.query, s.calls::float8 as calls, s.rows::float8 as rows, s.total_exec_time as ms,
+         s.wal_records::float8 as wal_records, s.wal_bytes::float8 as wal_bytes,
+         s.shared_blks_hit::float8 as hit, s.shared_blks_dirtied::float8 as dirtied
+       from pg_stat_statements s join pg_database d on d.oid = s.dbid where d.datname = $1`,
+      [database],
+    );
+    return new Map(rows.map(({ query, ...stats }) => [query, stats]));
+  } finally {
+    await client.end();
+  }
+}
+
+interface StatementStats {
+  calls: number;
+  rows: number;
+  ms: number;
+  wal_records: number;
+  wal_bytes: number;
+  hit: number;
+  dirtied: number;
+}
+
+function printStatements(
+  before: Map<string, StatementStats>,
+  after: Map<string, StatementStats>,
+  refreshes: number,
+) {
+  const deltas = [...after]
+    .map(([query, a]) => {
+      const b = before.get(query) ?? {
+        calls: 0,
+        rows: 0,
+        ms: 0,
+        wal_records: 0,
+        wal_bytes: 0,
+        hit: 0,
+        dirtied: 0,
+      };
+      return {
+        query,
+        calls: a.calls - b.calls,
+        ms: a.ms - b.ms,
+        walBytes: a.wal_bytes - b.wal_bytes,
+        walRecords: a.wal_records - b.wal_records,
+        hit: a.hit - b.hit,
+        dirtied: a.dirtied - b.dirtied,
+      };
+    })
+    .filter((d) => d.calls > 0 && !/pg_stat_|pg_database/.test(d.query))
+    .sort((x, y) => y.ms - x.ms)
+    .slice(0, 6);
+  console.log('  pg_stat_statements over the phase, per refresh (top by execution time):');
+  for (const d of deltas) {
+    const per = (n: number) => (n / refreshes).toFixed(2);
+    console.log(
+      `    ${per(d.calls)} calls, ${(d.ms / d.calls).toFixed(3)} ms each, WAL ${per(d.walRecords)} records` +
+        ` ${(d.walBytes / refreshes).toFixed(0)} B, blocks hit ${per(d.hit)} dirtied ${per(d.dirtied)}:` +
+        ` ${d.query.replace(/\s+/g, ' ').slice(0, 110)}`,
+    );
   }
 }
 
 /** The refresh body every target is driven with: `{ refresh_token }`, answered with the next one. */
 async function driveRefreshes(
   url: string,
-  pid: number | undefined,
+  meter: CpuMeter,
   tokens: string[],
-  databaseUrl: string | undefined,
+  database: { url: string; adminUrl: string; name: string } | undefined,
 ) {
   const client = new Client(url, CONCURRENCY);
   try {
@@ -277,30 +434,48 @@ async function driveRefreshes(
     const one = await measure(REFRESHES / 2, 1, async () => {
       tokens[0] = await refreshOnce(tokens[0]!);
     });
-    const transactionsBefore = databaseUrl ? await transactionsOf(databaseUrl) : Number.NaN;
-    const cpuBefore = cpuMsOf(pid);
+    const statsBefore = database ? await databaseStats(database.url) : undefined;
+    const statementsBefore =
+      STATEMENTS && database ? await statementsOf(database.adminUrl, database.name) : undefined;
+    const waits = database ? sampleWaits(database.adminUrl, database.name) : undefined;
+    const cpuBefore: CpuReading = await meter.read();
     const many = await measure(REFRESHES, CONCURRENCY, async (w) => {
       tokens[w] = await refreshOnce(tokens[w]!);
     });
-    const cpuMs = (cpuMsOf(pid) - cpuBefore) / REFRESHES;
+    const cpu = meter.perOp(cpuBefore, await meter.read(), REFRESHES);
+    const waited = await waits?.();
+    if (statementsBefore && database) {
+      printStatements(statementsBefore, await statementsOf(database.adminUrl, database.name), REFRESHES);
+    }
+    const statsAfter = database ? await databaseStats(database.url) : undefined;
     // Less the two transactions of reading the statistics themselves.
-    const transactions = databaseUrl
-      ? ((await transactionsOf(databaseUrl)) - transactionsBefore - 2) / REFRESHES
-      : Number.NaN;
-    return { one, many, cpuMs, transactions };
+    const transactions =
+      statsBefore && statsAfter
+        ? (statsAfter.transactions - statsBefore.transactions - 2) / REFRESHES
+        : Number.NaN;
+    const writes =
+      statsBefore && statsAfter ? writesPerRefresh(statsBefore, statsAfter, REFRESHES) : undefined;
+    return { one, many, cpu, transactions, writes, waited };
   } finally {
     client.close();
   }
 }
 
-async function refreshBench(env: Record<string, string>) {
+async function refreshBench(
+  env: Record<string, string>,
+  database?: { url: string; adminUrl: string; name: string },
+) {
   const secretKey = `rst_sk_bench_${'x'.repeat(40)}`;
-  const server = await startRoster({
-    ...env,
-    ROSTER_SECRET_KEY: secretKey,
-    ROSTER_REFRESH_RATE_LIMIT: '1000000',
-    DATABASE_POOL_SIZE: String(POOL),
-  });
+  const server = await startRoster(
+    {
+      ...env,
+      ROSTER_SECRET_KEY: secretKey,
+      ROSTER_REFRESH_RATE_LIMIT: '1000000',
+      DATABASE_POOL_SIZE: String(POOL),
+    },
+    arg('trace-gc', 0) ? ['--trace-gc'] : [],
+  );
+  const meter = await CpuMeter.open(server.process.pid!, database?.adminUrl, database?.name);
   try {
     const roster = createRoster({ baseUrl: server.url, secretKey });
     const org = await roster.organizations.create({ name: 'Bench' });
@@ -316,12 +491,13 @@ async function refreshBench(env: Record<string, string>) {
     const sessionIds = created.map((c) => c.id);
     const measured = await driveRefreshes(
       server.url,
-      server.process.pid,
+      meter,
       created.map((c) => c.refresh_token),
-      env.DATABASE_URL,
+      database,
     );
     return { ...measured, sessionIds };
   } finally {
+    await meter.close();
     await server.stop();
   }
 }
@@ -333,10 +509,13 @@ async function refreshBench(env: Record<string, string>) {
  * concurrency. Unlike the two component limits, its database and its signatures share the cores,
  * as Roster's do.
  */
-async function sameWorkLimit(databaseUrl: string, sessionIds: string[]) {
+async function sameWorkLimit(
+  database: { url: string; adminUrl: string; name: string },
+  sessionIds: string[],
+) {
   const child = spawn(
     process.execPath,
-    [path.join(import.meta.dirname, 'refresh-stub.mjs'), databaseUrl, String(POOL)],
+    [path.join(import.meta.dirname, 'refresh-stub.mjs'), database.url, String(POOL)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -350,7 +529,12 @@ async function sameWorkLimit(databaseUrl: string, sessionIds: string[]) {
       });
       child.once('exit', (code) => reject(new Error(`refresh stub exited with ${code}: ${out}`)));
     });
-    return await driveRefreshes(url, child.pid, [...sessionIds], undefined);
+    const meter = await CpuMeter.open(child.pid!, database.adminUrl, database.name);
+    try {
+      return await driveRefreshes(url, meter, [...sessionIds], database);
+    } finally {
+      await meter.close();
+    }
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
@@ -369,12 +553,27 @@ async function refreshes() {
   );
   console.log(`  component limit: ES256 signature, node:crypto, one core      ${sign.toFixed(0)} /s`);
 
-  const adminUrl = process.env.DATABASE_URL;
+  // --statements=1: a private cluster with pg_stat_statements preloaded.
+  const cluster = STATEMENTS
+    ? await PrivateCluster.create({
+        shared_preload_libraries: 'pg_stat_statements',
+        'pg_stat_statements.track': 'top',
+        'pg_stat_statements.max': '5000',
+      })
+    : undefined;
+  if (cluster) {
+    const admin = new pg.Client({ connectionString: cluster.url });
+    await admin.connect();
+    await admin.query('create extension pg_stat_statements');
+    await admin.end();
+  }
+  const adminUrl = cluster?.url ?? process.env.DATABASE_URL;
   if (adminUrl) {
     const database = await freshDatabase(adminUrl);
+    const target = { url: database.url, adminUrl, name: database.name };
     try {
-      const roster = await refreshBench({ DATABASE_URL: database.url });
-      const stub = await sameWorkLimit(database.url, roster.sessionIds);
+      const roster = await refreshBench({ DATABASE_URL: database.url }, target);
+      const stub = await sameWorkLimit(target, roster.sessionIds);
       const limit = await updateLimit(database.url, roster.sessionIds);
       const ratio = (limit: number) => `${(roster.many.perSecond / limit).toFixed(2)}x`;
       console.log('PostgreSQL:');
@@ -394,11 +593,16 @@ async function refreshes() {
           ` roster / min of the components ${ratio(Math.min(limit.many.perSecond, sign))}`,
       );
       console.log(
-        `  per refresh: server CPU ${roster.cpuMs.toFixed(3)} ms (same-work stub ${stub.cpuMs.toFixed(3)} ms),` +
+        `  per refresh: server CPU ${roster.cpu.server.toFixed(3)} ms (same-work stub ${stub.cpu.server.toFixed(3)} ms),` +
+          ` PostgreSQL CPU ${roster.cpu.postgres?.toFixed(3)} ms (stub ${stub.cpu.postgres?.toFixed(3)} ms),` +
           ` database transactions ${roster.transactions.toFixed(2)}`,
       );
+      console.log(`  rows written per refresh: ${roster.writes} (stub: ${stub.writes})`);
+      console.log(`  wait events of the backends, roster: ${roster.waited}`);
+      console.log(`  wait events of the backends, stub:   ${stub.waited}`);
     } finally {
       await database.drop();
+      cluster?.destroy();
     }
   } else {
     console.log('PostgreSQL: skipped (set DATABASE_URL)');
@@ -415,7 +619,9 @@ async function refreshes() {
       roster.many,
       `   ${(roster.many.perSecond / sign).toFixed(2)}x signature limit`,
     );
-    console.log(`  per refresh: server CPU ${roster.cpuMs.toFixed(3)} ms (database included: in-process)`);
+    console.log(
+      `  per refresh: server CPU ${roster.cpu.server.toFixed(3)} ms (database included: in-process)`,
+    );
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
   }

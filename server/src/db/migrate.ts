@@ -10,6 +10,7 @@ import * as m0008 from './migrations/0008-shared-state.js';
 import * as m0009 from './migrations/0009-scim-counts.js';
 import * as m0010 from './migrations/0010-refresh-token-owner.js';
 import * as m0011 from './migrations/0011-deleted-user-groups.js';
+import * as m0013 from './migrations/0013-refresh-generation.js';
 
 /**
  * Migrations are imported statically (not read from a folder at run time) so that the bundled
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0009-scim-counts': m0009,
   '0010-refresh-token-owner': m0010,
   '0011-deleted-user-groups': m0011,
+  '0013-refresh-generation': m0013,
 };
 
 export class MigrationError extends Error {

@@ -165,6 +165,16 @@ export interface SessionsTable {
   revoked_at: NullableTimestamp;
   revoke_reason: string | null;
   token_expires_at: NullableTimestamp;
+  /** The generation of the session's current refresh token; 0: a `refresh_tokens` row (before 0013). */
+  refresh_generation: Generated<number>;
+  /** SHA-256 of the current refresh token (generation > 0). */
+  refresh_token_hash: string | null;
+  /** SHA-256 of the refresh token the current one succeeded (the reuse interval answers it). */
+  refresh_previous_hash: string | null;
+  /** When the current generation was issued (the reuse interval counts from it). */
+  refresh_rotated_at: NullableTimestamp;
+  /** The refresh rate limit's theoretical arrival time (epoch ms, the database's clock). */
+  refresh_tat: number | null;
 }
 
 export interface RefreshTokensTable {

@@ -35,8 +35,6 @@ export interface AppDeps {
   keyRing: KeyRing;
   signingKeys: SigningKeys;
   webhookTargets: WebhookTargets;
-  /** Per-session limit of POST /v1/sessions/refresh. */
-  refreshRateLimiter: RateLimiter;
   /** Per-API-key limit of `/v1` (the root key counts as one key). */
   apiRateLimiter: RateLimiter;
 }
@@ -62,7 +60,6 @@ export function createRequestListener(deps: AppDeps): (req: IncomingMessage, res
     ctx: deps.ctx,
     keyRing: deps.keyRing,
     signingKeys: deps.signingKeys,
-    limiter: deps.refreshRateLimiter,
   });
   return (req, res) => {
     if (isScimPath(req.url)) scim(req, res);

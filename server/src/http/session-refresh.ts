@@ -4,7 +4,6 @@ import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import { ApiError, parseInput } from '../errors.js';
 import type { KeyRing } from '../key-ring.js';
-import type { RateLimiter } from '../rate-limit.js';
 import { refreshSession } from '../sessions/refresh.js';
 import { toSessionTokens } from '../sessions/sessions.js';
 import type { SigningKeys } from '../sessions/signing-keys.js';
@@ -31,8 +30,6 @@ export interface RefreshHandlerDeps {
   ctx: Context;
   keyRing: KeyRing;
   signingKeys: SigningKeys;
-  /** Per-session limit (ROSTER_REFRESH_RATE_LIMIT). */
-  limiter: RateLimiter;
 }
 
 /** Whether `req` is a refresh (any other method or path goes to the Express app). */
@@ -48,7 +45,7 @@ export function isRefreshRequest(req: IncomingMessage): boolean {
 export function createRefreshHandler(
   deps: RefreshHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const refreshDeps = { keys: deps.signingKeys, keyRing: deps.keyRing, limiter: deps.limiter };
+  const refreshDeps = { keys: deps.signingKeys, keyRing: deps.keyRing };
   return (req, res) => {
     const startedAt = performance.now();
     const id = requestIdOf(req.headers['x-request-id']);

@@ -1,32 +1,42 @@
-import { CompiledQuery, sql } from 'kysely';
+import { sql } from 'kysely';
 import type { Context } from '../context.js';
+import { compiledOnce } from '../db/sql.js';
 import { ApiError } from '../errors.js';
-import { hashSecret, SECRET_PREFIXES } from '../ids.js';
+import { digestsEqual, hashSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
-import type { RateLimiter } from '../rate-limit.js';
+import { type Presented, parseRefreshToken, successorToken } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
-  type Claims,
   type IssuedSession,
   type IssuedTokens,
   lockMember,
+  type SessionRow,
   signToken,
   tokenExpiry,
 } from './sessions.js';
 import type { SigningKeys } from './signing-keys.js';
 
 /**
- * Refresh: exchanges a refresh token for new tokens (rotation), with reuse detection and the
- * reuse interval. The hot path of every app (each active user refreshes once per token lifetime):
- * one statement, one round trip, in the common case.
+ * Refresh: exchanges a refresh token for new tokens (rotation), with reuse detection, the reuse
+ * interval and the per-session rate limit. The hot path of every app (each active user refreshes
+ * once per token lifetime): one UPDATE of the session row, one round trip, in the common case.
+ *
+ * A refresh token names its session and generation and carries a secret (./refresh-token.ts);
+ * the session row keeps the current generation and the hashes of its current and previous
+ * tokens. A rotation writes one row (the session's) where the token rows took four more writes
+ * per refresh and a table that grew by a row per refresh.
+ *
+ * Tokens issued before migration 0013 are `refresh_tokens` rows (the session's generation is 0):
+ * they keep working, and their rotation (by {@link refreshCarefully}, once per session) moves the
+ * session to generation 1.
  */
 
 /**
- * The refresh token that succeeds `presented`: derived from it with a keyed digest, so that a
- * presentation within the reuse interval answers the same successor again, while the database
- * holds only hashes (and nobody without the key ring can derive a successor from a stolen hash).
+ * The legacy successor of a legacy token: what a process of the previous version rotated it to
+ * (a keyed digest of the token, stored hashed). Only the reuse interval of a token that such a
+ * process rotated still needs it.
  */
-export function successorRefreshToken(keyRing: KeyRing, presented: string): string {
+function legacySuccessor(keyRing: KeyRing, presented: string): string {
   return (
     SECRET_PREFIXES.refreshToken + keyRing.mac('refresh token successor', presented).toString('base64url')
   );
@@ -36,7 +46,12 @@ type RefreshOutcome =
   | { ok: true; issued: IssuedTokens }
   | {
       ok: false;
-      code: 'session_revoked' | 'session_expired' | 'user_inactive' | 'not_a_member';
+      code:
+        | 'invalid_refresh_token'
+        | 'session_revoked'
+        | 'session_expired'
+        | 'user_inactive'
+        | 'not_a_member';
       message: string;
     };
 
@@ -49,29 +64,21 @@ const refused = (code: Extract<RefreshOutcome, { ok: false }>['code'], message: 
 export interface RefreshDeps {
   keys: SigningKeys;
   keyRing: KeyRing;
-  /**
-   * The per-session rate limit (ROSTER_REFRESH_RATE_LIMIT), keyed by session id. One that can be
-   * taken inside a statement (the shared one, on PostgreSQL) is taken inside the refresh statement.
-   */
-  limiter?: RateLimiter;
 }
 
-function rateLimited(wait: number): ApiError {
-  return new ApiError(429, 'rate_limited', `Too many refreshes of this session; retry after ${wait} s.`, {
-    headers: { 'Retry-After': String(wait) },
-  });
-}
+const unknownToken = () => new ApiError(401, 'invalid_refresh_token', 'Unknown refresh token.');
 
 /**
  * Exchanges a refresh token for new tokens (rotation). A refresh token works once; presented again
  * within the reuse interval (ROSTER_REFRESH_REUSE_INTERVAL: parallel requests of one browser, or
  * replicas racing one cookie) it answers the same successor pair again; presented later, it revokes
  * its session (whoever holds the newer token, thief or user, is signed out; the other never learns
- * the new one). Refusals that reveal a dead session revoke it in the same transaction as its event,
- * before answering 401, so that a later reactivation of the user does not revive it.
+ * the new one). A forged token (its mac does not match) is unknown: 401, nothing revoked. Refusals
+ * that reveal a dead session revoke it in the same transaction as its event, before answering
+ * 401, so that a later reactivation of the user does not revive it.
  *
- * The common case is one statement ({@link rotate}); anything it does not rotate is decided by
- * {@link refreshCarefully}, which says why.
+ * The common case is one statement ({@link rotateGeneration}); anything it does not rotate is
+ * decided by {@link refreshCarefully}, which says why.
  */
 export async function refreshSession(
   ctx: Context,
@@ -79,194 +86,136 @@ export async function refreshSession(
   refreshToken: string,
 ): Promise<IssuedTokens> {
   const now = ctx.now();
-  const successor = successorRefreshToken(deps.keyRing, refreshToken);
-  const rotated = await rotate(ctx, deps.limiter, hashSecret(refreshToken), hashSecret(successor), now);
-  if (rotated) {
-    // A limit the statement could not take (in this process's memory) is taken now that the
-    // rotation is committed: a request over it gets 429, and its retry within the reuse interval
-    // gets this same pair (the limit bounds the work, and nothing is lost).
-    const wait = (rotated.limitTaken ? 0 : await deps.limiter?.take(rotated.session.id)) ?? 0;
-    if (wait > 0) throw rateLimited(wait);
-    const tokenExpiresAt = rotated.tokenExpiresAt;
-    return {
-      session: rotated.session,
-      claims: rotated.claims,
-      token: signToken(deps.keys, rotated.session, rotated.claims, now, tokenExpiresAt),
-      tokenExpiresAt,
-      refreshToken: successor,
-    };
-  }
-  return refreshCarefully(ctx, deps, refreshToken, successor);
-}
-
-/** The rotation statement ({@link rotateQuery}) with this refresh's values. */
-async function rotate(
-  ctx: Context,
-  limiter: RateLimiter | undefined,
-  tokenHash: string,
-  successorHash: string,
-  now: Date,
-): Promise<
-  { session: IssuedSession; claims: Claims; tokenExpiresAt: Date; limitTaken: boolean } | undefined
-> {
-  const statement = rotateStatement(ctx.db, limiter);
-  // The limiter's own upkeep (pruning its table every so many takes) runs as it builds a take.
-  if (statement.takesLimit) limiter?.takeEach?.(sql`select null as key`);
-  const values: Record<Slot, unknown> = {
-    tokenHash,
-    successorHash,
+  const presented = parseRefreshToken(deps.keyRing, refreshToken);
+  if (presented.kind === 'forged') throw unknownToken();
+  if (presented.kind === 'legacy') return refreshCarefully(ctx, deps, presented, refreshToken);
+  const successor = successorToken(deps.keyRing, refreshToken, presented.sessionId, presented.generation + 1);
+  const { rows } = await rotateGeneration(ctx.db, {
+    id: presented.sessionId,
+    generation: presented.generation,
+    tokenHash: presented.tokenHash,
+    successorHash: hashSecret(successor),
     now,
     ttl: `${ctx.settings.sessionTtlMs} milliseconds`,
-  };
-  const { rows } = await ctx.db.executeQuery<RotatedRow>(
-    CompiledQuery.raw(
-      statement.sql,
-      statement.parameters.map((value) => (isSlot(value) ? values[SLOTS[value]] : value)),
-    ),
-  );
+    span: 1000 / ctx.settings.refreshRateLimit,
+  });
   const row = rows[0];
-  if (!row) return undefined;
-  const { role_key, permissions, token_expires_at, ...session } = row;
+  if (!row) return refreshCarefully(ctx, deps, presented, refreshToken);
+  const { role_key, permissions, token_expires_at: tokenExpiresAt, ...session } = row;
+  const claims = { role: role_key, permissions: [...(permissions ?? [])] };
   return {
     session,
-    claims: { role: role_key, permissions: [...(permissions ?? [])] },
-    tokenExpiresAt: token_expires_at,
-    limitTaken: statement.takesLimit,
+    claims,
+    token: signToken(deps.keys, session, claims, now, tokenExpiresAt),
+    tokenExpiresAt,
+    refreshToken: successor,
   };
 }
 
-type RotatedRow = IssuedSession & { token_expires_at: Date; role_key: string; permissions: string[] | null };
-
-/** The statement's per-call values, as markers that stand in for them in its compiled text. */
-const SLOTS = {
-  '\u0000refresh:tokenHash': 'tokenHash',
-  '\u0000refresh:successorHash': 'successorHash',
-  '\u0000refresh:now': 'now',
-  '\u0000refresh:ttl': 'ttl',
-} as const;
-type Marker = keyof typeof SLOTS;
-type Slot = (typeof SLOTS)[Marker];
-const marker = (slot: Slot) => Object.keys(SLOTS).find((key) => SLOTS[key as Marker] === slot) as Marker;
-const isSlot = (value: unknown): value is Marker => typeof value === 'string' && value in SLOTS;
-
-interface RotateStatement {
-  sql: string;
-  parameters: readonly unknown[];
-  takesLimit: boolean;
-}
+type RotatedRow = IssuedSession & {
+  token_expires_at: Date;
+  role_key: string;
+  permissions: string[] | null;
+};
 
 /**
- * The rotation statement, compiled once per database and limiter: building and compiling its
- * query tree on every refresh was a measurable share of the server's CPU per refresh. The
- * per-call values are markers in the compiled parameters, replaced at each execution; the
- * limiter's parameters (its scope and interval) are fixed for its lifetime.
+ * The rate limit of a session as SQL over the session row `x` and the database's clock `c`: the
+ * generic cell rate algorithm, as the shared limiter keeps it (ROSTER_REFRESH_RATE_LIMIT per
+ * second sustained, bursts up to one second's worth; a refused take changes nothing; the clock is
+ * the one every process shares). Kept on the session row, it costs a refresh no write of its own,
+ * and no pruning: it goes with the session.
  */
-const rotateStatements = new WeakMap<object, Map<RateLimiter | undefined, RotateStatement>>();
-
-function rotateStatement(db: Context['db'], limiter: RateLimiter | undefined): RotateStatement {
-  let byLimiter = rotateStatements.get(db);
-  if (!byLimiter) {
-    byLimiter = new Map();
-    rotateStatements.set(db, byLimiter);
-  }
-  let statement = byLimiter.get(limiter);
-  if (!statement) {
-    const compiled = rotateQuery(limiter).compile(db);
-    statement = {
-      sql: compiled.sql,
-      parameters: compiled.parameters,
-      takesLimit: limiter?.takeEach !== undefined,
-    };
-    byLimiter.set(limiter, statement);
-  }
-  return statement;
-}
+const limit = (span: unknown) => ({
+  next: sql`greatest(coalesce(x.refresh_tat, 0), c.now) + ${span}::float8`,
+  allowed: sql`greatest(coalesce(x.refresh_tat, 0), c.now) + ${span}::float8 - c.now <= 1000.001`,
+});
+const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c`;
 
 /**
- * The rotation as one statement (one round trip, no BEGIN/COMMIT): it rotates only when every
- * guarantee holds, and writes nothing otherwise. It returns only the session columns a token
- * needs (fewer columns for the driver to describe and parse on every refresh).
+ * The rotation as one UPDATE of the session row (one round trip, no BEGIN/COMMIT): it rotates only
+ * when every guarantee holds (the presented token is the session's current one: its generation and
+ * its hash; the session lives, the user is active, the session's membership is active, the rate
+ * limit allows), and writes nothing otherwise. It returns only the columns a token needs.
  *
- * Locks: the session row (FOR UPDATE), then the refresh-token row (the UPDATE); nothing else. In
- * particular not the organization row, which every refresh of the organization would otherwise
- * share (a MultiXact per refresh on a hot row); the successor token references only its session,
- * which this statement already holds, and an organization's deletion reaches the session row
- * through its cascade, so it waits for this statement or this statement finds the session gone.
- * The user and membership are read from the statement's snapshot
- * without locks: every deprovisioning path changes the user or membership row and then, in the
- * same transaction, updates the session row (revocation, or the membership foreign key's SET
- * NULL). So either that transaction committed before this statement locked the session, and the
- * locked row (the newest version) is revoked; or it revokes this session after this statement
- * commits, tokens included. A role changed concurrently can reach a token issued a moment after
- * the change: the revocation list compares a token's role with the newest one it knows, not times.
+ * The user and membership are scalar subqueries of the session row, not joins: the planner cannot
+ * reorder them, so the plan is the session's primary key and three primary-key lookups whatever the
+ * tables' sizes (as joins, a generic plan made on small tables scanned the sessions once per user).
+ * A session whose membership is gone has no membership id (the foreign key sets it null): it is
+ * not rotated here, and {@link refreshCarefully} says why.
+ *
+ * Locks: the session row, nothing else. The user and membership are read from the statement's
+ * snapshot without locks: every deprovisioning path changes the user or membership row and then,
+ * in the same transaction, updates the session row (revocation, or the membership foreign key's
+ * SET NULL). Either that transaction committed before this UPDATE reached the session row, and
+ * PostgreSQL re-checks the conditions on the row's newest version (revoked: nothing rotates); or
+ * it revokes this session after this statement commits. Concurrent refreshes with one token queue
+ * on the row: the first rotates, the others find the generation moved and answer from
+ * {@link refreshCarefully} (the reuse interval). A role changed concurrently can reach a token
+ * issued a moment after the change: the revocation list compares a token's role with the newest
+ * one it knows, not times.
  */
-function rotateQuery(limiter: RateLimiter | undefined) {
-  const tokenHash = marker('tokenHash');
-  const successorHash = marker('successorHash');
-  const now = marker('now');
-  const ttl = marker('ttl');
-  // The rate limit of the session, taken after its row is locked (concurrent refreshes of one
-  // session queue there first); over the limit, nothing rotates and refreshCarefully answers 429.
-  const limit = limiter?.takeEach
-    ? {
-        take: sql`, l as (${limiter.takeEach(sql`select s.id as key from s`)})`,
-        allowed: sql`and exists (select 1 from l)`,
-      }
-    : { take: sql``, allowed: sql`` };
-  // Autocommit, through ctx.db rather than ctx.write: it appends no event, so there is no
-  // sequencer to wake (a wake-up costs the database a query).
-  return sql<RotatedRow>`
-      with s as materialized (
-        select s.id, s.user_id, s.organization_id, s.expires_at, s.revoked_at
-        from sessions s
-        where s.id = (select session_id from refresh_tokens where token_hash = ${tokenHash})
-        for update
-      ), m as materialized (
-        select m.id, m.role_key, r.permissions
-        from s
-        join users u on u.id = s.user_id and u.organization_id = s.organization_id
-          and u.active and u.deleted_at is null
-        join memberships m on m.organization_id = s.organization_id and m.user_id = s.user_id
-          and m.status = 'active'
-        left join roles r on r.key = m.role_key
-        where s.revoked_at is null and s.expires_at > ${now}
-      )${limit.take}, t as materialized (
-        update refresh_tokens t set used_at = ${now}
-        from s
-        where t.token_hash = ${tokenHash} and t.session_id = s.id and t.used_at is null
-          and exists (select 1 from m) ${limit.allowed}
-        returning t.session_id, t.organization_id
-      ), successor as (
-        insert into refresh_tokens (token_hash, session_id, organization_id, created_at)
-        select ${successorHash}, t.session_id, t.organization_id, ${now} from t
-      ), updated as (
-        update sessions x
-        set last_refreshed_at = ${now}, membership_id = m.id,
-          token_expires_at = date_trunc('second', least(${now}::timestamptz + ${ttl}::interval, x.expires_at))
-        from t, m
-        where x.id = t.session_id
-        returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at
-      )
-      select updated.*, m.role_key, m.permissions from updated, m`;
-}
+const rotateGeneration = compiledOnce(
+  (
+    _db,
+    p: {
+      id: string;
+      generation: number;
+      tokenHash: string;
+      successorHash: string;
+      now: Date;
+      ttl: string;
+      span: number;
+    },
+  ) => sql<RotatedRow>`
+    update sessions x
+    set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = ${p.now},
+      refresh_previous_hash = x.refresh_token_hash, refresh_token_hash = ${p.successorHash},
+      refresh_tat = ${limit(p.span).next}, last_refreshed_at = ${p.now},
+      token_expires_at = date_trunc('second', least(${p.now}::timestamptz + ${p.ttl}::interval, x.expires_at))
+    from ${CLOCK}
+    where x.id = ${p.id} and x.refresh_generation = ${p.generation}::int
+      and x.refresh_token_hash = ${p.tokenHash}
+      and x.revoked_at is null and x.expires_at > ${p.now}
+      and (select u.active and u.deleted_at is null from users u
+        where u.id = x.user_id and u.organization_id = x.organization_id)
+      and (select m.status = 'active' from memberships m where m.id = x.membership_id)
+      and ${limit(p.span).allowed}
+    returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at,
+      (select m.role_key from memberships m where m.id = x.membership_id) as role_key,
+      (select r.permissions from memberships m join roles r on r.key = m.role_key
+        where m.id = x.membership_id) as permissions`,
+);
 
-/** Every refresh the single statement did not rotate: reuse, refusals, and why. */
+/** Takes one refresh of the session's rate limit (the session row is locked by the caller). */
+const takeLimit = compiledOnce(
+  (_db, p: { id: string; span: number }) => sql<{ id: string }>`
+    update sessions x set refresh_tat = ${limit(p.span).next}
+    from ${CLOCK}
+    where x.id = ${p.id} and ${limit(p.span).allowed}
+    returning x.id`,
+);
+
+/** Every refresh the single statement did not rotate: reuse, refusals, the rate limit, and why. */
 async function refreshCarefully(
   ctx: Context,
   deps: RefreshDeps,
+  presented: Exclude<Presented, { kind: 'forged' }>,
   refreshToken: string,
-  successor: string,
 ): Promise<IssuedTokens> {
-  const tokenHash = hashSecret(refreshToken);
-  const found = await ctx.db
-    .selectFrom('refresh_tokens as t')
-    .innerJoin('sessions as s', 's.id', 't.session_id')
-    .select(['s.id', 's.user_id', 's.organization_id'])
-    .where('t.token_hash', '=', tokenHash)
-    .executeTakeFirst();
-  if (!found) throw new ApiError(401, 'invalid_refresh_token', 'Unknown refresh token.');
-  const wait = (await deps.limiter?.take(found.id)) ?? 0;
-  if (wait > 0) throw rateLimited(wait);
+  const found =
+    presented.kind === 'generation'
+      ? await ctx.db
+          .selectFrom('sessions')
+          .select(['id', 'user_id', 'organization_id'])
+          .where('id', '=', presented.sessionId)
+          .executeTakeFirst()
+      : await ctx.db
+          .selectFrom('refresh_tokens as t')
+          .innerJoin('sessions as s', 's.id', 't.session_id')
+          .select(['s.id', 's.user_id', 's.organization_id'])
+          .where('t.token_hash', '=', presented.tokenHash)
+          .executeTakeFirst();
+  if (!found) throw unknownToken();
 
   const outcome = await ctx.transaction(async (trx): Promise<RefreshOutcome> => {
     const now = ctx.now();
@@ -278,29 +227,26 @@ async function refreshCarefully(
       .forUpdate()
       .executeTakeFirst();
     if (!session) return refused('session_revoked', 'The session no longer exists.');
+    // The limit bounds the work a session's refreshes cost, whatever they turn out to be. Taken
+    // after the session lock: the concurrent refreshes of one session queue there first.
+    const span = 1000 / ctx.settings.refreshRateLimit;
+    if ((await takeLimit(trx, { id: session.id, span })).rows.length === 0) {
+      // A refused take waits at most one interval (1/rate), and the rate is at least 1/s.
+      throw new ApiError(429, 'rate_limited', 'Too many refreshes of this session; retry after 1 s.', {
+        headers: { 'Retry-After': '1' },
+      });
+    }
     // Read after the session lock: a concurrent refresh with the same token has committed by now.
-    const token = await trx
-      .selectFrom('refresh_tokens')
-      .select('used_at')
-      .where('token_hash', '=', tokenHash)
-      .executeTakeFirst();
+    const presentation = await classify(trx, ctx, deps.keyRing, session, presented, refreshToken, now);
     const revoke = (reason: RevokeReason) =>
       session.revoked_at
         ? Promise.resolve()
         : revokeSessionsWhere(trx, now, { sessionId: session.id }, reason);
 
-    // Within the reuse interval, a spent token answers its successor again, if the session may
-    // still live (checked below as for any refresh) and the successor is the one it was rotated to.
-    const reusable =
-      token?.used_at != null &&
-      now.getTime() - token.used_at.getTime() < ctx.settings.refreshReuseIntervalMs &&
-      (await trx
-        .selectFrom('refresh_tokens')
-        .select('session_id')
-        .where('token_hash', '=', hashSecret(successor))
-        .where('session_id', '=', session.id)
-        .executeTakeFirst()) !== undefined;
-    if (!token || (token.used_at && !reusable)) {
+    // Not the session's token, though its tag is valid (made with the key ring alone): unknown,
+    // and nothing revoked.
+    if (presentation.kind === 'unknown') return refused('invalid_refresh_token', 'Unknown refresh token.');
+    if (presentation.kind === 'reused') {
       await revoke('refresh_token_reused');
       ctx.log.warn(
         { session_id: session.id, user_id: session.user_id },
@@ -323,10 +269,10 @@ async function refreshCarefully(
       return refused('session_expired', 'The session reached its lifetime. Sign in again.');
     }
 
-    if (token.used_at) {
+    if (presentation.kind === 'again') {
       // The same pair as the rotation answered: its refresh token, and a session token with the
       // same issue and expiry times (byte-identical with EdDSA; ES256 signatures are randomized).
-      const issuedAt = token.used_at;
+      const issuedAt = presentation.rotatedAt;
       const tokenExpiresAt = tokenExpiry(issuedAt, ctx.settings.sessionTtlMs, session.expires_at);
       return {
         ok: true,
@@ -335,30 +281,33 @@ async function refreshCarefully(
           claims: member.claims,
           token: signToken(deps.keys, session, member.claims, issuedAt, tokenExpiresAt),
           tokenExpiresAt,
-          refreshToken: successor,
+          refreshToken: presentation.successor,
         },
       };
     }
-    // Not spent, yet not rotated by the statement: a race it lost (e.g. with a deprovisioning that
-    // has committed since). Rotate here, under the locks taken above.
-    await trx
-      .updateTable('refresh_tokens')
-      .set({ used_at: now })
-      .where('token_hash', '=', tokenHash)
-      .execute();
-    await trx
-      .insertInto('refresh_tokens')
-      .values({
-        token_hash: hashSecret(successor),
-        session_id: session.id,
-        organization_id: session.organization_id,
-        created_at: now,
-      })
-      .execute();
+    // The current token, yet not rotated by the statement: a race it lost (e.g. with a
+    // deprovisioning that has committed since). Rotate here, under the locks taken above.
+    if (presented.kind === 'legacy') {
+      await trx
+        .updateTable('refresh_tokens')
+        .set({ used_at: now })
+        .where('token_hash', '=', presented.tokenHash)
+        .execute();
+    }
     const tokenExpiresAt = tokenExpiry(now, ctx.settings.sessionTtlMs, session.expires_at);
+    const generation = session.refresh_generation + 1;
+    const successor = successorToken(deps.keyRing, refreshToken, session.id, generation);
     const updated = await trx
       .updateTable('sessions')
-      .set({ last_refreshed_at: now, token_expires_at: tokenExpiresAt, membership_id: member.membershipId })
+      .set({
+        refresh_generation: generation,
+        refresh_previous_hash: presented.kind === 'generation' ? presented.tokenHash : null,
+        refresh_token_hash: hashSecret(successor),
+        refresh_rotated_at: now,
+        last_refreshed_at: now,
+        token_expires_at: tokenExpiresAt,
+        membership_id: member.membershipId,
+      })
       .where('id', '=', session.id)
       .returningAll()
       .executeTakeFirstOrThrow();
@@ -375,4 +324,83 @@ async function refreshCarefully(
   });
   if (!outcome.ok) throw new ApiError(401, outcome.code, outcome.message);
   return outcome.issued;
+}
+
+/**
+ * What a presented token is to its locked session: the current one, the one just rotated
+ * (presented again within the reuse interval: answer its successor again), a reuse, or not the
+ * session's at all (its hash is not the one the session keeps for its generation).
+ */
+async function classify(
+  trx: Parameters<Parameters<Context['transaction']>[0]>[0],
+  ctx: Context,
+  keyRing: KeyRing,
+  session: SessionRow,
+  presented: Exclude<Presented, { kind: 'forged' }>,
+  refreshToken: string,
+  now: Date,
+): Promise<
+  | { kind: 'current' }
+  | { kind: 'again'; successor: string; rotatedAt: Date }
+  | { kind: 'reused' }
+  | { kind: 'unknown' }
+> {
+  const withinInterval = (at: Date | null): at is Date =>
+    at !== null && now.getTime() - at.getTime() < ctx.settings.refreshReuseIntervalMs;
+  const current = session.refresh_generation;
+  if (presented.kind === 'generation') {
+    const { generation, tokenHash } = presented;
+    if (current > 0 && generation === current) {
+      return session.refresh_token_hash !== null && digestsEqual(tokenHash, session.refresh_token_hash)
+        ? { kind: 'current' }
+        : { kind: 'unknown' };
+    }
+    if (generation === current - 1) {
+      if (session.refresh_previous_hash === null || !digestsEqual(tokenHash, session.refresh_previous_hash)) {
+        return { kind: 'unknown' };
+      }
+      // The same successor as the rotation answered (derived from this token), if it is still
+      // the current one.
+      const successor = successorToken(keyRing, refreshToken, session.id, current);
+      const stillCurrent =
+        session.refresh_token_hash !== null &&
+        digestsEqual(hashSecret(successor), session.refresh_token_hash);
+      return withinInterval(session.refresh_rotated_at) && stillCurrent
+        ? { kind: 'again', successor, rotatedAt: session.refresh_rotated_at }
+        : { kind: 'reused' };
+    }
+    // An older generation with a valid tag is a reuse (the session's hashes of it are gone; only a
+    // key holder could make one up, and the most it can do so is sign the user out). A generation
+    // the session never reached cannot be checked at all: unknown.
+    return generation < current ? { kind: 'reused' } : { kind: 'unknown' };
+  }
+  const token = await trx
+    .selectFrom('refresh_tokens')
+    .select('used_at')
+    .where('token_hash', '=', presented.tokenHash)
+    .executeTakeFirst();
+  if (!token) return { kind: 'reused' };
+  if (token.used_at === null) return current === 0 ? { kind: 'current' } : { kind: 'reused' };
+  if (!withinInterval(token.used_at)) return { kind: 'reused' };
+  // Rotated to generation 1 by this version (at the same instant as the session's rotation).
+  if (current === 1 && session.refresh_rotated_at?.getTime() === token.used_at.getTime()) {
+    const successor = successorToken(keyRing, refreshToken, session.id, 1);
+    if (
+      session.refresh_token_hash !== null &&
+      digestsEqual(hashSecret(successor), session.refresh_token_hash)
+    ) {
+      return { kind: 'again', successor, rotatedAt: token.used_at };
+    }
+  }
+  // Rotated by a process of the previous version (a rolling upgrade): to a legacy successor.
+  const successor = legacySuccessor(keyRing, refreshToken);
+  const stored =
+    current === 0 &&
+    (await trx
+      .selectFrom('refresh_tokens')
+      .select('session_id')
+      .where('token_hash', '=', hashSecret(successor))
+      .where('session_id', '=', session.id)
+      .executeTakeFirst()) !== undefined;
+  return stored ? { kind: 'again', successor, rotatedAt: token.used_at } : { kind: 'reused' };
 }

@@ -1,11 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { type Selectable, sql, type Transaction } from 'kysely';
 import type { Context } from '../context.js';
 import type { Schemas } from '../contract.js';
 import type { DB, SessionsTable } from '../db/schema.js';
 import { ApiError, notFound } from '../errors.js';
 import { appendEvents } from '../events/outbox.js';
-import { hashSecret, newId, newSecret } from '../ids.js';
+import { hashSecret, newId } from '../ids.js';
+import type { KeyRing } from '../key-ring.js';
 import { decodeCursor, type Page, toPage } from '../pagination.js';
+import { refreshTokenFor } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import { toSession } from './serialize.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -135,6 +138,7 @@ export function signToken(
 export async function createSession(
   ctx: Context,
   keys: SigningKeys,
+  keyRing: KeyRing,
   input: { user_id: string; organization_id: string },
 ): Promise<IssuedTokens> {
   return ctx.transaction(async (trx) => {
@@ -152,8 +156,12 @@ export async function createSession(
     }
     const expiresAt = new Date(now.getTime() + ctx.settings.sessionLifetimeMs);
     const tokenExpiresAt = tokenExpiry(now, ctx.settings.sessionTtlMs, expiresAt);
+    const id = newId('session', now.getTime());
+    // The first refresh token: generation 1 with a random secret (see refresh-token.ts); its hash
+    // is stored.
+    const refreshToken = refreshTokenFor(keyRing, id, 1, randomBytes(32).toString('base64url'));
     const session: SessionRow = {
-      id: newId('session', now.getTime()),
+      id,
       organization_id: input.organization_id,
       user_id: input.user_id,
       membership_id: member.membershipId,
@@ -163,18 +171,13 @@ export async function createSession(
       revoked_at: null,
       revoke_reason: null,
       token_expires_at: tokenExpiresAt,
+      refresh_generation: 1,
+      refresh_token_hash: hashSecret(refreshToken),
+      refresh_previous_hash: null,
+      refresh_rotated_at: now,
+      refresh_tat: null,
     };
     await trx.insertInto('sessions').values(session).execute();
-    const refreshToken = newSecret('refreshToken');
-    await trx
-      .insertInto('refresh_tokens')
-      .values({
-        token_hash: hashSecret(refreshToken),
-        session_id: session.id,
-        organization_id: session.organization_id,
-        created_at: now,
-      })
-      .execute();
     await appendEvents(trx, [
       { type: 'session.created', organizationId: session.organization_id, data: toSession(session, now) },
     ]);
@@ -245,7 +248,7 @@ export async function revokeUserSessions(ctx: Context, userId: string): Promise<
   return revoked.length;
 }
 
-/** Sessions past their lifetime for longer than `retentionMs` are deleted with their refresh tokens. */
+/** Sessions past their lifetime for longer than `retentionMs` are deleted (with any refresh_tokens rows). */
 export async function purgeSessions(ctx: Context, retentionMs: number): Promise<number> {
   const before = new Date(ctx.now().getTime() - retentionMs);
   const result = await ctx.db

@@ -27,7 +27,7 @@ export function sessionRoutes(router: Router, deps: V1Deps): void {
       req,
       res,
       201,
-      toSessionTokens(await createSession(ctx, deps.signingKeys, input)),
+      toSessionTokens(await createSession(ctx, deps.signingKeys, deps.keyRing, input)),
     );
   });
   router.get('/sessions/:session_id', async (req, res) => {
