@@ -270,12 +270,14 @@ async function writeGroup(
   // commit: a deletion of one of them waits for this statement, or this statement waits for the
   // deletion and then no longer finds the user live (the row is checked again once locked), so
   // that a deleted user is never added (see migration 0011 for the deletion's side). Locked after
-  // the group (`exists (select 1 from cur)`), in the order deletions lock them; a new group is
+  // the group (`exists (select 1 from cur)`), in id order as deletions lock them (a batch of
+  // deletions and an add of the same two users in opposite orders deadlocked); a new group is
   // locked by no one else, and counts its members from these rows.
   const validUsers = sql`valid as (
       select u.id, u.organization_id, u.user_name, u.email from users u
       where u.id = ${anyText([...members.mentioned])} and u.connection_id = ${connectionId} and u.deleted_at is null
         ${write.kind === 'create' ? sql`` : sql`and exists (select 1 from cur)`}
+      order by u.id
       for share
     )`;
   // Member rows of the group after the statement, for a target user `t` (null when deleted).

@@ -278,8 +278,9 @@ async function writeUserDeletions(
 
 /**
  * The statement of {@link writeUserDeletions}, compiled once, set-based over the batch `b`. The
- * guard is read as in {@link writeUserChange}. The batch's groups are locked in id order before
- * anything is written (`locked_groups`, evaluated once as the first user row qualifies): the
+ * guard is read as in {@link writeUserChange}. The batch's groups, then its users, are locked in
+ * id order before anything is written (`locked_groups`, `locked_users`, evaluated once as the
+ * first user row qualifies; a member add locks its users in id order too): the
  * member-count update alone would lock them in whatever order its join runs, and two deletions of
  * users who share groups then deadlock on PostgreSQL. Each group is written once, whatever the
  * number of its members the batch deletes; events are ordered user by user, as if the deletions
@@ -311,12 +312,17 @@ const userDeletionStatement = compiledOnce(
         where g.id in (select group_id from group_members where user_id in (select id from b))
         order by g.id
         for no key update
+      ), locked_users as (
+        select u.id from users u
+        where u.id in (select id from b) and (select count(*) from locked_groups) >= 0
+        order by u.id
+        for no key update
       ), u as (
         update users u set deleted_at = ${p.now}, updated_at = ${p.now}, version = b.before_version + 1
         from b
         where u.id = b.id and u.version = b.before_version and u.deleted_at is null
           and not exists (select 1 from guard where holds)
-          and (select count(*) from locked_groups) >= 0
+          and (select count(*) from locked_users) >= 0
         returning u.*, lpad(b.idx::text, 5, '0') as ord, b.membership_id, b.deleted_user
       ), s as (
         update sessions set revoked_at = ${p.now}, revoke_reason = 'user_deleted'
