@@ -8,8 +8,10 @@ export function missingEmbeddedSettings(
   execArgv: readonly string[],
   env: NodeJS.ProcessEnv,
 ): string | undefined {
+  // Given on the command line or in NODE_OPTIONS, with any value (an operator's own is theirs).
+  const given = [...execArgv, ...(env.NODE_OPTIONS ?? '').split(/\s+/)].map((arg) => arg.split('=')[0]);
   const missing = [
-    ...['--v8-pool-size=1', '--max-semi-space-size=4'].filter((flag) => !execArgv.includes(flag)),
+    ...['--v8-pool-size=1', '--max-semi-space-size=4'].filter((flag) => !given.includes(flag.split('=')[0])),
     ...(env.MALLOC_TRIM_THRESHOLD_ === undefined ? ['MALLOC_TRIM_THRESHOLD_=131072'] : []),
   ];
   if (missing.length === 0) return undefined;

@@ -68,5 +68,12 @@ describe('a server started without bin/roster-node', () => {
     const advice = missingEmbeddedSettings(['--max-semi-space-size=4'], {});
     expect(advice).toContain('missing --v8-pool-size=1, MALLOC_TRIM_THRESHOLD_=131072');
     expect(advice).toContain('server/bin/roster-node server/dist/main.js');
+    // Given through NODE_OPTIONS, or with the operator's own values, they are not missing.
+    expect(
+      missingEmbeddedSettings([], {
+        NODE_OPTIONS: '--v8-pool-size=2 --max-semi-space-size=8',
+        MALLOC_TRIM_THRESHOLD_: '65536',
+      }),
+    ).toBeUndefined();
   });
 });
