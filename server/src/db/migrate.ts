@@ -29,6 +29,8 @@ const migrations: Record<string, Migration> = {
   '0009-scim-counts': m0009,
   '0010-refresh-token-owner': m0010,
   '0011-deleted-user-groups': m0011,
+  // 0012 was reserved for a change that was not made, and must stay unused: Kysely refuses a
+  // migration that sorts before one a database has already applied.
   '0013-refresh-generation': m0013,
 };
 
