@@ -195,6 +195,10 @@ export class SharedRateLimiter implements RateLimiter {
               lease.tokens = leased.tokens;
               lease.until = leased.until;
             }
+          } else if (ahead) {
+            // Refused ahead (the shared budget is spent): not asked again before this lease ends,
+            // or every request of its last quarter would send two more lease statements.
+            lease.next = { tokens: 0, until: lease.until };
           }
           return granted;
         },

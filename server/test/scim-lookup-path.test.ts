@@ -213,6 +213,34 @@ describe('on a server', () => {
     expect(counter.statements).toBeLessThan(30);
   });
 
+  it('a lease refused ahead is asked for once, not by every request of the lease it follows', async () => {
+    const refuse = { on: false };
+    const counter = { statements: 0 };
+    // The shared budget as other processes leave it: once `refuse.on`, every lease is refused.
+    const plugin: KyselyPlugin = {
+      transformQuery(args) {
+        counter.statements++;
+        return args.node;
+      },
+      transformResult: async (args) => (refuse.on ? { ...args.result, rows: [] } : args.result),
+    };
+    const limiter = new SharedRateLimiter(server.ctx.db.withPlugin(plugin), 'refused-ahead', 10_000, () => 0);
+    // A frozen clock: leases grow (1, 2, 4, …, 512) and lapse only by being spent.
+    for (let i = 0; i < 600; i++) expect(await limiter.take('busy')).toBe(0);
+    refuse.on = true;
+    const before = counter.statements;
+    let spent = 0;
+    // Requests arrive spaced out, so that each refused lease statement answers before the next.
+    while ((await limiter.take('busy')) === 0) {
+      spent++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    // The tokens in hand are spent to the end; then the first refusal answers 429. Asking ahead
+    // again on each request of the lease's last quarter sent two statements per request.
+    expect(spent).toBeGreaterThan(0);
+    expect(counter.statements - before).toBeLessThanOrEqual(6);
+  });
+
   it('a lookup is answered right, with its statement compiled once, for users and groups', async () => {
     const c = await createConnection(server, 'okta');
     for (const name of ['Shape.One@x.com', 'shape.two@x.com']) {
