@@ -58,15 +58,17 @@ describe('GroupCommit', () => {
     expect([await a, await b]).toEqual(['one:a', 'two:b']);
   });
 
-  it('rejects every item of a failed batch, and goes on with the next', async () => {
-    const { commit, release } = recording();
+  it('runs the items of a failed batch again alone: only the failing one fails', async () => {
+    const { commit, batches, release } = recording();
     const first = commit.submit('k', 'a');
     const failing = [commit.submit('k', 'boom'), commit.submit('k', 'c')].map((item) =>
       item.then(String, (error: Error) => error.message),
     );
     await release();
     await expect(first).resolves.toBe('k:a');
-    expect(await Promise.all(failing)).toEqual(['batch failed', 'batch failed']);
+    await release();
+    expect(await Promise.all(failing)).toEqual(['batch failed', 'k:c']);
+    expect(batches.map((batch) => batch.items)).toEqual([['a'], ['boom', 'c'], ['boom'], ['c']]);
     const after = commit.submit('k', 'd');
     await release();
     await expect(after).resolves.toBe('k:d');

@@ -6,7 +6,8 @@
  *
  * `distinct` names what two items of one batch must not share (say, the row they change): an item
  * whose name is already in the batch waits for the next one, in its order. `run` answers one
- * outcome per item, in order; when it throws, every item of the batch gets that error.
+ * outcome per item, in order, and writes all of a batch or none of it; when it throws for a batch
+ * of several, each item runs again alone and gets its own outcome or error.
  */
 export class GroupCommit<K, T, R> {
   readonly #queues = new Map<K, Waiting<T, R>[]>();
@@ -49,10 +50,23 @@ export class GroupCommit<K, T, R> {
         );
         for (const [i, w] of batch.entries()) w.resolve(outcomes[i]!);
       } catch (error) {
-        for (const w of batch) w.reject(error);
+        if (batch.length === 1) batch[0]!.reject(error);
+        // One item may be the cause (a timeout, conflicts that outlast the retries): each runs
+        // again alone, so that only its own request fails. `run` is all or nothing, so nothing
+        // of the failed batch was written.
+        else for (const w of batch) await this.#runAlone(key, w);
       }
     }
     this.#queues.delete(key);
+  }
+
+  async #runAlone(key: K, waiting: Waiting<T, R>): Promise<void> {
+    try {
+      const [outcome] = await this.#run(key, [waiting.item]);
+      waiting.resolve(outcome!);
+    } catch (error) {
+      waiting.reject(error);
+    }
   }
 
   /** Removes and answers the next batch: up to `max` items, in order, none sharing a name. */
