@@ -76,6 +76,18 @@ interface Lease {
 }
 
 /**
+ * The generic cell rate algorithm in SQL, the one rule of the shared limits: a key's theoretical
+ * arrival time `tat` (ms on the database clock `now`, which every process shares) moves on by
+ * `span` per take, and a take is allowed while that stays within one second of now (bursts up to
+ * one second's worth); a refused take changes nothing. Kept in a row of its own per key
+ * (SharedRateLimiter) or in a column of the row it limits (a session's refreshes).
+ */
+export function cellRate(tat: RawBuilder<unknown>, now: RawBuilder<unknown>, span: unknown) {
+  const next = sql`greatest(${tat}, ${now}) + ${span}::float8`;
+  return { next, allowed: sql<boolean>`${next} - ${now} <= 1000.001` };
+}
+
+/**
  * The same limit shared by every server process on one PostgreSQL (ROSTER_WORKERS, or several
  * hosts behind a load balancer): per-process buckets would let N processes take N times the
  * limit. The budget lives on an unlogged table (no WAL, no flush at commit), using the generic
@@ -234,18 +246,18 @@ export class SharedRateLimiter implements RateLimiter {
   /**
    * The take as a statement to embed in another (a CTE), for a key the other statement only knows
    * in SQL: `keys` is a query with a `key` column. One row comes back per key allowed; a refused
-   * key changes nothing. The refresh statement takes its session's key this way, so that a refresh
-   * is one round trip with its limit. `count` tokens are taken for each key, all or none.
+   * key changes nothing. `count` tokens are taken for each key, all or none.
    */
   takeEach(keys: RawBuilder<unknown>, count = 1): RawBuilder<{ tat: number }> {
     const span = count * this.#intervalMs;
+    const taken = cellRate(sql`r.tat`, sql`(select now from clock)`, span);
     if (++this.#takes % 1000 === 0) this.#pruneTable();
     return sql<{ tat: number }>`
       with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
       insert into rate_limits as r (key, tat)
       select ${`${this.#scope}:`}::text || k.key, clock.now + ${span}::float8 from (${keys}) k, clock
-      on conflict (key) do update set tat = greatest(r.tat, (select now from clock)) + ${span}::float8
-        where greatest(r.tat, (select now from clock)) + ${span}::float8 - (select now from clock) <= 1000.001
+      on conflict (key) do update set tat = ${taken.next}
+        where ${taken.allowed}
       returning r.tat`;
   }
 

@@ -4,6 +4,7 @@ import { compiledOnce } from '../db/sql.js';
 import { ApiError } from '../errors.js';
 import { digestsEqual, hashSecret, SECRET_PREFIXES } from '../ids.js';
 import type { KeyRing } from '../key-ring.js';
+import { cellRate } from '../rate-limit.js';
 import { type Presented, parseRefreshToken, successorToken } from './refresh-token.js';
 import { type RevokeReason, revokeSessionsWhere } from './revocation.js';
 import {
@@ -125,10 +126,7 @@ type RotatedRow = IssuedSession & {
  * the one every process shares). Kept on the session row, it costs a refresh no write of its own,
  * and no pruning: it goes with the session.
  */
-const limit = (span: unknown) => ({
-  next: sql`greatest(coalesce(x.refresh_tat, 0), c.now) + ${span}::float8`,
-  allowed: sql`greatest(coalesce(x.refresh_tat, 0), c.now) + ${span}::float8 - c.now <= 1000.001`,
-});
+const limit = (span: unknown) => cellRate(sql`coalesce(x.refresh_tat, 0)`, sql`c.now`, span);
 const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c`;
 
 /**
@@ -348,23 +346,21 @@ async function classify(
   const withinInterval = (at: Date | null): at is Date =>
     at !== null && now.getTime() - at.getTime() < ctx.settings.refreshReuseIntervalMs;
   const current = session.refresh_generation;
+  // Whether the session keeps `hash` in the column `stored` (compared in constant time).
+  const keeps = (stored: string | null, hash: string) => stored !== null && digestsEqual(hash, stored);
   if (presented.kind === 'generation') {
     const { generation, tokenHash } = presented;
     if (current > 0 && generation === current) {
-      return session.refresh_token_hash !== null && digestsEqual(tokenHash, session.refresh_token_hash)
-        ? { kind: 'current' }
-        : { kind: 'unknown' };
+      return keeps(session.refresh_token_hash, tokenHash) ? { kind: 'current' } : { kind: 'unknown' };
     }
     if (generation === current - 1) {
-      if (session.refresh_previous_hash === null || !digestsEqual(tokenHash, session.refresh_previous_hash)) {
+      if (!keeps(session.refresh_previous_hash, tokenHash)) {
         return { kind: 'unknown' };
       }
       // The same successor as the rotation answered (derived from this token), if it is still
       // the current one.
       const successor = successorToken(keyRing, refreshToken, session.id, current);
-      const stillCurrent =
-        session.refresh_token_hash !== null &&
-        digestsEqual(hashSecret(successor), session.refresh_token_hash);
+      const stillCurrent = keeps(session.refresh_token_hash, hashSecret(successor));
       return withinInterval(session.refresh_rotated_at) && stillCurrent
         ? { kind: 'again', successor, rotatedAt: session.refresh_rotated_at }
         : { kind: 'reused' };
@@ -385,10 +381,7 @@ async function classify(
   // Rotated to generation 1 by this version (at the same instant as the session's rotation).
   if (current === 1 && session.refresh_rotated_at?.getTime() === token.used_at.getTime()) {
     const successor = successorToken(keyRing, refreshToken, session.id, 1);
-    if (
-      session.refresh_token_hash !== null &&
-      digestsEqual(hashSecret(successor), session.refresh_token_hash)
-    ) {
+    if (keeps(session.refresh_token_hash, hashSecret(successor))) {
       return { kind: 'again', successor, rotatedAt: token.used_at };
     }
   }
