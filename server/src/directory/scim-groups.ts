@@ -55,6 +55,7 @@ export async function listScimGroups(
     filter: query.filter ? groupFilterSql(query.filter) : undefined,
     shape: shape && { filter: shape, columnsKey: '' },
     sort: sortExpression('Group', query.sortBy),
+    anchors: ctx.pageAnchors,
   });
 }
 
