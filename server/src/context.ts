@@ -47,6 +47,7 @@ export type Settings = Pick<
   | 'sessionLifetimeMs'
   | 'refreshReuseIntervalMs'
   | 'refreshRateLimit'
+  | 'refreshSynchronousCommit'
   | 'scimTokenGraceMs'
   | 'deletedRetentionMs'
   | 'eventRetentionMs'
