@@ -1,9 +1,8 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/database.js';
 import type { DB } from '../src/db/schema.js';
 import { listPage, PageAnchors } from '../src/directory/scim-paging.js';
-import { createTestDatabase, startTestServer, type TestServer } from './harness.js';
+import { createTestDatabase, secondTestDatabase, startTestServer, type TestServer } from './harness.js';
 import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
 
 /**
@@ -290,17 +289,8 @@ describe('SCIM pages of a server at the default spacing (1,000)', () => {
 describe.runIf(process.env.DATABASE_URL)('SCIM pages across two servers on one PostgreSQL database', () => {
   it("start from a server's anchors only while the other server has not changed the directory", async () => {
     const shared = await createTestDatabase();
-    const direct = shared.env.DATABASE_DIRECT_URL;
-    const second = await openDatabase({
-      url: shared.url!,
-      poolSize: 20,
-      pooler: direct ? 'transaction' : 'none',
-      directUrl: direct,
-    });
     const a = await startTestServer({ database: shared });
-    const b = await startTestServer({
-      database: { database: second, url: shared.url, env: shared.env, drop: async () => {} },
-    });
+    const b = await startTestServer({ database: await secondTestDatabase(shared) });
     try {
       const onA = await createConnection(a, 'okta');
       // Users created through SCIM sort before the bulk ones ('user_0…' < 'user_b…').
