@@ -15,7 +15,7 @@ import type { ScimPrincipal } from '../scim-principal.js';
 import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './role-resolution.js';
-import { sortExpression, userFilterShape, userFilterSql } from './scim-filter-sql.js';
+import { sortExpression, userFilter } from './scim-filter-sql.js';
 import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
 import {
   changedAttributes,
@@ -64,13 +64,13 @@ export async function listScimUsers(
   query: ListQuery,
   options: { withGroups?: boolean } = {},
 ): Promise<ListResult<UserWithGroups>> {
-  const shape = query.filter ? userFilterShape(query.filter) : undefined;
+  const filter = query.filter && userFilter(query.filter);
   return listPage<UserWithGroups>(ctx.db, query, {
     table: 'users',
     alias: 'u',
     connectionId: principal.connectionId,
-    filter: query.filter ? userFilterSql(query.filter) : undefined,
-    shape: shape && { filter: shape, columnsKey: options.withGroups ? 'groups' : '' },
+    filter: filter?.sql,
+    shape: filter?.shape && { filter: filter.shape, columnsKey: options.withGroups ? 'groups' : '' },
     sort: sortExpression('User', query.sortBy),
     // Computed for the page's rows only (listPage selects them over the page, not over the rows
     // an offset skips: 2 s per deep page of 10,000 users, measured, when they were).
