@@ -386,6 +386,29 @@ function textCompare(expr: Sql, caseExact: boolean, op: CompareOp, value: string
   return sql`${left} ${sql.raw(ORDER_OPS[op]!)} ${right}`;
 }
 
+/** `eq null` and `ne null` (absent and present); no other operator compares with null. */
+function nullCompare(op: CompareOp, absent: Sql, present: Sql, text: string): Sql {
+  if (op === 'eq') return absent;
+  if (op === 'ne') return present;
+  throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+}
+
+/** The value compared with a boolean attribute, which only eq and ne (and pr) apply to. */
+function booleanOperand(op: CompareOp, value: FilterValue | undefined, text: string): boolean {
+  const b = coerceBoolean(value);
+  if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
+  if (op !== 'eq' && op !== 'ne') throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+  return b;
+}
+
+/** The value compared with a dateTime attribute: an ISO 8601 string. */
+function dateTimeOperand(value: FilterValue | undefined, text: string): string {
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+    throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
+  }
+  return value;
+}
+
 function columnCompare(
   column: Column,
   op: CompareOp | 'pr',
@@ -397,25 +420,17 @@ function columnCompare(
       ? sql`(${column.expr} is not null and ${column.expr} <> '')`
       : sql`${column.expr} is not null`;
   if (value === null) {
-    if (op === 'eq') return sql`${column.expr} is null`;
-    if (op === 'ne') return sql`${column.expr} is not null`;
-    throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+    return nullCompare(op, sql`${column.expr} is null`, sql`${column.expr} is not null`, text);
   }
   switch (column.type) {
     case 'boolean': {
-      const b = coerceBoolean(value);
-      if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
-      if (op === 'eq') return sql`${column.expr} = ${b}`;
-      if (op === 'ne') return sql`${column.expr} <> ${b}`;
-      throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+      const b = booleanOperand(op, value, text);
+      return op === 'eq' ? sql`${column.expr} = ${b}` : sql`${column.expr} <> ${b}`;
     }
     case 'dateTime': {
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-        throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
-      }
+      const date = new Date(dateTimeOperand(value, text));
       if (op === 'co' || op === 'sw' || op === 'ew')
         throw invalidFilter(`"${text}" is a dateTime: ${op} does not apply`);
-      const date = new Date(value);
       if (op === 'ne') return sql`${column.expr} <> ${date}`;
       return sql`${column.expr} ${sql.raw(ORDER_OPS[op]!)} ${date}`;
     }
@@ -437,19 +452,13 @@ function jsonCompare(
   }
   if (value === null) {
     const absent = sql`(${json} is null or ${json} = 'null'::jsonb)`;
-    if (op === 'eq') return absent;
-    if (op === 'ne') return sql`(not ${absent})`;
-    throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+    return nullCompare(op, absent, sql`(not ${absent})`, text);
   }
   const textValue = sql`(${json} #>> '{}')`;
   const type = def?.type;
   if (type === 'boolean' || (type === undefined && typeof value === 'boolean')) {
-    const b = coerceBoolean(value);
-    if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
-    const literal = b ? sql`'true'::jsonb` : sql`'false'::jsonb`;
-    if (op === 'eq') return sql`${json} = ${literal}`;
-    if (op === 'ne') return sql`(${json} is null or ${json} <> ${literal})`;
-    throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+    const literal = booleanOperand(op, value, text) ? sql`'true'::jsonb` : sql`'false'::jsonb`;
+    return op === 'eq' ? sql`${json} = ${literal}` : sql`(${json} is null or ${json} <> ${literal})`;
   }
   if (type === undefined && typeof value === 'number') {
     // Free-form values: numbers compare numerically, guarded so that a non-number never errors.
@@ -459,9 +468,7 @@ function jsonCompare(
     return sql`${numeric} ${sql.raw(ORDER_OPS[op]!)} ${value}`;
   }
   if (type === 'dateTime' && (op === 'gt' || op === 'ge' || op === 'lt' || op === 'le')) {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-      throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
-    }
+    dateTimeOperand(value, text);
   }
   return textCompare(textValue, def?.caseExact ?? false, op, String(value));
 }
