@@ -119,6 +119,7 @@ const envSchema = z.object({
   ROSTER_SIGNING_ALG: z.enum(['ES256', 'EdDSA'], { error: 'must be ES256 or EdDSA' }).default('ES256'),
   ROSTER_REFRESH_RATE_LIMIT: positiveInt(5, 1_000_000),
   ROSTER_REFRESH_REUSE_INTERVAL: duration('10s', { max: 60_000 }),
+  ROSTER_REFRESH_SYNCHRONOUS_COMMIT: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off'),
   ROSTER_SCIM_TOKEN_GRACE: duration('24h'),
   ROSTER_SCIM_RATE_LIMIT: positiveInt(600, 1_000_000),
   ROSTER_AUTH_FAILURE_RATE_LIMIT: positiveInt(10, 1_000_000),
@@ -220,6 +221,12 @@ export interface Config {
    * of revoking the session as stolen: parallel requests and replicas racing one refresh cookie.
    */
   readonly refreshReuseIntervalMs: number;
+  /**
+   * Whether a refresh's rotation waits for PostgreSQL to flush its commit to disk (`on`), or
+   * commits without waiting (`off`, PostgreSQL's `synchronous_commit = off` for that one statement):
+   * a crash may then lose the last moments of rotations, never a revocation (see the README).
+   */
+  readonly refreshSynchronousCommit: boolean;
   readonly scimTokenGraceMs: number;
   /** SCIM requests per second per connection, per server process. */
   readonly scimRateLimit: number;
@@ -307,6 +314,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     signingAlg: e.ROSTER_SIGNING_ALG,
     refreshRateLimit: e.ROSTER_REFRESH_RATE_LIMIT,
     refreshReuseIntervalMs: e.ROSTER_REFRESH_REUSE_INTERVAL,
+    refreshSynchronousCommit: e.ROSTER_REFRESH_SYNCHRONOUS_COMMIT === 'on',
     scimTokenGraceMs: e.ROSTER_SCIM_TOKEN_GRACE,
     scimRateLimit: e.ROSTER_SCIM_RATE_LIMIT,
     authFailureRateLimit: e.ROSTER_AUTH_FAILURE_RATE_LIMIT,

@@ -44,6 +44,7 @@ export type Settings = Pick<
   | 'sessionLifetimeMs'
   | 'refreshReuseIntervalMs'
   | 'refreshRateLimit'
+  | 'refreshSynchronousCommit'
   | 'scimTokenGraceMs'
   | 'deletedRetentionMs'
   | 'eventRetentionMs'

@@ -159,6 +159,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       sessionLifetimeMs: config.sessionLifetimeMs,
       refreshReuseIntervalMs: config.refreshReuseIntervalMs,
       refreshRateLimit: config.refreshRateLimit,
+      refreshSynchronousCommit: config.refreshSynchronousCommit,
       scimTokenGraceMs: config.scimTokenGraceMs,
       deletedRetentionMs: config.deletedRetentionMs,
       eventRetentionMs: config.eventRetentionMs,

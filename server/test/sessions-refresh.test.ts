@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, type TestConnection, userBody } from './scim-helpers.js';
@@ -92,6 +93,60 @@ describe('a refresh is one round trip', () => {
       expect((await refresh(retried.body.refresh_token, limited)).status).toBe(429);
     } finally {
       await limited.close();
+    }
+  });
+});
+
+describe("a rotation's commit", () => {
+  /** The synchronous_commit of every connection of the server's pool, each held at once. */
+  async function poolSettings(target: TestServer): Promise<string[]> {
+    const held = Array.from({ length: 20 }, () =>
+      sql<{ setting: string }>`select current_setting('synchronous_commit') as setting from pg_sleep(0.05)`
+        .execute(target.ctx.db)
+        .then(({ rows }) => rows[0]!.setting),
+    );
+    return Promise.all(held);
+  }
+
+  it('by default does not wait for the WAL flush, for that statement only', async () => {
+    const before = await poolSettings(server);
+    const sessions = await Promise.all(Array.from({ length: 20 }, () => signIn()));
+    const recording = recordStatements();
+    let statements: string[];
+    try {
+      const refreshed = await Promise.all(sessions.map((s) => refresh(s.refresh_token)));
+      for (const r of refreshed) expect(r.status, r.text).toBe(200);
+    } finally {
+      statements = recording.stop();
+    }
+    const rotations = statements.filter((text) => /^\s*update sessions x\b/.test(text));
+    expect(rotations).toHaveLength(sessions.length);
+    // Local to the statement's own transaction (is_local true), set only when it rotated.
+    for (const text of rotations)
+      expect(text).toMatch(/returning[\s\S]*set_config\('synchronous_commit', 'off', true\)/);
+    // No connection the rotations ran on keeps the setting: a later write of the same connection
+    // (a revocation, say) waits for its flush as before.
+    expect(await poolSettings(server)).toEqual(before);
+    expect(new Set(before)).not.toContain('off');
+  });
+
+  it('waits for the flush like every other write with ROSTER_REFRESH_SYNCHRONOUS_COMMIT=on', async () => {
+    const flushed = await startTestServer({ env: { ROSTER_REFRESH_SYNCHRONOUS_COMMIT: 'on' } });
+    try {
+      const c = await createConnection(flushed);
+      const session = await signIn(flushed, c);
+      const recording = recordStatements();
+      let statements: string[];
+      try {
+        expect((await refresh(session.refresh_token, flushed)).status).toBe(200);
+      } finally {
+        statements = recording.stop();
+      }
+      const rotations = statements.filter((text) => /^\s*update sessions x\b/.test(text));
+      expect(rotations).toHaveLength(1);
+      expect(rotations[0]).not.toMatch(/synchronous_commit/);
+    } finally {
+      await flushed.close();
     }
   });
 });

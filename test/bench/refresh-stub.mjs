@@ -6,12 +6,15 @@
 // is what all of those cost on top of the unavoidable work, on the same cores at the same time.
 //
 // The body's `refresh_token` is taken as a session id, and answered back as the next one, so the
-// benchmark's refresh loop drives this server unchanged. Arguments: database URL, pool size.
+// benchmark's refresh loop drives this server unchanged. Arguments: database URL, pool size, and
+// `off` to commit each UPDATE without waiting for the WAL flush (as Roster's rotations do by
+// default, ROSTER_REFRESH_SYNCHRONOUS_COMMIT) or `on` (the default) to wait for it.
 import { generateKeyPairSync, sign } from 'node:crypto';
 import http from 'node:http';
 import pg from 'pg';
 
-const [databaseUrl, poolSize = '10'] = process.argv.slice(2);
+const [databaseUrl, poolSize = '10', synchronousCommit = 'on'] = process.argv.slice(2);
+const unflushed = synchronousCommit === 'off';
 const pool = new pg.Pool({ connectionString: databaseUrl, max: Number(poolSize) });
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: 'sk_stub', typ: 'JWT' })).toString(
@@ -60,7 +63,9 @@ const server = http.createServer((req, res) => {
     pool
       .query({
         name: 'stub_refresh',
-        text: 'update sessions set last_refreshed_at = now() where id = $1 returning *',
+        text: unflushed
+          ? "update sessions set last_refreshed_at = now() where id = $1 returning *, set_config('synchronous_commit', 'off', true)"
+          : 'update sessions set last_refreshed_at = now() where id = $1 returning *',
         values: [id],
       })
       .then(({ rows: [session] }) => {

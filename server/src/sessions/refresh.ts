@@ -91,18 +91,22 @@ export async function refreshSession(
   if (presented.kind === 'forged') throw unknownToken();
   if (presented.kind === 'legacy') return refreshCarefully(ctx, deps, presented, refreshToken);
   const successor = successorToken(deps.keyRing, refreshToken, presented.sessionId, presented.generation + 1);
-  const { rows } = await rotateGeneration(ctx.db, {
-    id: presented.sessionId,
-    generation: presented.generation,
-    tokenHash: presented.tokenHash,
-    successorHash: hashSecret(successor),
-    now,
-    ttl: `${ctx.settings.sessionTtlMs} milliseconds`,
-    span: 1000 / ctx.settings.refreshRateLimit,
-  });
+  const { rows } = await rotateGeneration(
+    ctx.db,
+    {
+      id: presented.sessionId,
+      generation: presented.generation,
+      tokenHash: presented.tokenHash,
+      successorHash: hashSecret(successor),
+      now,
+      ttl: `${ctx.settings.sessionTtlMs} milliseconds`,
+      span: 1000 / ctx.settings.refreshRateLimit,
+    },
+    ctx.settings.refreshSynchronousCommit ? 'flushed' : 'unflushed',
+  );
   const row = rows[0];
   if (!row) return refreshCarefully(ctx, deps, presented, refreshToken);
-  const { role_key, permissions, token_expires_at: tokenExpiresAt, ...session } = row;
+  const { role_key, permissions, token_expires_at: tokenExpiresAt, commit: _commit, ...session } = row;
   const claims = { role: role_key, permissions: [...(permissions ?? [])] };
   return {
     session,
@@ -117,6 +121,8 @@ type RotatedRow = IssuedSession & {
   token_expires_at: Date;
   role_key: string;
   permissions: string[] | null;
+  /** The commit's `synchronous_commit`, when the statement set it (see {@link rotateGeneration}). */
+  commit?: string;
 };
 
 /**
@@ -151,6 +157,18 @@ const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c
  * {@link refreshCarefully} (the reuse interval). A role changed concurrently can reach a token
  * issued a moment after the change: the revocation list compares a token's role with the newest
  * one it knows, not times.
+ *
+ * Durability ('unflushed', ROSTER_REFRESH_SYNCHRONOUS_COMMIT=off, the default): the statement sets
+ * `synchronous_commit = off` for its own transaction (set_config local, in RETURNING: only when it
+ * rotated), so its commit does not wait for the WAL flush, which was most of a refresh's time under
+ * load (the backends' wait events: WALWrite and WALSync). Visibility is unchanged (a concurrent
+ * refresh or revocation sees the rotation at once); a crash of PostgreSQL within about 0.6 s
+ * (3 x wal_writer_delay) of a rotation may lose it, and then the client's new refresh token is
+ * unknown (401: sign in again) and the one before it is the session's current token again. Every
+ * write that ends access (revocation, deactivation, deletion, logout) keeps waiting for its flush,
+ * and a flushed commit flushes every earlier WAL record too: no rotation lost to a crash can
+ * outlive, or undo, a revocation. Set per transaction, the setting never outlives the statement
+ * (nor leaks to another client of a transaction-pooling PgBouncer).
  */
 const rotateGeneration = compiledOnce(
   (
@@ -164,6 +182,7 @@ const rotateGeneration = compiledOnce(
       ttl: string;
       span: number;
     },
+    durability,
   ) => sql<RotatedRow>`
     update sessions x
     set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = ${p.now},
@@ -181,7 +200,9 @@ const rotateGeneration = compiledOnce(
     returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at,
       (select m.role_key from memberships m where m.id = x.membership_id) as role_key,
       (select r.permissions from memberships m join roles r on r.key = m.role_key
-        where m.id = x.membership_id) as permissions`,
+        where m.id = x.membership_id) as permissions${
+          durability === 'unflushed' ? sql`, set_config('synchronous_commit', 'off', true) as commit` : sql``
+        }`,
 );
 
 /** Takes one refresh of the session's rate limit (the session row is locked by the caller). */
