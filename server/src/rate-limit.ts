@@ -8,11 +8,6 @@ import type { DB } from './db/schema.js';
 export interface RateLimiter {
   /** @returns 0 when the request may proceed, else the seconds to wait (for Retry-After). */
   take(key: string): number | Promise<number>;
-  /**
-   * The take as SQL to embed in a statement (see SharedRateLimiter.takeEach), for limiters that
-   * keep their state in the database.
-   */
-  takeEach?(keys: RawBuilder<unknown>): RawBuilder<{ tat: number }>;
 }
 
 /**
@@ -224,11 +219,21 @@ export class SharedRateLimiter implements RateLimiter {
   }
 
   /**
-   * Takes `count` tokens from the shared budget, all or none, in one statement.
+   * Takes `count` tokens from the shared budget, all or none, in one statement; a refused take
+   * changes nothing.
    * @returns the tokens taken.
    */
   async #lease(key: string, count: number): Promise<number> {
-    const { rows } = await this.takeEach(sql`select ${key}::text as key`, count).execute(this.#db);
+    const span = count * this.#intervalMs;
+    const taken = cellRate(sql`r.tat`, sql`(select now from clock)`, span);
+    if (++this.#takes % 1000 === 0) this.#pruneTable();
+    const { rows } = await sql<{ tat: number }>`
+      with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
+      insert into rate_limits as r (key, tat)
+      select ${`${this.#scope}:${key}`}::text, clock.now + ${span}::float8 from clock
+      on conflict (key) do update set tat = ${taken.next}
+        where ${taken.allowed}
+      returning r.tat`.execute(this.#db);
     // A refused request may go on once the TAT is within a second of now: at most one interval,
     // and the limit is at least 1/s.
     return rows.length > 0 ? count : 0;
@@ -241,24 +246,6 @@ export class SharedRateLimiter implements RateLimiter {
       if (!lease.pending && now - Math.max(lease.until, lease.next?.until ?? 0) > 60_000)
         this.#leases.delete(key);
     }
-  }
-
-  /**
-   * The take as a statement to embed in another (a CTE), for a key the other statement only knows
-   * in SQL: `keys` is a query with a `key` column. One row comes back per key allowed; a refused
-   * key changes nothing. `count` tokens are taken for each key, all or none.
-   */
-  takeEach(keys: RawBuilder<unknown>, count = 1): RawBuilder<{ tat: number }> {
-    const span = count * this.#intervalMs;
-    const taken = cellRate(sql`r.tat`, sql`(select now from clock)`, span);
-    if (++this.#takes % 1000 === 0) this.#pruneTable();
-    return sql<{ tat: number }>`
-      with clock as (select extract(epoch from clock_timestamp()) * 1000 as now)
-      insert into rate_limits as r (key, tat)
-      select ${`${this.#scope}:`}::text || k.key, clock.now + ${span}::float8 from (${keys}) k, clock
-      on conflict (key) do update set tat = ${taken.next}
-        where ${taken.allowed}
-      returning r.tat`;
   }
 
   /** Drops buckets idle for a minute (they are full again by then). */

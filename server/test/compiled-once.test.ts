@@ -31,6 +31,30 @@ describe('compiledOnce', () => {
     expect(builds).toBe(2);
   });
 
+  it('keys a shape of flags by its key function: one template per variant, a misspelt flag a type error', async () => {
+    const { db } = test.database;
+    const seen: { negate: boolean; double: boolean }[] = [];
+    const value = compiledOnce(
+      (_db, p: { n: number }, shape: { negate: boolean; double: boolean }) => {
+        seen.push(shape);
+        const n = shape.double ? sql`${p.n}::int * 2` : sql`${p.n}::int`;
+        return sql<{ n: number }>`select ${shape.negate ? sql`-${n}` : n} as n`;
+      },
+      ({ negate, double }) => `${negate ? 'negate' : ''} ${double ? 'double' : ''}`,
+    );
+    expect((await value(db, { n: 3 }, { negate: true, double: true })).rows).toEqual([{ n: -6 }]);
+    expect((await value(db, { n: 4 }, { negate: true, double: true })).rows).toEqual([{ n: -8 }]);
+    expect((await value(db, { n: 4 }, { double: true, negate: false })).rows).toEqual([{ n: 8 }]);
+    expect((await value(db, { n: 5 }, { negate: false, double: false })).rows).toEqual([{ n: 5 }]);
+    expect(seen).toEqual([
+      { negate: true, double: true },
+      { double: true, negate: false },
+      { negate: false, double: false },
+    ]);
+    // @ts-expect-error: a misspelt flag does not compile (it was a string of flags before).
+    await expect(value(db, { n: 1 }, { negate: true, dubble: true })).resolves.toBeDefined();
+  });
+
   it('takes query builders, and runs them inside a transaction too', async () => {
     const { db } = test.database;
     // A table of the test's own, outside the typed schema.

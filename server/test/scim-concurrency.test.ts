@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
-import { createConnection, patchOp, userBody } from './scim-helpers.js';
+import { createConnection, eventsOf, memberCount, patchOp, userBody } from './scim-helpers.js';
 
 let server: TestServer;
 beforeAll(async () => {
@@ -33,12 +33,7 @@ describe('SCIM under concurrency', () => {
       .where('user_id', '=', users[0]!.id)
       .execute();
     expect(memberships).toHaveLength(1);
-    const events = await server.ctx.db
-      .selectFrom('events')
-      .select('type')
-      .where('organization_id', '=', conn.organizationId)
-      .where('type', '=', 'user.created')
-      .execute();
+    const events = await eventsOf(server.ctx.db, conn.organizationId, ['user.created']);
     expect(events).toHaveLength(1);
   });
 
@@ -69,12 +64,7 @@ describe('SCIM under concurrency', () => {
       (m: { value: string }) => m.value,
     );
     expect(members.sort()).toEqual([...ids].sort());
-    const row = await server.ctx.db
-      .selectFrom('groups')
-      .select('member_count')
-      .where('id', '=', groupId)
-      .executeTakeFirstOrThrow();
-    expect(row.member_count).toBe(24);
+    expect(await memberCount(server.ctx.db, groupId)).toBe(24);
 
     // Concurrent removals of disjoint halves leave an empty group with an exact count.
     await Promise.all([
@@ -86,12 +76,7 @@ describe('SCIM under concurrency', () => {
       }),
     ]);
     expect((await conn.scim('GET', `/Groups/${groupId}`)).body.members).toEqual([]);
-    const after = await server.ctx.db
-      .selectFrom('groups')
-      .select('member_count')
-      .where('id', '=', groupId)
-      .executeTakeFirstOrThrow();
-    expect(after.member_count).toBe(0);
+    expect(await memberCount(server.ctx.db, groupId)).toBe(0);
   });
 
   it('a role mapping set while members join the mapped group applies to every one of them', async () => {
@@ -188,12 +173,8 @@ describe('SCIM under concurrency', () => {
     }
     const deletions = await Promise.all(ids.map((id) => conn.scim('DELETE', `/Users/${id}`)));
     expect(deletions.map((d) => d.status)).toEqual(ids.map(() => 204));
-    const counts = await server.ctx.db
-      .selectFrom('groups')
-      .select('member_count')
-      .where('id', 'in', groups)
-      .execute();
-    expect(counts.map((c) => c.member_count)).toEqual(groups.map(() => 0));
+    const counts = await Promise.all(groups.map((group) => memberCount(server.ctx.db, group)));
+    expect(counts).toEqual(groups.map(() => 0));
     const left = await server.ctx.db
       .selectFrom('group_members')
       .select('user_id')
@@ -203,13 +184,11 @@ describe('SCIM under concurrency', () => {
     // Concurrent deletions are written in batches; the feed still reads as one deletion after the
     // other: each user's events together, in the locking path's order, one `group.user_removed`
     // per group.
-    const events = await server.ctx.db
-      .selectFrom('events')
-      .select(['type', 'data'])
-      .where('organization_id', '=', conn.organizationId)
-      .where('type', 'in', ['group.user_removed', 'membership.deleted', 'user.deleted'])
-      .orderBy('seq')
-      .execute();
+    const events = await eventsOf(server.ctx.db, conn.organizationId, [
+      'group.user_removed',
+      'membership.deleted',
+      'user.deleted',
+    ]);
     const userOf = (e: (typeof events)[number]) => {
       const data = e.data as { id?: string; user?: { id: string } };
       return e.type === 'user.deleted' ? data.id! : data.user!.id;
@@ -267,21 +246,13 @@ describe('SCIM under concurrency', () => {
     for (const group of groups) {
       const got = (await conn.scim('GET', `/Groups/${group}`)).body;
       expect(got.members.map((m: { value: string }) => m.value)).toEqual([stayer]);
-      const row = await server.ctx.db
-        .selectFrom('groups')
-        .select('member_count')
-        .where('id', '=', group)
-        .executeTakeFirstOrThrow();
-      expect(row.member_count).toBe(1);
+      expect(await memberCount(server.ctx.db, group)).toBe(1);
     }
     // The feed agrees: every racer that joined a group left it again.
-    const moves = await server.ctx.db
-      .selectFrom('events')
-      .select(['type', 'data'])
-      .where('organization_id', '=', conn.organizationId)
-      .where('type', 'in', ['group.user_added', 'group.user_removed'])
-      .orderBy('seq')
-      .execute();
+    const moves = await eventsOf(server.ctx.db, conn.organizationId, [
+      'group.user_added',
+      'group.user_removed',
+    ]);
     const inGroup = new Set<string>();
     for (const e of moves) {
       const data = e.data as { group: { id: string }; user: { id: string } };
@@ -330,25 +301,13 @@ describe('user lifecycle side effects', () => {
     for (const g of groups) {
       const got = (await conn.scim('GET', `/Groups/${g.body.id}`)).body;
       expect(got.members.map((m: { value: string }) => m.value)).toEqual([stayer.body.id]);
-      const row = await server.ctx.db
-        .selectFrom('groups')
-        .select('member_count')
-        .where('id', '=', g.body.id)
-        .executeTakeFirstOrThrow();
-      expect(row.member_count).toBe(1);
+      expect(await memberCount(server.ctx.db, g.body.id)).toBe(1);
     }
     expect(
       await server.ctx.db.selectFrom('memberships').select('id').where('user_id', '=', id).execute(),
     ).toEqual([]);
     // The session went with the membership; its revocation is on the feed.
-    const types = (
-      await server.ctx.db
-        .selectFrom('events')
-        .select('type')
-        .where('organization_id', '=', conn.organizationId)
-        .orderBy('seq')
-        .execute()
-    ).map((e) => e.type);
+    const types = (await eventsOf(server.ctx.db, conn.organizationId)).map((e) => e.type);
     const tail = types.slice(types.lastIndexOf('group.user_added') + 1);
     expect(tail).toEqual([
       'session.revoked',
@@ -412,14 +371,7 @@ describe('user lifecycle side effects', () => {
     const user = await conn.scim('POST', '/Users', { body: userBody('idem@example.com') });
     const body = patchOp({ op: 'Replace', path: 'displayName', value: 'Same' });
     await conn.scim('PATCH', `/Users/${user.body.id}`, { body });
-    const count = async () =>
-      (
-        await server.ctx.db
-          .selectFrom('events')
-          .select('id')
-          .where('organization_id', '=', conn.organizationId)
-          .execute()
-      ).length;
+    const count = async () => (await eventsOf(server.ctx.db, conn.organizationId)).length;
     const before = await count();
     const again = await conn.scim('PATCH', `/Users/${user.body.id}`, { body });
     expect(again.body.meta.version).toBe('W/"2"');

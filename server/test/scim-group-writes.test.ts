@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './harness.js';
-import { createConnection, patchOp, userBody } from './scim-helpers.js';
-import { recordStatements } from './statements.js';
+import { createConnection, eventsOf, patchOp, userBody } from './scim-helpers.js';
+import { statementsDuring } from './statements.js';
 
 /**
  * The set-based group write under concurrency: many member PATCHes of one mapped group at once
@@ -133,13 +133,11 @@ describe('set-based group writes under concurrency', () => {
 
     // The feed: one event per member that joined or left, each one a real change of the set.
     await server.sequencer.flush();
-    const events = await server.ctx.db
-      .selectFrom('events')
-      .select(['type', 'data'])
-      .where('organization_id', '=', conn.organizationId)
-      .where('type', 'in', ['group.user_added', 'group.user_removed', 'membership.updated'])
-      .orderBy('seq')
-      .execute();
+    const events = await eventsOf(server.ctx.db, conn.organizationId, [
+      'group.user_added',
+      'group.user_removed',
+      'membership.updated',
+    ]);
     const replayed = new Set<string>();
     const roles = new Map(ids.map((id) => [id, 'member']));
     for (const event of events) {
@@ -183,10 +181,12 @@ describe('the cost of a member add does not grow with the group', () => {
       ids.push((await conn.scim('POST', '/Users', { body: userBody(`cost${i}@example.com`) })).body.id);
     const groupId: string = (await conn.scim('POST', '/Groups', { body: { displayName: 'Cost' } })).body.id;
     const sent = async (ops: Op[]) => {
-      const recording = recordStatements();
-      const answer = await conn.scim('PATCH', `/Groups/${groupId}`, { body: patchOp(...ops) });
+      const { result: answer, statements } = await statementsDuring(
+        () => conn.scim('PATCH', `/Groups/${groupId}`, { body: patchOp(...ops) }),
+        /group_members/,
+      );
       expect(answer.status).toBe(204);
-      return recording.stop().filter((s) => /group_members/.test(s));
+      return statements;
     };
     const add = await sent([{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }]);
     expect(add.length).toBeGreaterThan(0);
@@ -230,12 +230,14 @@ describe('the cost of role resolution does not grow with the connection', () => 
       body: { displayName: 'Other name', externalId: 'resolve-guid-1' },
     });
     expect([byName.status, byExternalId.status]).toEqual([201, 201]);
-    const recording = recordStatements();
-    const added = await conn.scim('PATCH', `/Groups/${byName.body.id}`, {
-      body: patchOp({ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }),
-    });
+    const { result: added, statements: resolving } = await statementsDuring(
+      () =>
+        conn.scim('PATCH', `/Groups/${byName.body.id}`, {
+          body: patchOp({ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }),
+        }),
+      /resolved_roles_targets as/,
+    );
     expect(added.status).toBe(204);
-    const resolving = recording.stop().filter((s) => /resolved_roles_targets as/.test(s));
     expect(resolving.length).toBeGreaterThan(0);
     for (const statement of resolving) {
       expect(statement).toMatch(/u\.id = any\(array\(/);

@@ -1,4 +1,6 @@
+import type { Kysely } from 'kysely';
 import { expect } from 'vitest';
+import type { DB } from '../src/db/schema.js';
 import { readResponse, type TestResponse, type TestServer } from './harness.js';
 
 export interface TestConnection {
@@ -112,3 +114,24 @@ export const entraUser = (userName: string, externalId: string) => ({
   name: { formatted: 'givenName familyName', familyName: 'familyName', givenName: 'givenName' },
   roles: [],
 });
+
+/** The member count a group's row holds (kept by every member write, checked against its members). */
+export async function memberCount(db: Kysely<DB>, groupId: string): Promise<number> {
+  const row = await db
+    .selectFrom('groups')
+    .select('member_count')
+    .where('id', '=', groupId)
+    .executeTakeFirstOrThrow();
+  return row.member_count;
+}
+
+/** An organization's events in feed order, of the given types only if any are given. */
+export function eventsOf(db: Kysely<DB>, organizationId: string, types?: readonly string[]) {
+  return db
+    .selectFrom('events')
+    .select(['type', 'data'])
+    .where('organization_id', '=', organizationId)
+    .$if(types !== undefined, (qb) => qb.where('type', 'in', types!))
+    .orderBy('seq')
+    .execute();
+}

@@ -8,12 +8,7 @@ import {
 } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DB } from '../src/db/schema.js';
-import {
-  groupFilterShape,
-  groupFilterSql,
-  userFilterShape,
-  userFilterSql,
-} from '../src/directory/scim-filter-sql.js';
+import { groupFilter, userFilter } from '../src/directory/scim-filter-sql.js';
 import { TtlCache } from '../src/lib/ttl-cache.js';
 import { SharedRateLimiter } from '../src/rate-limit.js';
 import { parseFilter } from '../src/scim/filter/parse.js';
@@ -48,20 +43,21 @@ describe('filter shapes (statements compiled once per shape)', () => {
   it('write the same SQL as the filter compiled with its values', () => {
     for (const text of shaped) {
       const filter = parseFilter(text);
-      const shape = userFilterShape(filter);
+      const { sql, shape } = userFilter(filter);
       expect(shape, text).toBeDefined();
-      const direct = userFilterSql(filter).compile(cold);
+      const direct = sql.compile(cold);
       const viaShape = shape!.sql(shape!.values).compile(cold);
       expect(viaShape.sql, text).toBe(direct.sql);
       expect(viaShape.parameters, text).toEqual(direct.parameters);
     }
     const group = parseFilter('displayName eq "Engineering"');
-    const shape = groupFilterShape(group)!;
-    expect(shape.sql(shape.values).compile(cold).sql).toBe(groupFilterSql(group).compile(cold).sql);
+    const compiled = groupFilter(group);
+    const shape = compiled.shape!;
+    expect(shape.sql(shape.values).compile(cold).sql).toBe(compiled.sql.compile(cold).sql);
   });
 
   it('tell apart what changes the SQL text, and leave out filters whose text depends on the values', () => {
-    const key = (text: string) => userFilterShape(parseFilter(text))?.key;
+    const key = (text: string) => userFilter(parseFilter(text)).shape?.key;
     expect(key('userName eq "a"')).toBe(key('userName eq "b"'));
     expect(key('userName eq "a"')).not.toBe(key('externalId eq "a"'));
     expect(key('userName eq "a"')).not.toBe(key('userName ne "a"'));

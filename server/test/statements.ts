@@ -34,3 +34,20 @@ export function recordStatements(): { stop(): string[] } {
     },
   };
 }
+
+/** What `run` returns, and the statements matching `pattern` sent while it ran. */
+export async function statementsDuring<T>(
+  run: () => Promise<T>,
+  pattern: RegExp,
+): Promise<{ result: T; statements: string[] }> {
+  const recording = recordStatements();
+  let result: T;
+  let statements: string[];
+  try {
+    result = await run();
+  } finally {
+    // Stopped whatever happens: a failing run must not leave the drivers recording.
+    statements = recording.stop();
+  }
+  return { result, statements: statements.filter((s) => pattern.test(s)) };
+}

@@ -85,14 +85,6 @@ const GROUP_TARGET: Target = {
   },
 };
 
-export function userFilterSql(filter: Filter): RawBuilder<boolean> {
-  return compile(USER_TARGET, filter) as RawBuilder<boolean>;
-}
-
-export function groupFilterSql(filter: Filter): RawBuilder<boolean> {
-  return compile(GROUP_TARGET, filter) as RawBuilder<boolean>;
-}
-
 /**
  * A filter whose SQL text does not depend on its values: its shape (the text with the values
  * left out), its values in order, and its SQL with other expressions (placeholders) in their
@@ -106,89 +98,87 @@ export interface FilterShape {
 }
 
 /**
- * The shape of a filter of comparisons (eq, ne, gt, ge, lt, le) of core string columns with
- * strings (an IdP's lookup: `userName eq "…"`, `externalId eq "…"`), joined by and, or and not;
- * undefined for any other filter, which is compiled with its values as before.
+ * A filter's SQL with its values bound, and its shape when it has one: a filter of comparisons
+ * (eq, ne, gt, ge, lt, le) of core string columns with strings (an IdP's lookup:
+ * `userName eq "…"`, `externalId eq "…"`), joined by and, or and not. Any other filter has no
+ * shape and is compiled with its values each time.
  */
-export function userFilterShape(filter: Filter): FilterShape | undefined {
-  return shapeOf(USER_TARGET, filter);
+export interface CompiledFilter {
+  sql: RawBuilder<boolean>;
+  shape: FilterShape | undefined;
 }
 
-export function groupFilterShape(filter: Filter): FilterShape | undefined {
-  return shapeOf(GROUP_TARGET, filter);
+export function userFilter(filter: Filter): CompiledFilter {
+  return compileShaped(USER_TARGET, filter);
 }
 
-type ShapeLeaf = { op: Exclude<CompareOp, 'co' | 'sw' | 'ew'>; column: Column };
+export function groupFilter(filter: Filter): CompiledFilter {
+  return compileShaped(GROUP_TARGET, filter);
+}
 
-function shapeOf(target: Target, filter: Filter): FilterShape | undefined {
+/**
+ * What the compiler writes for a value that a shape may hold (a string compared with a core
+ * string column): the value itself, bound as a parameter, or a shape's placeholder. Every other
+ * value is bound as it is.
+ */
+type Slot = (value: string) => unknown;
+
+/**
+ * The SQL of a filter, and its shape key (see FilterShape) when the SQL text depends on the
+ * filter's structure and columns alone, that is when every value went through `slot`.
+ */
+interface Compiled {
+  sql: Sql;
+  key: string | undefined;
+}
+
+function compileShaped(target: Target, filter: Filter): CompiledFilter {
   const values: string[] = [];
-  const leaves: ShapeLeaf[] = [];
-  const key = (f: Filter): string | undefined => {
-    switch (f.op) {
-      case 'and':
-      case 'or': {
-        const left = key(f.left);
-        const right = left === undefined ? undefined : key(f.right);
-        return right === undefined ? undefined : `(${left} ${f.op} ${right})`;
-      }
-      case 'not': {
-        const inner = key(f.filter);
-        return inner === undefined ? undefined : `(not ${inner})`;
-      }
-      case 'valuePath':
-      case 'pr':
-      case 'co':
-      case 'sw':
-      case 'ew':
-        return undefined;
-      default: {
-        if (typeof f.value !== 'string' || !corePath(target, f.path)) return undefined;
-        const name = `${f.path.attr}${f.path.sub ? `.${f.path.sub}` : ''}`.toLowerCase();
-        const column = target.columns[name];
-        if (column?.type !== 'string') return undefined;
-        values.push(f.value);
-        leaves.push({ op: f.op, column });
-        return `${name} ${f.op}`;
-      }
-    }
-  };
-  const shape = key(filter);
-  if (shape === undefined) return undefined;
-  // The same SQL as compile() writes for these filters, with `slots[i]` for the i-th value (a
-  // test compares the two).
-  const sqlOf = (f: Filter, slots: readonly unknown[], next: { i: number }): Sql => {
-    switch (f.op) {
-      case 'and':
-        return sql`(${sqlOf(f.left, slots, next)} and ${sqlOf(f.right, slots, next)})`;
-      case 'or':
-        return sql`(${sqlOf(f.left, slots, next)} or ${sqlOf(f.right, slots, next)})`;
-      case 'not':
-        return sql`(not ${two(sqlOf(f.filter, slots, next))})`;
-      default: {
-        const leaf = leaves[next.i]!;
-        return textCompare(leaf.column.expr, leaf.column.caseExact, leaf.op, slots[next.i++] as string);
-      }
-    }
-  };
-  return {
-    key: shape,
-    values,
-    sql: (slots) => sqlOf(filter, slots, { i: 0 }) as RawBuilder<boolean>,
-  };
+  const compiled = compile(target, filter, (value) => {
+    values.push(value);
+    return value;
+  });
+  const key = compiled.key;
+  const shape: FilterShape | undefined =
+    key === undefined
+      ? undefined
+      : {
+          key,
+          values,
+          // The same walk with the i-th placeholder where the i-th value went.
+          sql: (slots) => {
+            let i = 0;
+            return compile(target, filter, () => slots[i++]).sql as RawBuilder<boolean>;
+          },
+        };
+  return { sql: compiled.sql as RawBuilder<boolean>, shape };
 }
 
-function compile(target: Target, filter: Filter): Sql {
+function compile(target: Target, filter: Filter, slot: Slot): Compiled {
   switch (filter.op) {
     case 'and':
-      return sql`(${compile(target, filter.left)} and ${compile(target, filter.right)})`;
-    case 'or':
-      return sql`(${compile(target, filter.left)} or ${compile(target, filter.right)})`;
-    case 'not':
-      return sql`(not ${two(compile(target, filter.filter))})`;
+    case 'or': {
+      const left = compile(target, filter.left, slot);
+      const right = compile(target, filter.right, slot);
+      return {
+        sql: sql`(${left.sql} ${sql.raw(filter.op)} ${right.sql})`,
+        key:
+          left.key === undefined || right.key === undefined
+            ? undefined
+            : `(${left.key} ${filter.op} ${right.key})`,
+      };
+    }
+    case 'not': {
+      const inner = compile(target, filter.filter, slot);
+      return {
+        sql: sql`(not ${two(inner.sql)})`,
+        key: inner.key === undefined ? undefined : `(not ${inner.key})`,
+      };
+    }
     case 'valuePath':
-      return valuePath(target, filter.path, filter.filter);
+      return { sql: valuePath(target, filter.path, filter.filter), key: undefined };
     default:
-      return leaf(target, filter.path, filter.op, filter.op === 'pr' ? undefined : filter.value);
+      return leaf(target, filter.path, filter.op, filter.op === 'pr' ? undefined : filter.value, slot);
   }
 }
 
@@ -197,17 +187,47 @@ function corePath(target: Target, path: AttrPath): boolean {
   return !path.uri || isCoreSchema(target.resource, path.uri);
 }
 
-function leaf(target: Target, path: AttrPath, op: CompareOp | 'pr', value: FilterValue | undefined): Sql {
+function leaf(
+  target: Target,
+  path: AttrPath,
+  op: CompareOp | 'pr',
+  value: FilterValue | undefined,
+  slot: Slot,
+): Compiled {
   const text = serializeAttrPath(path);
   if (corePath(target, path)) {
     const key = `${path.attr}${path.sub ? `.${path.sub}` : ''}`.toLowerCase();
     const column = target.columns[key];
-    if (column) return columnCompare(column, op, value, text);
+    if (column) {
+      // A string compared by equality or order: the SQL text is the same for every value.
+      if (
+        column.type === 'string' &&
+        typeof value === 'string' &&
+        op !== 'pr' &&
+        op !== 'co' &&
+        op !== 'sw' &&
+        op !== 'ew'
+      ) {
+        return { sql: textCompare(column.expr, column.caseExact, op, value, slot), key: `${key} ${op}` };
+      }
+      return { sql: columnCompare(column, op, value, text), key: undefined };
+    }
     const relation = target.relation;
     if (relation && (key === relation.key || key === `${relation.key}.value`)) {
-      return relationCompare(relation, op, value, text);
+      return { sql: relationCompare(relation, op, value, text), key: undefined };
     }
   }
+  return { sql: jsonLeaf(target, path, op, value, text), key: undefined };
+}
+
+/** A comparison of an attribute kept in the JSON document (not a column of its own). */
+function jsonLeaf(
+  target: Target,
+  path: AttrPath,
+  op: CompareOp | 'pr',
+  value: FilterValue | undefined,
+  text: string,
+): Sql {
   const resolved = resolveAttribute(target, path);
   if (resolved.def?.multiValued) {
     const def = resolved.def;
@@ -354,15 +374,39 @@ function likePattern(op: 'co' | 'sw' | 'ew', value: string): string {
 
 const ORDER_OPS: Record<string, string> = { eq: '=', ne: '<>', gt: '>', ge: '>=', lt: '<', le: '<=' };
 
-function textCompare(expr: Sql, caseExact: boolean, op: CompareOp, value: string): Sql {
+function textCompare(expr: Sql, caseExact: boolean, op: CompareOp, value: string, slot?: Slot): Sql {
   const left = caseExact ? expr : sql`lower(${expr})`;
   if (op === 'co' || op === 'sw' || op === 'ew') {
     const pattern = likePattern(op, value);
     return caseExact ? sql`${left} like ${pattern}` : sql`${left} like lower(${pattern})`;
   }
-  const right = caseExact ? sql`${value}` : sql`lower(${value})`;
+  const bound = slot ? slot(value) : value;
+  const right = caseExact ? sql`${bound}` : sql`lower(${bound})`;
   if (op === 'ne') return sql`(${expr} is null or ${left} <> ${right})`;
   return sql`${left} ${sql.raw(ORDER_OPS[op]!)} ${right}`;
+}
+
+/** `eq null` and `ne null` (absent and present); no other operator compares with null. */
+function nullCompare(op: CompareOp, absent: Sql, present: Sql, text: string): Sql {
+  if (op === 'eq') return absent;
+  if (op === 'ne') return present;
+  throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+}
+
+/** The value compared with a boolean attribute, which only eq and ne (and pr) apply to. */
+function booleanOperand(op: CompareOp, value: FilterValue | undefined, text: string): boolean {
+  const b = coerceBoolean(value);
+  if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
+  if (op !== 'eq' && op !== 'ne') throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+  return b;
+}
+
+/** The value compared with a dateTime attribute: an ISO 8601 string. */
+function dateTimeOperand(value: FilterValue | undefined, text: string): string {
+  if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
+    throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
+  }
+  return value;
 }
 
 function columnCompare(
@@ -376,25 +420,17 @@ function columnCompare(
       ? sql`(${column.expr} is not null and ${column.expr} <> '')`
       : sql`${column.expr} is not null`;
   if (value === null) {
-    if (op === 'eq') return sql`${column.expr} is null`;
-    if (op === 'ne') return sql`${column.expr} is not null`;
-    throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+    return nullCompare(op, sql`${column.expr} is null`, sql`${column.expr} is not null`, text);
   }
   switch (column.type) {
     case 'boolean': {
-      const b = coerceBoolean(value);
-      if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
-      if (op === 'eq') return sql`${column.expr} = ${b}`;
-      if (op === 'ne') return sql`${column.expr} <> ${b}`;
-      throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+      const b = booleanOperand(op, value, text);
+      return op === 'eq' ? sql`${column.expr} = ${b}` : sql`${column.expr} <> ${b}`;
     }
     case 'dateTime': {
-      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-        throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
-      }
+      const date = new Date(dateTimeOperand(value, text));
       if (op === 'co' || op === 'sw' || op === 'ew')
         throw invalidFilter(`"${text}" is a dateTime: ${op} does not apply`);
-      const date = new Date(value);
       if (op === 'ne') return sql`${column.expr} <> ${date}`;
       return sql`${column.expr} ${sql.raw(ORDER_OPS[op]!)} ${date}`;
     }
@@ -416,19 +452,13 @@ function jsonCompare(
   }
   if (value === null) {
     const absent = sql`(${json} is null or ${json} = 'null'::jsonb)`;
-    if (op === 'eq') return absent;
-    if (op === 'ne') return sql`(not ${absent})`;
-    throw invalidFilter(`"${text} ${op} null": only eq and ne compare with null`);
+    return nullCompare(op, absent, sql`(not ${absent})`, text);
   }
   const textValue = sql`(${json} #>> '{}')`;
   const type = def?.type;
   if (type === 'boolean' || (type === undefined && typeof value === 'boolean')) {
-    const b = coerceBoolean(value);
-    if (b === undefined) throw invalidFilter(`"${text}" is a boolean: compare it with true or false`);
-    const literal = b ? sql`'true'::jsonb` : sql`'false'::jsonb`;
-    if (op === 'eq') return sql`${json} = ${literal}`;
-    if (op === 'ne') return sql`(${json} is null or ${json} <> ${literal})`;
-    throw invalidFilter(`"${text}" is a boolean: only eq, ne and pr apply`);
+    const literal = booleanOperand(op, value, text) ? sql`'true'::jsonb` : sql`'false'::jsonb`;
+    return op === 'eq' ? sql`${json} = ${literal}` : sql`(${json} is null or ${json} <> ${literal})`;
   }
   if (type === undefined && typeof value === 'number') {
     // Free-form values: numbers compare numerically, guarded so that a non-number never errors.
@@ -438,9 +468,7 @@ function jsonCompare(
     return sql`${numeric} ${sql.raw(ORDER_OPS[op]!)} ${value}`;
   }
   if (type === 'dateTime' && (op === 'gt' || op === 'ge' || op === 'lt' || op === 'le')) {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) {
-      throw invalidFilter(`"${text}" is a dateTime: compare it with an ISO 8601 string`);
-    }
+    dateTimeOperand(value, text);
   }
   return textCompare(textValue, def?.caseExact ?? false, op, String(value));
 }

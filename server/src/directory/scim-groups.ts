@@ -21,7 +21,7 @@ import {
   roleChangeEvents,
   roleResolutionCtes,
 } from './role-resolution.js';
-import { groupFilterShape, groupFilterSql, sortExpression } from './scim-filter-sql.js';
+import { groupFilter, sortExpression } from './scim-filter-sql.js';
 import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
 import { changedAttributes } from './scim-writes.js';
 import { toGroup } from './serialize.js';
@@ -47,13 +47,13 @@ export async function listScimGroups(
   principal: ScimPrincipal,
   query: ListQuery,
 ): Promise<ListResult<GroupRow>> {
-  const shape = query.filter ? groupFilterShape(query.filter) : undefined;
+  const filter = query.filter && groupFilter(query.filter);
   return listPage<GroupRow>(ctx.db, query, {
     table: 'groups',
     alias: 'g',
     connectionId: principal.connectionId,
-    filter: query.filter ? groupFilterSql(query.filter) : undefined,
-    shape: shape && { filter: shape, columnsKey: '' },
+    filter: filter?.sql,
+    shape: filter?.shape && { filter: filter.shape, columnsKey: '' },
     sort: sortExpression('Group', query.sortBy),
   });
 }

@@ -15,7 +15,7 @@ import type { ScimPrincipal } from '../scim-principal.js';
 import { revokeSessionsWhere } from '../sessions/revocation.js';
 import { admitDeprovision, withDeprovisionGuard } from './deprovision-guard.js';
 import { appendMembershipEvents } from './role-resolution.js';
-import { sortExpression, userFilterShape, userFilterSql } from './scim-filter-sql.js';
+import { sortExpression, userFilter } from './scim-filter-sql.js';
 import { type ListQuery, type ListResult, listPage } from './scim-paging.js';
 import {
   changedAttributes,
@@ -64,13 +64,13 @@ export async function listScimUsers(
   query: ListQuery,
   options: { withGroups?: boolean } = {},
 ): Promise<ListResult<UserWithGroups>> {
-  const shape = query.filter ? userFilterShape(query.filter) : undefined;
+  const filter = query.filter && userFilter(query.filter);
   return listPage<UserWithGroups>(ctx.db, query, {
     table: 'users',
     alias: 'u',
     connectionId: principal.connectionId,
-    filter: query.filter ? userFilterSql(query.filter) : undefined,
-    shape: shape && { filter: shape, columnsKey: options.withGroups ? 'groups' : '' },
+    filter: filter?.sql,
+    shape: filter?.shape && { filter: filter.shape, columnsKey: options.withGroups ? 'groups' : '' },
     sort: sortExpression('User', query.sortBy),
     // Computed for the page's rows only (listPage selects them over the page, not over the rows
     // an offset skips: 2 s per deep page of 10,000 users, measured, when they were).
@@ -225,20 +225,29 @@ export async function createScimUser(
   return inserted;
 }
 
-const readUserQuery = compiledOnce((db, p: { id: string; connectionId: string }, shape) => {
-  const query = db
-    .selectFrom('users as u')
-    .leftJoin('memberships as m', (join) =>
-      join.onRef('m.user_id', '=', 'u.id').onRef('m.organization_id', '=', 'u.organization_id'),
-    )
-    .selectAll('u')
-    .select(['m.id as membership_id', 'm.status as membership_status', 'm.metadata as membership_metadata'])
-    .$if(!shape.includes('bare'), (qb) => qb.select(groupsOf.as('groups')))
-    .where('u.id', '=', p.id)
-    .where('u.connection_id', '=', p.connectionId)
-    .where('u.deleted_at', 'is', null);
-  return shape.includes('lock') ? query.forUpdate(['u']) : query;
-});
+/** The variants of {@link readUserQuery}: locked for update or not, with the user's groups or not. */
+interface ReadUserShape {
+  lock: boolean;
+  groups: boolean;
+}
+
+const readUserQuery = compiledOnce(
+  (db, p: { id: string; connectionId: string }, shape: ReadUserShape) => {
+    const query = db
+      .selectFrom('users as u')
+      .leftJoin('memberships as m', (join) =>
+        join.onRef('m.user_id', '=', 'u.id').onRef('m.organization_id', '=', 'u.organization_id'),
+      )
+      .selectAll('u')
+      .select(['m.id as membership_id', 'm.status as membership_status', 'm.metadata as membership_metadata'])
+      .$if(shape.groups, (qb) => qb.select(groupsOf.as('groups')))
+      .where('u.id', '=', p.id)
+      .where('u.connection_id', '=', p.connectionId)
+      .where('u.deleted_at', 'is', null);
+    return shape.lock ? query.forUpdate(['u']) : query;
+  },
+  ({ lock, groups }) => `${lock ? 'lock' : 'read'} ${groups ? 'groups' : 'bare'}`,
+);
 
 /**
  * The user with its membership and groups; locked (`for update`) inside a transaction if asked.
@@ -253,8 +262,11 @@ async function readUser(
   lock: boolean,
   options: { groups?: boolean } = {},
 ): Promise<LockedUser> {
-  const shape = `${lock ? 'lock' : ''}${options.groups === false ? ' bare' : ''}`;
-  const { rows } = await readUserQuery(db, { id, connectionId: principal.connectionId }, shape);
+  const { rows } = await readUserQuery(
+    db,
+    { id, connectionId: principal.connectionId },
+    { lock, groups: options.groups !== false },
+  );
   const row = rows[0];
   if (!row) throw scimNotFound(`User ${id} not found`);
   return row as LockedUser;
