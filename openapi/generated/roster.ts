@@ -1562,7 +1562,11 @@ export interface components {
             /** @description After this the session cannot be refreshed (`ROSTER_SESSION_LIFETIME` after sign-in). */
             expires_at: components["schemas"]["Timestamp"];
             last_refreshed_at: components["schemas"]["Timestamp"] | null;
-            /** @description When the last token issued for this session expires. */
+            /**
+             * @description When the last token issued for this session expires. Once the session is revoked, the
+             *     latest time at which any token issued before the revocation can expire (at most one
+             *     token lifetime after it): how long a revocation list must remember the session.
+             */
             token_expires_at: components["schemas"]["Timestamp"] | null;
             revoked_at: components["schemas"]["Timestamp"] | null;
             revoke_reason: components["schemas"]["SessionRevokeReason"] | null;

@@ -29,6 +29,7 @@ describe('migrations', () => {
       '0011-deleted-user-groups',
       '0013-refresh-generation',
       '0014-scim-count-changes',
+      '0015-revoked-token-bound',
     ]);
     const tables = async () =>
       (
@@ -125,6 +126,37 @@ describe('readiness', () => {
     }
   });
 });
+
+describe.runIf(process.env.DATABASE_URL && !process.env.DATABASE_DIRECT_URL)(
+  'prepared statements (PostgreSQL)',
+  () => {
+    let testDb: TestDatabase;
+    beforeAll(async () => {
+      testDb = await createTestDatabase();
+    });
+    afterAll(async () => {
+      await testDb.database.close();
+      await testDb.drop();
+    });
+
+    it('a parameterised query runs as a named statement, prepared once per connection', async () => {
+      await testDb.database.db.connection().execute(async (db) => {
+        const text = 'select $1::int + 1 as n';
+        const results = [];
+        for (const value of [1, 41])
+          results.push((await sql<{ n: number }>`select ${value}::int + 1 as n`.execute(db)).rows);
+        expect(results).toEqual([[{ n: 2 }], [{ n: 42 }]]);
+        const { rows } = await sql<{ name: string }>`
+          select name from pg_prepared_statements where statement = ${text}`.execute(db);
+        expect(rows).toEqual([{ name: expect.stringMatching(/^roster_/) }]);
+        // A failing execution of a named statement rejects with PostgreSQL's error, and the
+        // connection serves the next query.
+        await expect(sql`select ${'x'}::int as n`.execute(db)).rejects.toMatchObject({ code: '22P02' });
+        expect((await sql<{ n: number }>`select ${2}::int + 1 as n`.execute(db)).rows).toEqual([{ n: 3 }]);
+      });
+    });
+  },
+);
 
 describe.runIf(process.env.DATABASE_URL)('conflicts between transactions (PostgreSQL)', () => {
   let server: Awaited<ReturnType<typeof startTestServer>>;

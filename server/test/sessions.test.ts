@@ -331,6 +331,34 @@ describe('sessions', () => {
     ]);
   });
 
+  it('a token from a rotation the database lost revokes the session, and the revocation outlives it', async () => {
+    const session = await signIn(await scimUser());
+    const before = await server.ctx.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('id', '=', session.id)
+      .executeTakeFirstOrThrow();
+    // A rotation answered 30 s later, then lost (a crash before its commit reached the disk): the
+    // row as it was before it.
+    offsetMs += 30_000;
+    const lost = await refresh(session.refresh_token);
+    expect(lost.status, lost.text).toBe(200);
+    const { id: _id, ...columns } = before;
+    await server.ctx.db.updateTable('sessions').set(columns).where('id', '=', session.id).execute();
+    // Its token is newer than the session: whoever holds the older one, current again, must not
+    // keep the session unnoticed.
+    const presented = await refresh(lost.body.refresh_token);
+    expect([presented.status, presented.body.error.code]).toEqual([401, 'session_revoked']);
+    expect((await refresh(session.refresh_token)).status).toBe(401);
+    const [event] = await revokedEvents(session.id);
+    expect(event).toMatchObject({ revoke_reason: 'refresh_token_reused' });
+    // The row remembered the expiry of the older token only; the revocation reports a time no
+    // token issued before it can outlive, the lost rotation's included (migration 0015).
+    expect(Date.parse(before.token_expires_at!.toISOString())).toBeLessThan(Date.parse(lost.body.expires_at));
+    expect(Date.parse(event!.token_expires_at)).toBeGreaterThanOrEqual(Date.parse(lost.body.expires_at));
+    expect(Date.parse(event!.token_expires_at)).toBeLessThanOrEqual(now().getTime() + 61_000);
+  });
+
   it('a refresh token issued before migration 0013 (a refresh_tokens row) keeps working once', async () => {
     const session = await signIn(await scimUser());
     // The session as the previous version left it: generation 0, its token a row.
@@ -525,8 +553,11 @@ describe('deprovisioning ends sessions: the next refresh is refused', () => {
     const events = await revokedEvents(session.id);
     expect(events).toHaveLength(1);
     expect(['user_deactivated', 'user_deleted']).toContain(events[0]!.revoke_reason);
-    // Revocation events say how long a revocation list must remember the session.
-    expect(events[0]!.token_expires_at).toBe(session.expires_at);
+    // Revocation events say how long a revocation list must remember the session: until every
+    // token issued before the revocation has expired (at most a token lifetime after it).
+    const remembered = Date.parse(events[0]!.token_expires_at);
+    expect(remembered).toBeGreaterThanOrEqual(Date.parse(session.expires_at));
+    expect(remembered).toBeLessThanOrEqual(now().getTime() + 61_000);
     // No new session either.
     const again = await server.api('POST', '/v1/sessions', {
       body: { user_id: userId, organization_id: conn.organizationId },

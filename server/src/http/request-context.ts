@@ -22,6 +22,11 @@ export class RequestLog {
     return this.#child;
   }
 
+  /** Whether lines of `level` are written (at LOG_LEVEL=warn, no access line is: skip building it). */
+  enabled(level: 'error' | 'warn' | 'info' | 'debug'): boolean {
+    return this.#base.isLevelEnabled(level);
+  }
+
   error(fields: object, message: string): void {
     if (this.#base.isLevelEnabled('error')) this.logger.error(fields, message);
   }
@@ -64,13 +69,15 @@ export function logAccess(
   status: number,
   startedAt: number,
 ): void {
+  const failed = status >= 500;
+  if (!log.enabled(failed ? 'error' : 'info')) return;
   const fields = {
     method,
     path,
     status,
     duration_ms: Math.round((performance.now() - startedAt) * 100) / 100,
   };
-  if (status >= 500) log.error(fields, 'request failed');
+  if (failed) log.error(fields, 'request failed');
   else log.info(fields, 'request');
 }
 

@@ -276,6 +276,21 @@ async function refreshCarefully(
         'This refresh token was already used; the session is revoked. Sign in again.',
       );
     }
+    if (presentation.kind === 'lost') {
+      // The database lost the rotation that issued this token (a crash or failover within moments
+      // of an unflushed rotation commit, ROSTER_REFRESH_SYNCHRONOUS_COMMIT=off): the token before
+      // it is the session's current one again, and whoever holds that one (a thief, perhaps) must
+      // not keep the session unnoticed. Revoked as a reuse: both sides sign in again.
+      await revoke('refresh_token_reused');
+      ctx.log.warn(
+        { session_id: session.id, user_id: session.user_id, generation: session.refresh_generation },
+        'refresh token of a rotation the database lost: session revoked',
+      );
+      return refused(
+        'session_revoked',
+        'This refresh token is newer than the session: its rotation was lost. Sign in again.',
+      );
+    }
     // The member's state first: it says why (the deprovisioning that revoked the session).
     if (!member.ok) {
       await revoke(member.reason);
@@ -362,6 +377,7 @@ async function classify(
   | { kind: 'current' }
   | { kind: 'again'; successor: string; rotatedAt: Date }
   | { kind: 'reused' }
+  | { kind: 'lost' }
   | { kind: 'unknown' }
 > {
   const withinInterval = (at: Date | null): at is Date =>
@@ -387,9 +403,11 @@ async function classify(
         : { kind: 'reused' };
     }
     // An older generation with a valid tag is a reuse (the session's hashes of it are gone; only a
-    // key holder could make one up, and the most it can do so is sign the user out). A generation
-    // the session never reached cannot be checked at all: unknown.
-    return generation < current ? { kind: 'reused' } : { kind: 'unknown' };
+    // key holder could make one up, and the most it can do so is sign the user out). A later
+    // generation with a valid tag was issued by a rotation that the database no longer has (an
+    // unflushed commit lost to a crash): revoked too, so that the token it replaced, current
+    // again, gives its holder nothing. A key holder gains nothing new by making one up either.
+    return generation < current ? { kind: 'reused' } : { kind: 'lost' };
   }
   const token = await trx
     .selectFrom('refresh_tokens')

@@ -50,10 +50,20 @@ export interface ScimCall extends ScimRequest {
 export type Route = (call: ScimCall) => Promise<void> | void;
 
 /**
+ * A request as the handler serves it: parsed with the authenticated fields still empty, then
+ * filled in and handed to its route as the same object (not a copy per request).
+ */
+export interface PendingCall extends ScimRequest {
+  principal: ScimPrincipal | undefined;
+  baseUrl: string;
+  body: unknown;
+}
+
+/**
  * Splits the URL: the query string is read with node's querystring, where `+` is a space, as Entra
  * sends it.
  */
-export function parseRequest(req: IncomingMessage, res: ServerResponse, logger: Logger): ScimRequest {
+export function parseRequest(req: IncomingMessage, res: ServerResponse, logger: Logger): PendingCall {
   const id = requestIdOf(req.headers['x-request-id']);
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
@@ -63,12 +73,18 @@ export function parseRequest(req: IncomingMessage, res: ServerResponse, logger: 
   const path = slash === -1 ? '/' : rest.slice(slash);
   const query: Record<string, string> = {};
   if (queryAt !== -1) {
-    for (const [key, value] of Object.entries(parseQueryString(url.slice(queryAt + 1)))) {
+    const parsed = parseQueryString(url.slice(queryAt + 1));
+    for (const key in parsed) {
       const lowerKey = key.toLowerCase();
       if (lowerKey in query) continue;
+      const value = parsed[key];
       const first = Array.isArray(value) ? value[0] : value;
       if (typeof first === 'string') query[lowerKey] = first;
     }
+  }
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment) segments.push(segment.includes('%') ? safeDecode(segment) : segment);
   }
   return {
     req,
@@ -79,9 +95,12 @@ export function parseRequest(req: IncomingMessage, res: ServerResponse, logger: 
     pathname,
     connectionId: slash === -1 ? rest : rest.slice(0, slash),
     path,
-    segments: path.split('/').filter(Boolean).map(safeDecode),
+    segments,
     query,
     outcome: { authenticated: false, scimType: undefined, detail: undefined },
+    principal: undefined,
+    baseUrl: '',
+    body: undefined,
   };
 }
 

@@ -8,7 +8,7 @@ import type { LocalRateLimiter, RateLimiter } from '../../rate-limit.js';
 import { logAccess } from '../request-context.js';
 import { authenticate, limit } from './access.js';
 import { readJson } from './body.js';
-import { parseRequest, type ScimCall, type ScimRequest } from './call.js';
+import { type PendingCall, parseRequest, type ScimCall } from './call.js';
 import { answerError } from './errors.js';
 import { PageCursors } from './page-cursors.js';
 import { createRouter } from './routes.js';
@@ -45,23 +45,18 @@ export function createScimHandler(deps: ScimDeps): (req: IncomingMessage, res: S
   const { ctx } = deps;
   const route = createRouter(ctx, new PageCursors(ctx));
 
-  const serve = async (request: ScimRequest): Promise<void> => {
+  const serve = async (request: PendingCall): Promise<void> => {
     const principal = await authenticate(deps, request);
     request.outcome.authenticated = true;
     await limit(deps.rateLimiter, principal);
     const handler = route(request);
     const { method } = request;
-    const body =
-      method === 'POST' || method === 'PUT' || method === 'PATCH'
-        ? await readJson(request.req, deps.bodyLimitBytes)
-        : undefined;
-    const call: ScimCall = {
-      ...request,
-      principal,
-      baseUrl: scimBaseUrl(ctx.settings.publicUrl, request.connectionId),
-      body,
-    };
-    await handler(call);
+    request.principal = principal;
+    request.baseUrl = scimBaseUrl(ctx.settings.publicUrl, request.connectionId);
+    if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+      request.body = await readJson(request.req, deps.bodyLimitBytes);
+    }
+    await handler(request as ScimCall);
   };
 
   return (req, res) => {

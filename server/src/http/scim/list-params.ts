@@ -25,10 +25,14 @@ export interface ListParams {
 
 /** List parameters from the query string or a SearchRequest body (RFC 7644 §3.4.2, §3.4.3). */
 export function listParams(source: Record<string, unknown>): ListParams {
-  const get = (name: string) => {
-    const key = Object.keys(source).find((k) => k.toLowerCase() === name.toLowerCase());
-    return key === undefined ? undefined : source[key];
-  };
+  // Parameter names are case-insensitive; the first spelling of a name counts. One pass over the
+  // source, not one per parameter (this runs for every lookup).
+  const byName = new Map<string, unknown>();
+  for (const key of Object.keys(source)) {
+    const lower = key.toLowerCase();
+    if (!byName.has(lower)) byName.set(lower, source[key]);
+  }
+  const get = (name: string) => byName.get(name.toLowerCase());
   const filterText = get('filter');
   if (filterText !== undefined && typeof filterText !== 'string')
     throw invalidValue('filter must be a string');

@@ -70,6 +70,12 @@ function pageCursorKey(
   startIndex: number,
   count: number,
 ): string {
-  const filter = Object.entries(source).find(([k]) => k.toLowerCase() === 'filter')?.[1];
+  let filter: unknown;
+  for (const key of Object.keys(source)) {
+    if (key.toLowerCase() === 'filter') {
+      filter = source[key];
+      break;
+    }
+  }
   return `${connectionId}|${kind}|${typeof filter === 'string' ? filter : ''}|${count}|${startIndex}`;
 }

@@ -16,21 +16,24 @@ export function send(
   request: ScimRequest,
   status: number,
   body: unknown,
-  headers: Record<string, string> = {},
+  headers?: Record<string, string>,
 ): void {
   const payload = JSON.stringify(body);
-  request.res.writeHead(status, {
-    ...headers,
+  const { res } = request;
+  if (headers) for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+  res.writeHead(status, {
     'X-Request-Id': request.id,
     'Content-Type': SCIM_CONTENT_TYPE,
     'Content-Length': Buffer.byteLength(payload),
   });
-  request.res.end(payload);
+  res.end(payload);
 }
 
-export function noContent(request: ScimRequest, headers: Record<string, string> = {}): void {
-  request.res.writeHead(204, { ...headers, 'X-Request-Id': request.id });
-  request.res.end();
+export function noContent(request: ScimRequest, headers?: Record<string, string>): void {
+  const { res } = request;
+  if (headers) for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+  res.writeHead(204, { 'X-Request-Id': request.id });
+  res.end();
 }
 
 export function created(request: ScimRequest, resource: ScimObject): void {
