@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import type { DatabaseKind } from './db/database.js';
 import { isSerializationFailure } from './db/errors.js';
 import type { DB } from './db/schema.js';
+import { PageAnchors } from './directory/scim-paging.js';
 import { TtlCache } from './lib/ttl-cache.js';
 import type { Logger } from './log.js';
 import type { ScimAuthCheck } from './scim-principal.js';
@@ -25,6 +26,8 @@ export interface Context {
   feedHead(): number;
   /** Per-process cache of SCIM token checks (see directory/scim-tokens.ts). */
   readonly scimAuthCache: TtlCache<ScimAuthCheck>;
+  /** Per-process rank anchors of the SCIM lists' default order (see directory/scim-paging.ts). */
+  readonly pageAnchors: PageAnchors;
   /**
    * Runs `fn` in one transaction; after it commits, the event sequencer is kicked so that the
    * events the transaction appended reach the feed promptly.
@@ -76,6 +79,7 @@ export function createContext(options: ContextOptions): Context {
     now: options.now ?? (() => new Date()),
     settings: options.settings,
     scimAuthCache: new TtlCache<ScimAuthCheck>(options.scimAuthCacheMs ?? 1000),
+    pageAnchors: new PageAnchors(options.db),
     feedHead: options.feedHead ?? (() => 0),
     async transaction(fn) {
       const result = await retryingConflicts(() => options.db.transaction().execute(fn));

@@ -28,6 +28,7 @@ describe('migrations', () => {
       '0010-refresh-token-owner',
       '0011-deleted-user-groups',
       '0013-refresh-generation',
+      '0014-scim-count-changes',
       '0015-revoked-token-bound',
     ]);
     const tables = async () =>

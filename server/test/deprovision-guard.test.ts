@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../src/db/database.js';
-import { createTestDatabase, startTestServer, type TestServer } from './harness.js';
+import { createTestDatabase, secondTestDatabase, startTestServer, type TestServer } from './harness.js';
 import { createConnection, expectScimError, patchOp, type TestConnection, userBody } from './scim-helpers.js';
 
 /**
@@ -255,20 +254,10 @@ describe('deprovisioning guard', () => {
 describe.runIf(process.env.DATABASE_URL)('deprovisioning guard across server processes', () => {
   it('counts exactly across two servers on one PostgreSQL database', async () => {
     const shared = await createTestDatabase();
-    // Opened as the harness opens the first (behind PgBouncer too: no named statements there).
-    const direct = shared.env.DATABASE_DIRECT_URL;
-    const second = await openDatabase({
-      url: shared.url!,
-      poolSize: 20,
-      pooler: direct ? 'transaction' : 'none',
-      directUrl: direct,
-    });
     const env = { ROSTER_SCIM_RATE_LIMIT: '100000' };
     const a = await startTestServer({ database: shared, env });
-    const b = await startTestServer({
-      database: { database: second, url: shared.url, env: shared.env, drop: async () => {} },
-      env,
-    });
+    const second = await secondTestDatabase(shared);
+    const b = await startTestServer({ database: second, env });
     try {
       const onA = await createConnection(a, 'okta');
       const ids = await provision(onA, 200, 'multi');
@@ -306,7 +295,7 @@ describe.runIf(process.env.DATABASE_URL)('deprovisioning guard across server pro
       expect(held.body.data).toHaveLength(1);
     } finally {
       await b.close();
-      await second.close();
+      await second.database.close();
       await a.close();
       await shared.drop();
     }

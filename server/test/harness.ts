@@ -38,6 +38,21 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   return { database, url: scratch.url, env: scratch.env, drop: scratch.drop };
 }
 
+/**
+ * The same PostgreSQL database opened again, as the harness opens the first (behind PgBouncer too:
+ * no named statements there), for a second server on it; dropping it is the first one's job.
+ */
+export async function secondTestDatabase(shared: TestDatabase): Promise<TestDatabase> {
+  const direct = shared.env.DATABASE_DIRECT_URL;
+  const database = await openDatabase({
+    url: shared.url!,
+    poolSize: 20,
+    pooler: direct ? 'transaction' : 'none',
+    directUrl: direct,
+  });
+  return { database, url: shared.url, env: shared.env, drop: async () => {} };
+}
+
 export interface TestServer extends RunningServer {
   readonly secretKey: string;
   readonly databaseUrl: string | undefined;

@@ -1,6 +1,7 @@
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as m0009 from '../src/db/migrations/0009-scim-counts.js';
+import * as m0014 from '../src/db/migrations/0014-scim-count-changes.js';
 import { startTestServer, type TestServer } from './harness.js';
 import { createConnection, patchOp, type TestConnection, userBody } from './scim-helpers.js';
 import { recordStatements } from './statements.js';
@@ -223,13 +224,16 @@ describe('SCIM list pages', () => {
     const conn = await directory();
     const first = (await list(conn, '/Users?count=1')).ids[0]!;
     expect((await conn.scim('DELETE', `/Users/${first}`)).status).toBe(204);
-    await m0009.down(server.ctx.db as unknown as Kysely<unknown>);
+    const db = server.ctx.db as unknown as Kysely<unknown>;
+    await m0014.down(db);
+    await m0009.down(db);
     try {
       // Written while there are no counts: the migration counts what exists.
       expect((await conn.scim('POST', '/Users', { body: userBody('late@paging.test') })).status).toBe(201);
       expect((await conn.scim('POST', '/Groups', { body: { displayName: 'Late' } })).status).toBe(201);
     } finally {
-      await m0009.up(server.ctx.db as unknown as Kysely<unknown>);
+      await m0009.up(db);
+      await m0014.up(db);
     }
     expect(await counted(conn)).toEqual({ users: 23, groups: 8 });
   });

@@ -11,6 +11,7 @@ import * as m0009 from './migrations/0009-scim-counts.js';
 import * as m0010 from './migrations/0010-refresh-token-owner.js';
 import * as m0011 from './migrations/0011-deleted-user-groups.js';
 import * as m0013 from './migrations/0013-refresh-generation.js';
+import * as m0014 from './migrations/0014-scim-count-changes.js';
 import * as m0015 from './migrations/0015-revoked-token-bound.js';
 
 /**
@@ -33,6 +34,7 @@ const migrations: Record<string, Migration> = {
   // 0012 was reserved for a change that was not made, and must stay unused: Kysely refuses a
   // migration that sorts before one a database has already applied.
   '0013-refresh-generation': m0013,
+  '0014-scim-count-changes': m0014,
   '0015-revoked-token-bound': m0015,
 };
 

@@ -358,6 +358,8 @@ export interface ScimCountsTable {
   shard: number;
   /** bigint: read as a string by pg, as a number or bigint by PGlite. */
   n: ColumnType<string | number | bigint, number, number>;
+  /** Grows by one with every change of `n` (migration 0014): the change stamp of PageAnchors. */
+  changes: ColumnType<string | number | bigint, number | undefined, number>;
 }
 
 export interface DB {

@@ -55,6 +55,7 @@ export async function listScimGroups(
     filter: filter?.sql,
     shape: filter?.shape && { filter: filter.shape, columnsKey: '' },
     sort: sortExpression('Group', query.sortBy),
+    anchors: ctx.pageAnchors,
   });
 }
 

@@ -54,6 +54,11 @@ export interface PageSource {
    * and `columnsKey` naming `columns`: the first page's statement is then compiled once per shape.
    */
   shape?: { filter: FilterShape; columnsKey: string } | undefined;
+  /**
+   * This process's rank anchors (see PageAnchors): an unfiltered page in the default order
+   * starts its skip from the nearest one when they still hold.
+   */
+  anchors?: PageAnchors | undefined;
 }
 
 /**
@@ -63,9 +68,11 @@ export interface PageSource {
  *
  * Skipping rows (a page without a cursor) walks the (connection_id, id) index only, then reads
  * the page's rows: OFFSET on the rows themselves read every skipped user from the table (54 ms at
- * startIndex 50,001 of 100,000 users, against 6 ms for the index alone). The total of an unfiltered
- * list is the connection's count kept by triggers (scim_counts, migration 0009) instead of a
- * count of its rows.
+ * startIndex 50,001 of 100,000 users, against 6 ms for the index alone). An unfiltered page in the
+ * default order skips from the nearest of this process's rank anchors instead, when the change
+ * stamp the statement reads in its own snapshot says they still hold (see PageAnchors): fewer
+ * than K entries, whatever the offset. The total of an unfiltered list is the connection's count
+ * kept by triggers (scim_counts, migration 0009) instead of a count of its rows.
  *
  * The first page of a filtered list (an IdP's lookup, the most frequent SCIM read) takes a lighter
  * statement: it counts the matches only when the page is full (a page that is not full is the
@@ -87,10 +94,10 @@ export async function listPage<R extends { id: string }>(
   const selected = columns ? sql`${a}.*, ${columns}` : sql`${a}.*`;
   const counted = sql`(select count(*) from ${table} ${a} where ${scope})`;
   const cursor = sort || query.count === 0 ? undefined : query.cursor;
-  type Row = R & { scim_total: string | number | bigint };
+  type Row = R & { scim_total: string | number | bigint; scim_stamp?: string };
   const pageOf = (rows: Row[]): R[] => {
     const page: R[] = [];
-    for (const { scim_total: _total, ...row } of rows) {
+    for (const { scim_total: _total, scim_stamp: _stamp, ...row } of rows) {
       // An empty page is one row of nulls beside the total (the left join below).
       if (typeof row.id === 'string') page.push(row as unknown as R);
     }
@@ -118,7 +125,22 @@ export async function listPage<R extends { id: string }>(
 
   const readKey = cursor?.afterId === undefined ? cursor?.readKey : undefined;
   const offset = query.startIndex - 1;
+  const { anchors } = source;
+  // A page that may skip K entries or more reads the counts once, for its total and for the change
+  // stamp that decides whether the anchors hold, and returns the stamp (to build them again if not).
+  const stamped =
+    anchors !== undefined &&
+    !filter &&
+    !sort &&
+    query.count > 0 &&
+    cursor?.afterId === undefined &&
+    offset >= anchors.spacing;
+  const anchor = stamped ? anchors.at(source.table, connectionId, offset) : undefined;
   const ctes: RawBuilder<unknown>[] = [];
+  if (stamped) {
+    ctes.push(sql`counts as (select coalesce(sum(n), 0) as n, coalesce(sum(changes), 0) as changes
+      from scim_counts where connection_id = ${connectionId} and resource = ${source.table})`);
+  }
   if (readKey !== undefined) {
     ctes.push(sql`cursor as (select last_id from scim_page_cursors where key = ${readKey})`);
   }
@@ -126,10 +148,19 @@ export async function listPage<R extends { id: string }>(
   let start = sql``;
   if (cursor?.afterId !== undefined) start = sql`and ${id} > ${cursor.afterId}`;
   else if (!sort && (readKey !== undefined || offset > 0)) {
-    const skipped = sql`(select ${id} from ${table} ${a} where ${scope} order by ${id} offset ${offset} limit 1)`;
+    const fromStart = sql`(select ${id} from ${table} ${a} where ${scope} order by ${id} offset ${offset} limit 1)`;
+    // From the anchor only when no live row was added or removed since the anchors were read: the
+    // anchor's rank is then still `offset - rest`. Otherwise from the start, as without anchors.
+    const skipped = anchor
+      ? sql`(case when (select changes from counts) = ${anchor.stamp}::numeric
+          then (select ${id} from ${table} ${a} where ${scope} and ${id} >= ${anchor.id}
+            order by ${id} offset ${anchor.rest} limit 1)
+          else ${fromStart} end)`
+      : fromStart;
     // Only one of the two runs (a CASE evaluates its subqueries lazily). The offset is skipped
     // without an `id >` bound: that would be checked on every skipped entry, a collation-aware
-    // text comparison each (20 times the cost of the skip itself, measured).
+    // text comparison each (20 times the cost of the skip itself, measured). The anchor's bound is
+    // checked on fewer than K entries.
     start =
       readKey === undefined
         ? sql`and ${id} >= ${skipped}`
@@ -152,15 +183,186 @@ export async function listPage<R extends { id: string }>(
   const total = filter
     ? counted
     : sql`(select coalesce(sum(n), 0) from scim_counts where connection_id = ${connectionId} and resource = ${source.table})`;
-  const body =
-    query.count > 0
+  const body = stamped
+    ? sql`select ${selected}, total.n as scim_total, total.stamp as scim_stamp
+          from (select n, changes::text as stamp from counts) total left join page ${a} on true order by ${order}`
+    : query.count > 0
       ? sql`select ${selected}, total.n as scim_total
           from (select ${total} as n) total left join page ${a} on true order by ${order}`
       : sql`select ${total} as scim_total`;
   const { rows } = await sql<Row>`${ctes.length > 0 ? sql`with ${sql.join(ctes)} ` : sql``}${body}`.execute(
     db,
   );
+  if (stamped) anchors.seen(source.table, connectionId, offset, String(rows[0]?.scim_stamp), anchor);
   return { rows: pageOf(rows), total: Number(rows[0]?.scim_total ?? 0) };
+}
+
+/** How {@link PageAnchors} is tuned. */
+export interface PageAnchorOptions {
+  /** Every K-th id of the default order is an anchor (K, at least: see maxAnchors). Default 1,000. */
+  spacing?: number;
+  /** At most this many anchors per connection: K grows with a larger directory. Default 1,000. */
+  maxAnchors?: number;
+  /** Connections (and resources) whose anchors are kept, the least recently paged dropped. Default 256. */
+  maxEntries?: number;
+  /** The least time between two builds of one connection's anchors. Default 2 s. */
+  minIntervalMs?: number;
+}
+
+/** The anchor a skip starts from: its id, the entries left to skip after it, the stamp it holds for. */
+export interface Anchor {
+  id: string;
+  rest: number;
+  stamp: string;
+}
+
+interface AnchorEntry {
+  /** The change stamp read with the ids (undefined before the first build). */
+  stamp: string | undefined;
+  /** ids[j] is the id at rank j * spacing (0-based) of the default order, in that snapshot. */
+  ids: string[];
+  spacing: number;
+  building: boolean;
+  /** performance.now() when the last build started. */
+  builtAt: number;
+  /** The least time before the next build: doubled while built anchors go unused. */
+  intervalMs: number;
+  /** Whether a page started from these anchors since they were built. */
+  used: boolean;
+}
+
+/** While a connection changes faster than it is paged, its builds back off up to this interval. */
+const MAX_BUILD_INTERVAL_MS = 60_000;
+
+/**
+ * Rank anchors of the default order (id) per connection and resource, kept per process, so that a
+ * page at startIndex 50,001 of 100,000 users skips fewer than K index entries instead of 50,000
+ * (skipping was the one read whose latency grew with the directory: 6 ms at 10,000 users, 14 ms
+ * at 100,000). One statement reads every K-th id together with the connection's change stamp
+ * (the sum of `scim_counts.changes`, migration 0014, which grows with every row added or
+ * removed); a page's statement starts from an anchor only when the stamp it reads in its own
+ * snapshot is the anchors' stamp, so anchors read before a change cost the skip from the start
+ * (the speed without them), never a wrong page: the page holds exactly what `order by id offset
+ * N limit M` over its snapshot holds. Equal stamps mean equal live rows whichever process wrote:
+ * the stamp is in the database, summed in each statement's snapshot.
+ *
+ * A page that skips K or more entries and finds no anchors, or stale ones, builds them in the
+ * background (one build at a time per connection, at most one per `minIntervalMs`; one pass over
+ * the connection's index entries). A connection that changes faster than it is paged (an IdP
+ * provisioning while another client pages) backs off: each build whose anchors no page used
+ * doubles the interval, up to a minute. Memory: at most `maxEntries` connections of at most
+ * `maxAnchors` ids.
+ */
+export class PageAnchors {
+  readonly #db: Kysely<DB>;
+  readonly #entries = new Map<string, AnchorEntry>();
+  readonly #maxAnchors: number;
+  readonly #maxEntries: number;
+  readonly #minIntervalMs: number;
+  /** The least K: offsets below it need no anchor. */
+  readonly spacing: number;
+  /** Builds finished, and pages that started from an anchor (hits) or found it stale (misses). */
+  readonly stats = { builds: 0, hits: 0, misses: 0 };
+
+  constructor(db: Kysely<DB>, options: PageAnchorOptions = {}) {
+    this.#db = db;
+    this.spacing = Math.max(1, Math.floor(options.spacing ?? 1000));
+    this.#maxAnchors = Math.max(1, Math.floor(options.maxAnchors ?? 1000));
+    this.#maxEntries = Math.max(1, Math.floor(options.maxEntries ?? 256));
+    this.#minIntervalMs = options.minIntervalMs ?? 2000;
+  }
+
+  /** The anchor a skip of `offset` entries starts from, if this process has one past the start. */
+  at(table: PageSource['table'], connectionId: string, offset: number): Anchor | undefined {
+    const key = `${table} ${connectionId}`;
+    const entry = this.#entries.get(key);
+    if (entry?.stamp === undefined || entry.ids.length === 0) return undefined;
+    // Most recently used last.
+    this.#entries.delete(key);
+    this.#entries.set(key, entry);
+    const j = Math.min(Math.floor(offset / entry.spacing), entry.ids.length - 1);
+    if (j === 0) return undefined;
+    return { id: entry.ids[j]!, rest: offset - j * entry.spacing, stamp: entry.stamp };
+  }
+
+  /**
+   * After a page that skipped `offset` entries, with the stamp its statement read: counts whether
+   * its anchor held, and builds the anchors again (in the background) when they are missing or
+   * older than that stamp.
+   */
+  seen(
+    table: PageSource['table'],
+    connectionId: string,
+    offset: number,
+    stamp: string,
+    anchor: Anchor | undefined,
+  ): void {
+    const key = `${table} ${connectionId}`;
+    const entry = this.#entries.get(key);
+    if (anchor) {
+      if (anchor.stamp === stamp) {
+        this.stats.hits++;
+        if (entry) entry.used = true;
+        return;
+      }
+      this.stats.misses++;
+    }
+    if (offset < this.spacing || (entry !== undefined && entry.stamp === stamp)) return;
+    if (entry && (entry.building || performance.now() - entry.builtAt < entry.intervalMs)) return;
+    this.build(table, connectionId).catch(() => {
+      // The pages keep skipping from the start; the next stale page tries again.
+    });
+  }
+
+  /** Builds one connection's anchors now (the pages start builds themselves; tests call it). */
+  async build(table: PageSource['table'], connectionId: string): Promise<void> {
+    const key = `${table} ${connectionId}`;
+    let entry = this.#entries.get(key);
+    if (!entry) {
+      entry = {
+        stamp: undefined,
+        ids: [],
+        spacing: this.spacing,
+        building: false,
+        builtAt: 0,
+        intervalMs: 0,
+        used: false,
+      };
+      if (this.#entries.size >= this.#maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
+      this.#entries.set(key, entry);
+    }
+    if (entry.building) return;
+    entry.building = true;
+    entry.intervalMs =
+      entry.stamp !== undefined && !entry.used
+        ? Math.min(Math.max(entry.intervalMs * 2, this.#minIntervalMs), MAX_BUILD_INTERVAL_MS)
+        : this.#minIntervalMs;
+    entry.builtAt = performance.now();
+    try {
+      const t = sql.raw(table);
+      // One statement, so one snapshot: the ids and the stamp they hold for. The ranks come from one
+      // pass over the connection's (connection_id, id) index entries.
+      const { rows } = await sql<{ stamp: string; spacing: number; ids: string[] }>`
+        with counts as (
+          select coalesce(sum(n), 0) as n, coalesce(sum(changes), 0) as changes
+          from scim_counts where connection_id = ${connectionId} and resource = ${table}),
+        k as (select greatest(${this.spacing}::int, ceil((select n from counts) / ${this.#maxAnchors}::numeric))::int as k)
+        select (select changes from counts)::text as stamp, (select k from k) as spacing,
+          array(
+            select ranked.id from (
+              select x.id, row_number() over (order by x.id) - 1 as r from ${t} x
+              where x.connection_id = ${connectionId} and x.deleted_at is null) ranked
+            where ranked.r % (select k from k) = 0 order by ranked.id) as ids`.execute(this.#db);
+      const row = rows[0]!;
+      entry.stamp = String(row.stamp);
+      entry.spacing = Number(row.spacing);
+      entry.ids = row.ids;
+      entry.used = false;
+      this.stats.builds++;
+    } finally {
+      entry.building = false;
+    }
+  }
 }
 
 /**

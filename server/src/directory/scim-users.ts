@@ -75,6 +75,7 @@ export async function listScimUsers(
     // Computed for the page's rows only (listPage selects them over the page, not over the rows
     // an offset skips: 2 s per deep page of 10,000 users, measured, when they were).
     columns: options.withGroups ? sql`${groupsOf} as groups` : undefined,
+    anchors: ctx.pageAnchors,
   });
 }
 
