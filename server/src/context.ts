@@ -79,7 +79,13 @@ export function createContext(options: ContextOptions): Context {
     now: options.now ?? (() => new Date()),
     settings: options.settings,
     scimAuthCache: new TtlCache<ScimAuthCheck>(options.scimAuthCacheMs ?? 1000),
-    pageAnchors: new PageAnchors(options.db),
+    pageAnchors: new PageAnchors(options.db, {
+      onBuildError: (error, where) =>
+        options.log.warn(
+          { err: error, connection_id: where.connectionId, resource: where.table },
+          'building the rank anchors of SCIM pages failed; pages skip from the start meanwhile',
+        ),
+    }),
     feedHead: options.feedHead ?? (() => 0),
     async transaction(fn) {
       const result = await retryingConflicts(() => options.db.transaction().execute(fn));

@@ -227,6 +227,65 @@ describe('SCIM pages from rank anchors', () => {
     expect(anchors.stats).toEqual({ builds: 1, hits: 1, misses: 0 });
   });
 
+  it('are used for a bounded time, hold at most maxAnchors ids, and build one connection at a time', async () => {
+    const { conn } = await directory(30);
+    const whole = await liveIds(server.ctx.db, conn.connectionId);
+    // Too old to use: pages skip from the start (exact all the same), and build them again.
+    const aging = new PageAnchors(server.ctx.db, { spacing: 4, minIntervalMs: 0, maxAgeMs: 0 });
+    await aging.build('users', conn.connectionId);
+    expect(aging.at('users', conn.connectionId, 20)).toBeUndefined();
+    expect((await page(server.ctx.db, aging, conn.connectionId, 20, 3)).ids).toEqual(whole.slice(20, 23));
+    await builtTimes(aging, 2);
+
+    // The ids are capped whatever scim_counts says (here: that the connection is nearly empty).
+    let capped: PageAnchors | undefined;
+    await server.ctx.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`update scim_counts set n = 0 where connection_id = ${conn.connectionId} and resource = 'users'`.execute(
+          trx,
+        );
+        capped = new PageAnchors(trx, { spacing: 4, maxAnchors: 3, minIntervalMs: 3_600_000 });
+        await capped.build('users', conn.connectionId);
+        // Rolled back: the counts stay exact for the other tests.
+        throw new Error('roll back');
+      })
+      .catch((error: Error) => expect(error.message).toBe('roll back'));
+    expect(capped!.at('users', conn.connectionId, 29)).toMatchObject({ rest: 29 - 2 * 4 });
+
+    // One build at a time in a process: deep pages of two connections, one build; a failing
+    // build is reported.
+    const other = await directory(30);
+    const failures: unknown[] = [];
+    const single = new PageAnchors(server.ctx.db, {
+      spacing: 4,
+      minIntervalMs: 0,
+      onBuildError: (error) => failures.push(error),
+    });
+    await Promise.all([
+      page(server.ctx.db, single, conn.connectionId, 10, 2),
+      page(server.ctx.db, single, other.conn.connectionId, 10, 2),
+    ]);
+    await builtTimes(single, 1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(single.stats.builds).toBe(1);
+    const broken = new PageAnchors(server.ctx.db, {
+      spacing: 4,
+      minIntervalMs: 0,
+      onBuildError: (error) => failures.push(error),
+    });
+    await page(server.ctx.db, broken, conn.connectionId, 10, 2, 'users');
+    await builtTimes(broken, 1);
+    expect(failures).toEqual([]);
+    // A build over a table that is not a SCIM resource fails in the database.
+    // biome-ignore lint/suspicious/noExplicitAny: a wrong table on purpose
+    (broken as any).seen('no_such_table', conn.connectionId, 10, 'x', undefined);
+    for (let i = 0; i < 200 && failures.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(failures).toHaveLength(1);
+  });
+
   it('keep a bounded number of connections, the least recently paged dropped', async () => {
     const a = await directory(9);
     const b = await directory(9);
