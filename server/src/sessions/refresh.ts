@@ -265,30 +265,24 @@ async function refreshCarefully(
     // Not the session's token, though its tag is valid (made with the key ring alone): unknown,
     // and nothing revoked.
     if (presentation.kind === 'unknown') return refused('invalid_refresh_token', 'Unknown refresh token.');
-    if (presentation.kind === 'reused') {
+    // A reuse, or a token of a rotation the database lost (a crash or failover within moments of
+    // an unflushed rotation commit, ROSTER_REFRESH_SYNCHRONOUS_COMMIT=off): then the token before
+    // it is the session's current one again, and whoever holds that one (a thief, perhaps) must
+    // not keep the session unnoticed. Either way the session is revoked: both sides sign in again.
+    if (presentation.kind === 'reused' || presentation.kind === 'lost') {
       await revoke('refresh_token_reused');
-      ctx.log.warn(
-        { session_id: session.id, user_id: session.user_id },
-        'refresh token reused: session revoked (possible token theft)',
-      );
-      return refused(
-        'session_revoked',
-        'This refresh token was already used; the session is revoked. Sign in again.',
-      );
-    }
-    if (presentation.kind === 'lost') {
-      // The database lost the rotation that issued this token (a crash or failover within moments
-      // of an unflushed rotation commit, ROSTER_REFRESH_SYNCHRONOUS_COMMIT=off): the token before
-      // it is the session's current one again, and whoever holds that one (a thief, perhaps) must
-      // not keep the session unnoticed. Revoked as a reuse: both sides sign in again.
-      await revoke('refresh_token_reused');
+      const reused = presentation.kind === 'reused';
       ctx.log.warn(
         { session_id: session.id, user_id: session.user_id, generation: session.refresh_generation },
-        'refresh token of a rotation the database lost: session revoked',
+        reused
+          ? 'refresh token reused: session revoked (possible token theft)'
+          : 'refresh token of a rotation the database lost: session revoked',
       );
       return refused(
         'session_revoked',
-        'This refresh token is newer than the session: its rotation was lost. Sign in again.',
+        reused
+          ? 'This refresh token was already used; the session is revoked. Sign in again.'
+          : 'This refresh token is newer than the session: its rotation was lost. Sign in again.',
       );
     }
     // The member's state first: it says why (the deprovisioning that revoked the session).
