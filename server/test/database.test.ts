@@ -3,18 +3,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../src/db/migrate.js';
 import { createTestDatabase, startTestServer, type TestDatabase } from './harness.js';
 
-describe('migrations', () => {
-  let testDb: TestDatabase;
+/** A fresh test database for the enclosing describe block, closed and dropped after it. */
+function withTestDatabase(): { current: TestDatabase } {
+  const holder = {} as { current: TestDatabase };
   beforeAll(async () => {
-    testDb = await createTestDatabase();
+    holder.current = await createTestDatabase();
   });
   afterAll(async () => {
-    await testDb.database.close();
-    await testDb.drop();
+    await holder.current.database.close();
+    await holder.current.drop();
   });
+  return holder;
+}
+
+describe('migrations', () => {
+  const testDb = withTestDatabase();
 
   it('apply once, then are a no-op', async () => {
-    const first = await migrateToLatest(testDb.database.db);
+    const first = await migrateToLatest(testDb.current.database.db);
     expect(first).toEqual([
       '0001-initial',
       '0002-idempotency',
@@ -36,7 +42,7 @@ describe('migrations', () => {
         await sql<{ table_name: string }>`
           select table_name from information_schema.tables
           where table_schema = current_schema() and table_type = 'BASE TABLE' order by table_name`.execute(
-          testDb.database.db,
+          testDb.current.database.db,
         )
       ).rows.map((r) => r.table_name);
     const before = await tables();
@@ -59,14 +65,14 @@ describe('migrations', () => {
         'sync_log',
       ]),
     );
-    expect(await migrateToLatest(testDb.database.db)).toEqual([]);
+    expect(await migrateToLatest(testDb.current.database.db)).toEqual([]);
     expect(await tables()).toEqual(before);
   });
 
   it('run concurrently without failing or applying twice', async () => {
     const results = await Promise.all([
-      migrateToLatest(testDb.database.db),
-      migrateToLatest(testDb.database.db),
+      migrateToLatest(testDb.current.database.db),
+      migrateToLatest(testDb.current.database.db),
     ]);
     expect(results).toEqual([[], []]);
   });
@@ -79,15 +85,15 @@ describe('migrations', () => {
       const { rows } = await sql<{ held: number }>`
         select count(*)::int as held from pg_locks
         where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`.execute(
-        testDb.database.db,
+        testDb.current.database.db,
       );
       return rows[0]?.held;
     };
     for (let run = 0; run < 3; run++) {
       await Promise.all(
-        Array.from({ length: 4 }, () => sql`select pg_sleep(0.05)`.execute(testDb.database.db)),
+        Array.from({ length: 4 }, () => sql`select pg_sleep(0.05)`.execute(testDb.current.database.db)),
       );
-      expect(await migrateToLatest(testDb.database.db)).toEqual([]);
+      expect(await migrateToLatest(testDb.current.database.db)).toEqual([]);
       expect(await held()).toBe(0);
     }
   });
@@ -103,7 +109,7 @@ describe('migrations', () => {
                                  'roster_migrations', 'roster_migrations_lock')
         and not exists (select 1 from information_schema.columns c
                         where c.table_schema = t.table_schema and c.table_name = t.table_name
-                          and c.column_name = 'organization_id')`.execute(testDb.database.db);
+                          and c.column_name = 'organization_id')`.execute(testDb.current.database.db);
     expect(rows).toEqual([]);
   });
 });
@@ -130,17 +136,10 @@ describe('readiness', () => {
 describe.runIf(process.env.DATABASE_URL && !process.env.DATABASE_DIRECT_URL)(
   'prepared statements (PostgreSQL)',
   () => {
-    let testDb: TestDatabase;
-    beforeAll(async () => {
-      testDb = await createTestDatabase();
-    });
-    afterAll(async () => {
-      await testDb.database.close();
-      await testDb.drop();
-    });
+    const testDb = withTestDatabase();
 
     it('a parameterised query runs as a named statement, prepared once per connection', async () => {
-      await testDb.database.db.connection().execute(async (db) => {
+      await testDb.current.database.db.connection().execute(async (db) => {
         const text = 'select $1::int + 1 as n';
         const results = [];
         for (const value of [1, 41])
