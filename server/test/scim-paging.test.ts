@@ -257,6 +257,10 @@ describe('SCIM list pages', () => {
       '/Groups?startIndex=4&count=3',
       `/Groups?${filter('displayName eq "Team A 0"')}`,
     ];
+    // The retention purge runs 5 s after start, with a transaction of its own: stop its timer and
+    // let a pass finish (joining one under way) before recording, rather than filter its statements.
+    server.maintenance.stop();
+    await server.maintenance.run();
     const recording = recordStatements();
     let statements: string[];
     try {
@@ -265,12 +269,11 @@ describe('SCIM list pages', () => {
       statements = recording.stop();
     }
     // Other work of the server (the token check once a second, the rate limit's lease, the sync
-    // log, the feed, the retention purge 5 s after start) may query meanwhile: a page's statements
-    // are those on the directory tables, the walk cursors, the counts, or a transaction.
+    // log, the feed) may query meanwhile: a page's statements are those on the directory tables,
+    // the walk cursors, the counts, or a transaction.
     const pages = statements.filter(
       (text) =>
         !/sync_log|rate_limits|scim_tokens/.test(text) &&
-        !/^\s*delete from "(users|groups)" where "deleted_at" is not null/.test(text) &&
         /\b(users|groups|scim_page_cursors|scim_counts)\b|^\s*(begin|commit|rollback)\b/i.test(text),
     );
     expect(pages).toHaveLength(requests.length);
