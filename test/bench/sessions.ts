@@ -18,7 +18,9 @@
  *    `--verification=0` runs this half alone (`--refresh=0` the first; `--pglite=0` skips PGlite).
  *    `--statements=1` runs PostgreSQL on a private cluster (initdb, pg_stat_statements preloaded;
  *    needs the server binaries, PG_BIN) instead of DATABASE_URL, and prints each statement's calls,
- *    rows, time and WAL per refresh of the phase. `--trace-gc=1` starts the server with `--trace-gc`.
+ *    rows, time and WAL per refresh of the phase. `--trace-gc=1` starts the server with `--trace-gc`;
+ *    `--cpu-prof=1` runs it and the same-work stub with `--cpu-prof` (a .cpuprofile per process, in
+ *    a directory it prints).
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
@@ -353,6 +355,7 @@ async function statementsOf(adminUrl: string, database: string): Promise<Map<str
   try {
     const { rows } = await client.query<StatementStats & { query: string }>(
       `select s.query, s.calls::float8 as calls, s.rows::float8 as rows, s.total_exec_time as ms,
+         s.plans::float8 as plans, s.total_plan_time as plan_ms,
          s.wal_records::float8 as wal_records, s.wal_bytes::float8 as wal_bytes,
          s.shared_blks_hit::float8 as hit, s.shared_blks_dirtied::float8 as dirtied
        from pg_stat_statements s join pg_database d on d.oid = s.dbid where d.datname = $1`,
@@ -368,6 +371,8 @@ interface StatementStats {
   calls: number;
   rows: number;
   ms: number;
+  plans: number;
+  plan_ms: number;
   wal_records: number;
   wal_bytes: number;
   hit: number;
@@ -385,6 +390,8 @@ function printStatements(
         calls: 0,
         rows: 0,
         ms: 0,
+        plans: 0,
+        plan_ms: 0,
         wal_records: 0,
         wal_bytes: 0,
         hit: 0,
@@ -394,6 +401,8 @@ function printStatements(
         query,
         calls: a.calls - b.calls,
         ms: a.ms - b.ms,
+        plans: a.plans - b.plans,
+        planMs: a.plan_ms - b.plan_ms,
         walBytes: a.wal_bytes - b.wal_bytes,
         walRecords: a.wal_records - b.wal_records,
         hit: a.hit - b.hit,
@@ -407,7 +416,8 @@ function printStatements(
   for (const d of deltas) {
     const per = (n: number) => (n / refreshes).toFixed(2);
     console.log(
-      `    ${per(d.calls)} calls, ${(d.ms / d.calls).toFixed(3)} ms each, WAL ${per(d.walRecords)} records` +
+      `    ${per(d.calls)} calls, ${(d.ms / d.calls).toFixed(3)} ms each, planned ${per(d.plans)}` +
+        ` (${d.plans > 0 ? (d.planMs / d.plans).toFixed(3) : '0'} ms each), WAL ${per(d.walRecords)} records` +
         ` ${(d.walBytes / refreshes).toFixed(0)} B, blocks hit ${per(d.hit)} dirtied ${per(d.dirtied)}:` +
         ` ${d.query.replace(/\s+/g, ' ').slice(0, 110)}`,
     );
@@ -445,10 +455,16 @@ async function driveRefreshes(
       STATEMENTS && database ? await statementsOf(database.adminUrl, database.name) : undefined;
     const waits = database ? sampleWaits(database.adminUrl, database.name) : undefined;
     const cpuBefore: CpuReading = await meter.read();
+    const clientBefore = process.cpuUsage();
     const many = await measure(REFRESHES, CONCURRENCY, async (w) => {
       tokens[w] = await refreshOnce(tokens[w]!);
     });
-    const cpu = meter.perOp(cpuBefore, await meter.read(), REFRESHES);
+    const clientUsed = process.cpuUsage(clientBefore);
+    const cpu = {
+      ...meter.perOp(cpuBefore, await meter.read(), REFRESHES),
+      // This process: the HTTP client driving the refreshes, and the wait-event sampler.
+      client: (clientUsed.user + clientUsed.system) / 1000 / REFRESHES,
+    };
     const waited = await waits?.();
     if (statementsBefore && database) {
       printStatements(statementsBefore, await statementsOf(database.adminUrl, database.name), REFRESHES);
@@ -467,6 +483,16 @@ async function driveRefreshes(
   }
 }
 
+let profiles: string | undefined;
+/** Where the servers' CPU profiles go (`--cpu-prof=1`): made once, printed. */
+function profileDir(): string {
+  if (!profiles) {
+    profiles = mkdtempSync(path.join(tmpdir(), 'roster-refresh-prof-'));
+    console.log(`  server CPU profiles: ${profiles}`);
+  }
+  return profiles;
+}
+
 async function refreshBench(
   env: Record<string, string>,
   database?: { url: string; adminUrl: string; name: string },
@@ -480,7 +506,10 @@ async function refreshBench(
       ROSTER_REFRESH_SYNCHRONOUS_COMMIT: SYNCHRONOUS_COMMIT ? 'on' : 'off',
       DATABASE_POOL_SIZE: String(POOL),
     },
-    arg('trace-gc', 0) ? ['--trace-gc'] : [],
+    [
+      ...(arg('trace-gc', 0) ? ['--trace-gc'] : []),
+      ...(arg('cpu-prof', 0) ? ['--cpu-prof', `--cpu-prof-dir=${profileDir()}`] : []),
+    ],
   );
   const meter = await CpuMeter.open(server.process.pid!, database?.adminUrl, database?.name);
   try {
@@ -523,7 +552,13 @@ async function sameWorkLimit(
 ) {
   const child = spawn(
     process.execPath,
-    [path.join(import.meta.dirname, 'refresh-stub.mjs'), database.url, String(POOL), synchronousCommit],
+    [
+      ...(arg('cpu-prof', 0) ? ['--cpu-prof', `--cpu-prof-dir=${profileDir()}`] : []),
+      path.join(import.meta.dirname, 'refresh-stub.mjs'),
+      database.url,
+      String(POOL),
+      synchronousCommit,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -566,6 +601,8 @@ async function refreshes() {
     ? await PrivateCluster.create({
         shared_preload_libraries: 'pg_stat_statements',
         'pg_stat_statements.track': 'top',
+        // Plans per call: a statement planned each time (custom plans) costs its planning too.
+        'pg_stat_statements.track_planning': 'on',
         'pg_stat_statements.max': '5000',
       })
     : undefined;
@@ -611,6 +648,7 @@ async function refreshes() {
       console.log(
         `  per refresh: server CPU ${roster.cpu.server.toFixed(3)} ms (same-work stub ${stub.cpu.server.toFixed(3)} ms),` +
           ` PostgreSQL CPU ${roster.cpu.postgres?.toFixed(3)} ms (stub ${stub.cpu.postgres?.toFixed(3)} ms),` +
+          ` bench client CPU ${roster.cpu.client.toFixed(3)} ms (stub run ${stub.cpu.client.toFixed(3)} ms),` +
           ` database transactions ${roster.transactions.toFixed(2)}`,
       );
       console.log(`  rows written per refresh: ${roster.writes} (stub: ${stub.writes})`);
