@@ -106,8 +106,8 @@ export async function refreshSession(
   );
   const row = rows[0];
   if (!row) return refreshCarefully(ctx, deps, presented, refreshToken);
-  const { role_key, permissions, token_expires_at: tokenExpiresAt, commit: _commit, ...session } = row;
-  const claims = { role: role_key, permissions: [...(permissions ?? [])] };
+  const { claims: found, token_expires_at: tokenExpiresAt, commit: _commit, ...session } = row;
+  const claims = { role: found.role, permissions: [...(found.permissions ?? [])] };
   return {
     session,
     claims,
@@ -119,8 +119,8 @@ export async function refreshSession(
 
 type RotatedRow = IssuedSession & {
   token_expires_at: Date;
-  role_key: string;
-  permissions: string[] | null;
+  /** The membership's role and the role's permissions, read together (one lookup of each row). */
+  claims: { role: string; permissions: string[] | null };
   /** The commit's `synchronous_commit`, when the statement set it (see {@link rotateGeneration}). */
   commit?: string;
 };
@@ -134,6 +134,13 @@ type RotatedRow = IssuedSession & {
  */
 const limit = (span: unknown) => cellRate(sql`coalesce(x.refresh_tat, 0)`, sql`c.now`, span);
 const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c`;
+/**
+ * The statement's inputs that it uses more than once, as the columns of `c` beside the clock: each
+ * is sent and parsed once (a timestamp four times was four parameters to convert).
+ */
+const inputs = (p: { now: unknown; ttl: unknown; span: unknown }) => sql`(select
+  extract(epoch from clock_timestamp()) * 1000 as now, ${p.now}::timestamptz as at,
+  ${p.ttl}::interval as ttl, ${p.span}::float8 as span) c`;
 
 /**
  * The rotation as one UPDATE of the session row (one round trip, no BEGIN/COMMIT): it rotates only
@@ -142,8 +149,10 @@ const CLOCK = sql`(select extract(epoch from clock_timestamp()) * 1000 as now) c
  * limit allows), and writes nothing otherwise. It returns only the columns a token needs.
  *
  * The user and membership are scalar subqueries of the session row, not joins: the planner cannot
- * reorder them, so the plan is the session's primary key and three primary-key lookups whatever the
- * tables' sizes (as joins, a generic plan made on small tables scanned the sessions once per user).
+ * reorder them, so the plan is the session's primary key and primary-key lookups of the user, the
+ * membership, and (for the token's claims, in one subquery) the membership with its role, whatever
+ * the tables' sizes (as joins, a generic plan made on small tables scanned the sessions once per
+ * user, and the memberships once per session).
  * A session whose membership is gone has no membership id (the foreign key sets it null): it is
  * not rotated here, and {@link refreshCarefully} says why.
  *
@@ -185,22 +194,21 @@ const rotateGeneration = compiledOnce(
     durability,
   ) => sql<RotatedRow>`
     update sessions x
-    set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = ${p.now},
+    set refresh_generation = x.refresh_generation + 1, refresh_rotated_at = c.at,
       refresh_previous_hash = x.refresh_token_hash, refresh_token_hash = ${p.successorHash},
-      refresh_tat = ${limit(p.span).next}, last_refreshed_at = ${p.now},
-      token_expires_at = date_trunc('second', least(${p.now}::timestamptz + ${p.ttl}::interval, x.expires_at))
-    from ${CLOCK}
+      refresh_tat = ${limit(sql`c.span`).next}, last_refreshed_at = c.at,
+      token_expires_at = date_trunc('second', least(c.at + c.ttl, x.expires_at))
+    from ${inputs(p)}
     where x.id = ${p.id} and x.refresh_generation = ${p.generation}::int
       and x.refresh_token_hash = ${p.tokenHash}
-      and x.revoked_at is null and x.expires_at > ${p.now}
+      and x.revoked_at is null and x.expires_at > c.at
       and (select u.active and u.deleted_at is null from users u
         where u.id = x.user_id and u.organization_id = x.organization_id)
       and (select m.status = 'active' from memberships m where m.id = x.membership_id)
-      and ${limit(p.span).allowed}
+      and ${limit(sql`c.span`).allowed}
     returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at,
-      (select m.role_key from memberships m where m.id = x.membership_id) as role_key,
-      (select r.permissions from memberships m join roles r on r.key = m.role_key
-        where m.id = x.membership_id) as permissions${
+      (select jsonb_build_object('role', m.role_key, 'permissions', r.permissions)
+        from memberships m join roles r on r.key = m.role_key where m.id = x.membership_id) as claims${
           durability === 'unflushed' ? sql`, set_config('synchronous_commit', 'off', true) as commit` : sql``
         }`,
 );
