@@ -52,13 +52,20 @@ export function createRefreshHandler(
     const log = new RequestLog(deps.ctx.log, id);
     const reply = (status: number, body: object, headers: Record<string, string>) => {
       const payload = JSON.stringify(body);
-      res.writeHead(status, {
-        ...headers,
-        'X-Request-Id': id,
-        'Server-Timing': `app;dur=${(performance.now() - startedAt).toFixed(2)}`,
-        'Content-Type': 'application/json; charset=utf-8',
-        'Content-Length': Buffer.byteLength(payload),
-      });
+      // A flat list of names and values: node:http takes it as it is, where an object (spread from
+      // differently shaped ones) is read key by key through megamorphic lookups (perf, 16 sessions).
+      const list: (string | number)[] = [
+        'X-Request-Id',
+        id,
+        'Server-Timing',
+        `app;dur=${(performance.now() - startedAt).toFixed(2)}`,
+        'Content-Type',
+        'application/json; charset=utf-8',
+        'Content-Length',
+        Buffer.byteLength(payload),
+      ];
+      for (const name in headers) list.push(name, headers[name]!);
+      res.writeHead(status, list);
       res.end(payload);
       logAccess(log, 'POST', REFRESH_PATH, status, startedAt);
     };
