@@ -25,6 +25,8 @@ export const REFRESH_PATH = '/v1/sessions/refresh';
 const BODY_LIMIT = 4096;
 /** `application/json` or a `+json` type (`application/*+json`), with or without parameters. */
 const JSON_MEDIA_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+/** The headers every answer sets itself (lower case). */
+const OWN_HEADERS = new Set(['x-request-id', 'server-timing', 'content-type', 'content-length']);
 
 export interface RefreshHandlerDeps {
   ctx: Context;
@@ -64,7 +66,8 @@ export function createRefreshHandler(
         'Content-Length',
         Buffer.byteLength(payload),
       ];
-      for (const name in headers) list.push(name, headers[name]!);
+      // An error's own headers (Retry-After, WWW-Authenticate) never replace or repeat these.
+      for (const name in headers) if (!OWN_HEADERS.has(name.toLowerCase())) list.push(name, headers[name]!);
       res.writeHead(status, list);
       res.end(payload);
       logAccess(log, 'POST', REFRESH_PATH, status, startedAt);

@@ -119,7 +119,11 @@ export async function refreshSession(
 
 type RotatedRow = IssuedSession & {
   token_expires_at: Date;
-  /** The membership's role and the role's permissions, read together (one lookup of each row). */
+  /**
+   * The membership's role and the role's permissions, read together (one lookup of each row). Never
+   * null: the statement rotates only with an active membership, and the role is joined left (its
+   * foreign key keeps it there; were it gone, the token would carry the role and no permissions).
+   */
   claims: { role: string; permissions: string[] | null };
   /** The commit's `synchronous_commit`, when the statement set it (see {@link rotateGeneration}). */
   commit?: string;
@@ -208,7 +212,8 @@ const rotateGeneration = compiledOnce(
       and ${limit(sql`c.span`).allowed}
     returning x.id, x.user_id, x.organization_id, x.expires_at, x.token_expires_at,
       (select jsonb_build_object('role', m.role_key, 'permissions', r.permissions)
-        from memberships m join roles r on r.key = m.role_key where m.id = x.membership_id) as claims${
+        from memberships m left join roles r on r.key = m.role_key
+        where m.id = x.membership_id) as claims${
           durability === 'unflushed' ? sql`, set_config('synchronous_commit', 'off', true) as commit` : sql``
         }`,
 );
