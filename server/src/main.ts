@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { missingEmbeddedSettings } from './process-settings.js';
 import { StartupError, startServer } from './server.js';
-import { superviseWorkers } from './workers.js';
+import { CLUSTER_URL_ENV, type ListeningMessage, superviseWorkers } from './workers.js';
 
 /** `npm start`: read the environment, start, and stop gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -31,7 +31,17 @@ async function main(): Promise<void> {
     : createLogger(config.logLevel);
   let running: Awaited<ReturnType<typeof startServer>>;
   try {
-    running = await startServer(config, { log });
+    const clusterUrl = cluster.isWorker ? process.env[CLUSTER_URL_ENV] : undefined;
+    running = await startServer(config, {
+      log,
+      ...(clusterUrl ? { listenWhenReady: { url: clusterUrl } } : {}),
+      ...(cluster.isWorker
+        ? {
+            onListening: (url: string) =>
+              process.send?.({ roster: 'listening', url } satisfies ListeningMessage),
+          }
+        : {}),
+    });
   } catch (error) {
     if (error instanceof StartupError) {
       process.stderr.write(`roster: ${error.message}\n`);

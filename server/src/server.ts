@@ -49,6 +49,15 @@ export interface StartOptions {
   now?: () => Date;
   /** How long close() waits for in-flight requests before cutting connections. */
   shutdownTimeoutMs?: number;
+  /**
+   * Another process of this node:cluster already serves `url` (the socket the cluster shares): bind
+   * only once ready, so that no connection reaches this process while it starts (the cluster hands
+   * connections to listening processes only). Its URLs are that process's, so that every process
+   * issues the same `iss` and SCIM base URLs.
+   */
+  listenWhenReady?: { url: string };
+  /** Called with the server's URL once its socket is bound (node:cluster: tells the supervisor). */
+  onListening?: (url: string) => void;
   /** Webhook delivery tuning (tests use short backoffs). */
   webhooks?: Partial<Pick<DispatcherOptions, 'baseBackoffMs' | 'timeoutMs' | 'pollMs' | 'leaseMs'>> & {
     /** Name resolution of webhook hosts (tests resolve names without DNS). */
@@ -128,23 +137,33 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   server.maxConnections = config.maxConnections;
   // The socket must be bound before the services start (they need the public URL, which may carry
   // an OS-chosen port), so requests can arrive while they start. Every request is answered from
-  // the first moment: 503 until the application is ready, never a connection left hanging.
+  // the first moment: 503 until the application is ready, never a connection left hanging. A later
+  // process of a cluster knows the URL already, and binds once ready (listenWhenReady).
   let handle: RequestListener = answerStarting;
   const connections = new SocketTracker(server);
   server.on(
     'request',
     connections.track((req, res) => handle(req, res)),
   );
-  try {
+  const listen = async () => {
     server.listen(config.port, config.host);
     await once(server, 'listening');
-  } catch (error) {
-    await database.close();
-    throw new StartupError(listenFailure(config, error as NodeJS.ErrnoException), { cause: error });
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+    return `http://${host}:${address.port}`;
+  };
+  let url: string;
+  if (options.listenWhenReady) {
+    url = options.listenWhenReady.url;
+  } else {
+    try {
+      url = await listen();
+    } catch (error) {
+      await database.close();
+      throw new StartupError(listenFailure(config, error as NodeJS.ErrnoException), { cause: error });
+    }
+    options.onListening?.(url);
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
   const publicUrl = config.publicUrl ?? url;
 
   const sequencer = new Sequencer({ database, log });
@@ -226,6 +245,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     apiRateLimiter: rateLimiter('api', config.apiRateLimit),
   });
   handle = listener;
+  if (options.listenWhenReady) {
+    try {
+      await listen();
+    } catch (error) {
+      signingKeys.stop();
+      await sequencer.stop();
+      await database.close();
+      throw new StartupError(listenFailure(config, error as NodeJS.ErrnoException), { cause: error });
+    }
+    options.onListening?.(url);
+  }
   const maintenance = new Maintenance(ctx, signingKeys);
   maintenance.start();
   const webhooks = new WebhookDispatcher({ ctx, keyRing, targets: webhookTargets, ...dispatcherOptions });
