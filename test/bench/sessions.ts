@@ -20,7 +20,8 @@
  *    needs the server binaries, PG_BIN) instead of DATABASE_URL, and prints each statement's calls,
  *    rows, time and WAL per refresh of the phase. `--trace-gc=1` starts the server with `--trace-gc`;
  *    `--cpu-prof=1` runs it and the same-work stub with `--cpu-prof` (a .cpuprofile per process, in
- *    a directory it prints).
+ *    a directory it prints). `--warmup=N` (default 400) sets how many refreshes all sessions make
+ *    at once before the measured phases.
  *
  *   DATABASE_URL=postgres://… npm run bench:sessions -- --tokens=20000 --refreshes=2000
  */
@@ -46,6 +47,7 @@ import { PrivateCluster } from '../../server/test/private-cluster.js';
 
 const TOKENS = arg('tokens', 20_000);
 const REFRESHES = arg('refreshes', 2_000);
+const WARMUP = arg('warmup', 400);
 const CONCURRENCY = arg('concurrency', 16);
 /** DATABASE_POOL_SIZE of the server (and the pool of the same-work stub). */
 const POOL = arg('pool', 16);
@@ -416,7 +418,7 @@ function printStatements(
   for (const d of deltas) {
     const per = (n: number) => (n / refreshes).toFixed(2);
     console.log(
-      `    ${per(d.calls)} calls, ${(d.ms / d.calls).toFixed(3)} ms each, planned ${per(d.plans)}` +
+      `    ${per(d.calls)} calls, ${(d.ms / d.calls).toFixed(3)} ms each, planned ${d.plans} times in all` +
         ` (${d.plans > 0 ? (d.planMs / d.plans).toFixed(3) : '0'} ms each), WAL ${per(d.walRecords)} records` +
         ` ${(d.walBytes / refreshes).toFixed(0)} B, blocks hit ${per(d.hit)} dirtied ${per(d.dirtied)}:` +
         ` ${d.query.replace(/\s+/g, ' ').slice(0, 110)}`,
@@ -444,7 +446,7 @@ async function driveRefreshes(
       return (JSON.parse(reply.body) as { refresh_token: string }).refresh_token;
     };
     // Warm-up, then one session in a row, then every session at once (each worker its own session).
-    await measure(400, CONCURRENCY, async (w) => {
+    await measure(WARMUP, CONCURRENCY, async (w) => {
       tokens[w] = await refreshOnce(tokens[w]!);
     });
     const one = await measure(REFRESHES / 2, 1, async () => {
