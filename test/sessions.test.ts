@@ -1,4 +1,5 @@
 import { createRoster } from '@roster/sdk';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildServer } from '../server/bench/lib.js';
 import { type Cluster, POSTGRES, startCluster, stopCluster } from './support.js';
@@ -90,5 +91,61 @@ describe(`refresh reuse interval (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embe
       status: 'revoked',
       revoke_reason: 'refresh_token_reused',
     });
+  }, 60_000);
+  it('many sessions refreshed at once on every process: batched rotations, each its own pair, no deadlock', async () => {
+    const roster = createRoster({ baseUrl: cluster.processes[0]!.url, secretKey: cluster.secretKey });
+    const org = await roster.organizations.create({ name: 'Busy replicas' });
+    const sessions = await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const member = await roster.organizations.addMember({
+          organizationId: org.id,
+          email: `busy${i}@replicas.test`,
+        });
+        return roster.sessions.create({ user_id: member.user.id, organization_id: org.id });
+      }),
+    );
+    const deadlocks = async () => {
+      if (!POSTGRES) return 0;
+      const client = new pg.Client({ connectionString: cluster.env.DATABASE_URL });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ deadlocks: string }>(
+          'select deadlocks from pg_stat_database where datname = current_database()',
+        );
+        return Number(rows[0]!.deadlocks);
+      } finally {
+        await client.end();
+      }
+    };
+    const deadlocksBefore = await deadlocks();
+    let tokens = sessions.map((s) => s.refresh_token);
+    for (let round = 0; round < 3; round++) {
+      // Every session's token on every process at once, in a different order on each: each process
+      // batches rotations of many sessions, and the processes' batches contend for the same rows.
+      const results = await Promise.all(
+        cluster.processes.flatMap((process, p) =>
+          tokens.map((_, k) => {
+            const n = tokens.length;
+            const i = (p % 2 === 0 ? k + 8 * p : n - 1 - k + 8 * p) % n;
+            return refreshAt(process, tokens[i]!).then((reply) => ({ i, reply }));
+          }),
+        ),
+      );
+      const next: string[] = [...tokens];
+      for (const { i, reply } of results) {
+        expect([reply.status, reply.body.error?.code]).toEqual([200, undefined]);
+        // Its own session's pair: the session token names the session asked for, and every
+        // process answered that session the same refresh token.
+        expect(payload(reply.body.token)).toMatchObject({ sid: sessions[i]!.id, aud: org.id });
+        expect(reply.body.refresh_token.startsWith(`rst_rt_${sessions[i]!.id}.${round + 2}.`)).toBe(true);
+        if (next[i] !== tokens[i]) expect(reply.body.refresh_token).toBe(next[i]);
+        next[i] = reply.body.refresh_token;
+      }
+      expect(new Set(next).size).toBe(sessions.length);
+      tokens = next;
+    }
+    expect(await deadlocks()).toBe(deadlocksBefore);
+    const listed = await Promise.all(sessions.map((s) => roster.sessions.get({ sessionId: s.id })));
+    expect(listed.map((s) => s.status)).toEqual(Array(sessions.length).fill('active'));
   }, 60_000);
 });
