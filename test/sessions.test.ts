@@ -144,6 +144,8 @@ describe(`refresh reuse interval (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embe
       expect(new Set(next).size).toBe(sessions.length);
       tokens = next;
     }
+    // A backend reports its statistics (deadlocks among them) at most once a second.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
     expect(await deadlocks()).toBe(deadlocksBefore);
     const listed = await Promise.all(sessions.map((s) => roster.sessions.get({ sessionId: s.id })));
     expect(listed.map((s) => s.status)).toEqual(Array(sessions.length).fill('active'));

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GroupCommit } from '../src/lib/group-commit.js';
 
 /** A GroupCommit whose batches wait until the test lets them finish, recording what each held. */
-function recording(max = 4) {
+function recording(max = 4, options: { failTogether?: boolean; maxWaiting?: number } = {}) {
   const batches: { key: string; items: string[] }[] = [];
   const gates: (() => void)[] = [];
   const commit = new GroupCommit<string, string, string>({
@@ -14,6 +14,8 @@ function recording(max = 4) {
     },
     distinct: (item) => item.split('#')[0]!,
     max,
+    ...options,
+    overflow: () => new Error('lane full'),
   });
   const release = async () => {
     await new Promise((resolve) => setImmediate(resolve));
@@ -72,5 +74,36 @@ describe('GroupCommit', () => {
     const after = commit.submit('k', 'd');
     await release();
     await expect(after).resolves.toBe('k:d');
+  });
+
+  it('with failTogether, a failed batch fails with everything waiting for its key, and no item runs again', async () => {
+    const { commit, batches, release } = recording(2, { failTogether: true });
+    const settle = (item: Promise<string>) => item.then(String, (error: Error) => error.message);
+    const failing = settle(commit.submit('k', 'boom'));
+    const waiting = ['b', 'c', 'd'].map((item) => settle(commit.submit('k', item)));
+    const elsewhere = commit.submit('other', 'e');
+    expect(await failing).toBe('batch failed');
+    expect(await Promise.all(waiting)).toEqual(['batch failed', 'batch failed', 'batch failed']);
+    expect(batches.map((batch) => batch.items)).toEqual([['boom'], ['e']]);
+    await release();
+    await expect(elsewhere).resolves.toBe('other:e');
+    // The key works again afterwards.
+    const after = commit.submit('k', 'f');
+    await release();
+    await expect(after).resolves.toBe('k:f');
+  });
+
+  it('past maxWaiting for a key, refuses at once; other keys and the batch in flight go on', async () => {
+    const { commit, release } = recording(4, { maxWaiting: 2 });
+    const first = commit.submit('k', 'a');
+    const queued = [commit.submit('k', 'b'), commit.submit('k', 'c')];
+    await expect(commit.submit('k', 'd')).rejects.toThrow('lane full');
+    const elsewhere = commit.submit('other', 'e');
+    await release();
+    await release();
+    await release();
+    expect(await first).toBe('k:a');
+    expect(await Promise.all(queued)).toEqual(['k:b', 'k:c']);
+    await expect(elsewhere).resolves.toBe('other:e');
   });
 });

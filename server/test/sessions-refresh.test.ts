@@ -118,19 +118,24 @@ describe('concurrent rotations share statements', () => {
     };
     const before = await generations([...live, ...revoked].map((s) => s.id));
     // Submitted in one tick: the first of each lane runs alone, the rest wait for its statement and
-    // go together. The first live session's token comes twice (parallel tabs): one rotation.
+    // go together. The first live session's token comes twice (parallel tabs): one rotation. In
+    // mixed order (ids grow with time): each row must find its refresh by position, not by order.
     const presented = [...live, ...revoked, live[0]!];
+    const order = presented.map((_, k) => k).sort((a, b) => ((a * 7) % 20) - ((b * 7) % 20));
     const recording = recordStatements();
     let outcomes: PromiseSettledResult<Awaited<ReturnType<typeof refreshSession>>>[];
     let statements: string[];
     try {
-      outcomes = await Promise.allSettled(
-        presented.map((s) => refreshSession(server.ctx, deps, s.refresh_token)),
+      const settled = await Promise.allSettled(
+        order.map((k) => refreshSession(server.ctx, deps, presented[k]!.refresh_token)),
       );
+      outcomes = presented.map((_, k) => settled[order.indexOf(k)]!);
     } finally {
       statements = recording.stop();
     }
-    const rotations = statements.filter((text) => /^\s*update sessions x\b/.test(text));
+    const rotations = statements.filter((text) =>
+      /^\s*update sessions x\b[\s\S]*\bwith ordinality\b/.test(text),
+    );
     expect(rotations.length).toBeGreaterThan(0);
     expect(rotations.length).toBeLessThan(live.length);
 
@@ -152,7 +157,7 @@ describe('concurrent rotations share statements', () => {
       });
     }
     // The same token again, in the same moment: the same successor (the reuse interval).
-    const again = outcomes.at(-1)!;
+    const again = outcomes[presented.length - 1]!;
     const first = outcomes[0]!;
     expect(again.status === 'fulfilled' && first.status === 'fulfilled').toBe(true);
     if (again.status === 'fulfilled' && first.status === 'fulfilled') {
@@ -179,11 +184,13 @@ describe.runIf(process.env.DATABASE_URL)('a batch never waits for a row lock (Po
     // Another tenant's long transaction (a deprovisioning of thousands, say) holds one session row.
     const other = new pg.Client({ connectionString: server.databaseUrl });
     await other.connect();
+    let heldRefresh: Promise<unknown> | undefined;
     try {
       await other.query('begin');
       await other.query('select id from sessions where id = $1 for update', [held.id]);
       // Submitted together: the held session shares a lane, and maybe a batch, with live ones.
-      const heldRefresh = refreshSession(server.ctx, deps, held.refresh_token);
+      const heldIssued = refreshSession(server.ctx, deps, held.refresh_token);
+      heldRefresh = heldIssued;
       const liveRefreshes = Promise.all(live.map((s) => refreshSession(server.ctx, deps, s.refresh_token)));
       const timeout = new Promise<'stuck'>((resolve) => setTimeout(() => resolve('stuck'), 5_000).unref());
       const refreshed = await Promise.race([liveRefreshes, timeout]);
@@ -191,14 +198,15 @@ describe.runIf(process.env.DATABASE_URL)('a batch never waits for a row lock (Po
       if (refreshed !== 'stuck') expect(refreshed.map((r) => r.session.id)).toEqual(live.map((s) => s.id));
       // The held one waits for the lock, alone, and rotates once it is released.
       const meanwhile = new Promise<'waiting'>((resolve) => setTimeout(() => resolve('waiting'), 300));
-      expect(await Promise.race([heldRefresh.then(() => 'done'), meanwhile])).toBe('waiting');
+      expect(await Promise.race([heldIssued.then(() => 'done'), meanwhile])).toBe('waiting');
       await other.query('commit');
-      const issued = await heldRefresh;
+      const issued = await heldIssued;
       expect(issued.session.id).toBe(held.id);
       expect(issued.refreshToken.startsWith(`rst_rt_${held.id}.`)).toBe(true);
     } finally {
       await other.query('rollback').catch(() => {});
       await other.end();
+      await heldRefresh?.catch(() => {});
     }
   });
 });
@@ -225,7 +233,10 @@ describe("a rotation's commit", () => {
     } finally {
       statements = recording.stop();
     }
-    const rotations = statements.filter((text) => /^\s*update sessions x\b/.test(text));
+    // The rotation statements (the rate limit's own statement is an UPDATE of the sessions too).
+    const rotations = statements.filter((text) =>
+      /^\s*update sessions x\b[\s\S]*\bwith ordinality\b/.test(text),
+    );
     // Concurrent rotations share statements (batches): one per session at most.
     expect(rotations.length).toBeGreaterThan(0);
     expect(rotations.length).toBeLessThanOrEqual(sessions.length);

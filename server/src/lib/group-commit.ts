@@ -8,22 +8,38 @@
  * whose name is already in the batch waits for the next one, in its order. `run` answers one
  * outcome per item, in order, and writes all of a batch or none of it; when it throws for a batch
  * of several, each item runs again alone and gets its own outcome or error.
+ *
+ * `failTogether`: for a statement whose failure is never one item's doing (the database is gone or
+ * slow, not this row): when it throws, every item of the batch and every item waiting for its key
+ * get that error at once, instead of each running again alone after it (which, with a database
+ * that times out, would make the last waiter wait one timeout per item ahead of it).
+ * `maxWaiting`: past that many items waiting for one key, `submit` refuses with `overflow()`, as a
+ * pool refuses past its queue limit: a stalled database must not pile up requests in memory.
  */
 export class GroupCommit<K, T, R> {
   readonly #queues = new Map<K, Waiting<T, R>[]>();
   readonly #run: (key: K, items: T[]) => Promise<R[]>;
   readonly #distinct: (item: T) => string;
   readonly #max: number;
+  readonly #failTogether: boolean;
+  readonly #maxWaiting: number;
+  readonly #overflow: () => Error;
 
   constructor(options: {
     run: (key: K, items: T[]) => Promise<R[]>;
     distinct: (item: T) => string;
     /** The most items in one batch. */
     max: number;
+    failTogether?: boolean;
+    maxWaiting?: number;
+    overflow?: () => Error;
   }) {
     this.#run = options.run;
     this.#distinct = options.distinct;
     this.#max = options.max;
+    this.#failTogether = options.failTogether ?? false;
+    this.#maxWaiting = options.maxWaiting ?? Number.POSITIVE_INFINITY;
+    this.#overflow = options.overflow ?? (() => new Error('too many items waiting'));
   }
 
   submit(key: K, item: T): Promise<R> {
@@ -31,7 +47,8 @@ export class GroupCommit<K, T, R> {
       const waiting = { item, resolve, reject };
       const queue = this.#queues.get(key);
       if (queue) {
-        queue.push(waiting);
+        if (queue.length >= this.#maxWaiting) reject(this.#overflow());
+        else queue.push(waiting);
         return;
       }
       const fresh = [waiting];
@@ -50,7 +67,9 @@ export class GroupCommit<K, T, R> {
         );
         for (const [i, w] of batch.entries()) w.resolve(outcomes[i]!);
       } catch (error) {
-        if (batch.length === 1) batch[0]!.reject(error);
+        if (this.#failTogether) {
+          for (const w of batch.concat(queue.splice(0))) w.reject(error);
+        } else if (batch.length === 1) batch[0]!.reject(error);
         // One item may be the cause (a timeout, conflicts that outlast the retries): each runs
         // again alone, so that only its own request fails. `run` is all or nothing, so nothing
         // of the failed batch was written.
