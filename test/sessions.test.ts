@@ -92,6 +92,7 @@ describe(`refresh reuse interval (${POSTGRES ? 'PostgreSQL, 3 processes' : 'embe
       revoke_reason: 'refresh_token_reused',
     });
   }, 60_000);
+
   it('many sessions refreshed at once on every process: batched rotations, each its own pair, no deadlock', async () => {
     const roster = createRoster({ baseUrl: cluster.processes[0]!.url, secretKey: cluster.secretKey });
     const org = await roster.organizations.create({ name: 'Busy replicas' });

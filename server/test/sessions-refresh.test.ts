@@ -38,6 +38,11 @@ async function signIn(target: TestServer = server, connection: TestConnection = 
   return response.body as { id: string; refresh_token: string };
 }
 
+/** The rotation statements among `statements` (the rate limit's own is an UPDATE of the sessions too). */
+function rotationStatements(statements: string[]): string[] {
+  return statements.filter((text) => /^\s*update sessions x\b[\s\S]*\bwith ordinality\b/.test(text));
+}
+
 function refresh(refreshToken: string, target: TestServer = server) {
   return target.api('POST', '/v1/sessions/refresh', { key: null, body: { refresh_token: refreshToken } });
 }
@@ -133,9 +138,7 @@ describe('concurrent rotations share statements', () => {
     } finally {
       statements = recording.stop();
     }
-    const rotations = statements.filter((text) =>
-      /^\s*update sessions x\b[\s\S]*\bwith ordinality\b/.test(text),
-    );
+    const rotations = rotationStatements(statements);
     expect(rotations.length).toBeGreaterThan(0);
     expect(rotations.length).toBeLessThan(live.length);
 
@@ -233,10 +236,7 @@ describe("a rotation's commit", () => {
     } finally {
       statements = recording.stop();
     }
-    // The rotation statements (the rate limit's own statement is an UPDATE of the sessions too).
-    const rotations = statements.filter((text) =>
-      /^\s*update sessions x\b[\s\S]*\bwith ordinality\b/.test(text),
-    );
+    const rotations = rotationStatements(statements);
     // Concurrent rotations share statements (batches): one per session at most.
     expect(rotations.length).toBeGreaterThan(0);
     expect(rotations.length).toBeLessThanOrEqual(sessions.length);
